@@ -1,0 +1,53 @@
+# rpcbench. `make run` runs the default benchmark, `make test` everything CI runs.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/rpcbench/rpcbench/internal/env.Version=$(VERSION) -X github.com/rpcbench/rpcbench/internal/env.Commit=$(COMMIT)
+BIN := bin/rpcbench
+
+# testcontainers settings this project's machines need (see docs in README).
+export TESTCONTAINERS_RYUK_DISABLED := true
+export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
+
+.PHONY: build run test test-deps unit bench proto images fuzz vet clean
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/rpcbench
+
+run: build
+	$(BIN) run
+
+# test-deps installs and starts what the tests need when it is missing.
+test-deps:
+	bash internal/ci/ensure-deps.sh
+
+test: test-deps build vet
+	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 45m ./...
+	$(MAKE) fuzz
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 10s ./drivers/tcp
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./internal/wire
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./drivers/...
+
+images:
+	bash docker/build-images.sh
+
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.1
+proto:
+	command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
+	GOBIN=$(CURDIR)/bin $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/bin $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative internal/wire/rpcbench.proto
+
+clean:
+	rm -rf bin

@@ -1,0 +1,218 @@
+// Package drivers defines the small contract every transport implements.
+//
+// A driver carries one request's bytes to a responder and the reply's bytes
+// back, and can start its responder side. Everything else (pacing,
+// concurrency, timing, recording, verification) belongs to the core
+// (internal/runner), written once. The core imports no driver package: the
+// registry in cmd/rpcbench wires drivers in.
+package drivers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind tells whether a driver talks to its responder directly or through a
+// broker.
+type Kind string
+
+const (
+	// Direct drivers connect the caller to the responder.
+	Direct Kind = "direct"
+	// Broker drivers carry calls through a message broker.
+	Broker Kind = "broker"
+)
+
+// Variant is one labelled way a driver can run (e.g. gRPC unary vs stream).
+type Variant struct {
+	Name        string
+	Description string
+}
+
+// Option is one driver-specific setting, given as a string and validated by
+// the driver.
+type Option struct {
+	Name        string
+	Default     string
+	Description string
+}
+
+// Spec describes a driver for listings, validation and results.
+type Spec struct {
+	Name        string
+	Description string
+	Kind        Kind
+	// Broker is the broker kind a Broker driver needs ("rabbitmq", "nats"...).
+	Broker   string
+	Variants []Variant
+	Options  []Option
+	// Libraries are the Go modules whose versions the results record.
+	Libraries []string
+}
+
+// Config is what one cell asks of a driver.
+type Config struct {
+	// Variant is one of Spec.Variants (never empty: the core fills in the first).
+	Variant string
+	// Options holds driver options; missing ones take their defaults.
+	Options map[string]string
+	// Addr is where to listen (Serve) for direct drivers, and the broker
+	// endpoint (URL) for broker drivers.
+	Addr string
+}
+
+// Handler is the responder's work: given a request's bytes it appends the
+// reply's bytes to buf and returns them. It is safe for concurrent use. Every
+// driver's responder calls the same Handler (wire.Respond) for every request.
+type Handler func(req, buf []byte) []byte
+
+// Server is a running responder.
+type Server interface {
+	// Addr is what a client dials: a host:port for direct drivers, the
+	// broker endpoint for broker drivers.
+	Addr() string
+	// Close stops the responder and waits for its goroutines.
+	Close() error
+}
+
+// Client is the caller side: connections (or broker sessions) shared by the
+// callers made from it.
+type Client interface {
+	// NewCaller returns a caller for one worker goroutine.
+	NewCaller() (Caller, error)
+	// Close closes the connections; calls in flight fail.
+	Close() error
+}
+
+// Caller makes calls for one worker goroutine; it is not safe for concurrent
+// use, which lets it reuse its buffers, timers and channels across calls.
+type Caller interface {
+	// Call sends req and appends the reply's bytes to buf. ctx ends the whole
+	// run; deadline bounds this call. A call that runs out of time returns an
+	// error that wraps ErrTimeout; any other failure is a transport error.
+	Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error)
+}
+
+// Driver is one transport.
+type Driver interface {
+	Spec() Spec
+	// Validate checks cfg.Variant and cfg.Options, naming the bad option and
+	// what would fix it.
+	Validate(cfg Config) error
+	// Serve starts the responder side, which answers every request with h.
+	Serve(ctx context.Context, cfg Config, h Handler) (Server, error)
+	// Dial connects the caller side to a responder at addr (Server.Addr).
+	Dial(ctx context.Context, cfg Config, addr string) (Client, error)
+}
+
+// ErrTimeout is wrapped by errors of calls that ran past their deadline.
+var ErrTimeout = errors.New("call timed out")
+
+// Registry maps driver names to drivers.
+type Registry struct{ m map[string]Driver }
+
+// NewRegistry builds a registry; driver names must be unique.
+func NewRegistry(ds ...Driver) *Registry {
+	r := &Registry{m: make(map[string]Driver, len(ds))}
+	for _, d := range ds {
+		name := d.Spec().Name
+		if _, dup := r.m[name]; dup {
+			panic("drivers: duplicate driver " + name)
+		}
+		r.m[name] = d
+	}
+	return r
+}
+
+// Get returns the driver called name.
+func (r *Registry) Get(name string) (Driver, bool) {
+	d, ok := r.m[name]
+	return d, ok
+}
+
+// Names lists the registered drivers in order.
+func (r *Registry) Names() []string {
+	out := make([]string, 0, len(r.m))
+	for n := range r.m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckConfig is the part of Validate every driver shares: the variant is
+// known and every option is known. It fills in the default variant.
+func CheckConfig(s Spec, cfg *Config) error {
+	if cfg.Variant == "" && len(s.Variants) > 0 {
+		cfg.Variant = s.Variants[0].Name
+	}
+	known := false
+	names := make([]string, len(s.Variants))
+	for i, v := range s.Variants {
+		names[i] = v.Name
+		known = known || v.Name == cfg.Variant
+	}
+	if !known {
+		return fmt.Errorf("%s: unknown variant %q (want one of %s)", s.Name, cfg.Variant, strings.Join(names, ", "))
+	}
+	for k := range cfg.Options {
+		if !hasOption(s, k) {
+			opts := make([]string, len(s.Options))
+			for i, o := range s.Options {
+				opts[i] = o.Name
+			}
+			if len(opts) == 0 {
+				return fmt.Errorf("%s: unknown option %q (this driver has no options)", s.Name, k)
+			}
+			return fmt.Errorf("%s: unknown option %q (want one of %s)", s.Name, k, strings.Join(opts, ", "))
+		}
+	}
+	return nil
+}
+
+func hasOption(s Spec, name string) bool {
+	for _, o := range s.Options {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Option returns the value of option name in cfg, or its default from s.
+func OptionValue(s Spec, cfg Config, name string) string {
+	if v, ok := cfg.Options[name]; ok {
+		return v
+	}
+	for _, o := range s.Options {
+		if o.Name == name {
+			return o.Default
+		}
+	}
+	return ""
+}
+
+// IntOption parses option name as an integer in [min, max].
+func IntOption(s Spec, cfg Config, name string, min, max int) (int, error) {
+	raw := OptionValue(s, cfg, name)
+	v, err := strconv.Atoi(raw)
+	if err != nil || v < min || v > max {
+		return 0, fmt.Errorf("%s: option %s=%q: want a whole number from %d to %d", s.Name, name, raw, min, max)
+	}
+	return v, nil
+}
+
+// BoolOption parses option name as true or false.
+func BoolOption(s Spec, cfg Config, name string) (bool, error) {
+	raw := OptionValue(s, cfg, name)
+	v, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, fmt.Errorf("%s: option %s=%q: want true or false", s.Name, name, raw)
+	}
+	return v, nil
+}

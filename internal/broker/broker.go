@@ -1,0 +1,157 @@
+// Package broker gives broker drivers a running broker of a kind and how to
+// reach it, from one of several sources: an external broker named by URL
+// (--broker kind=URL), a container started and removed by rpcbench, or a
+// server embedded in the process. The run command asks the Manager; drivers
+// only ever see the endpoint URL.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Broker is a running broker and what the results record about it.
+type Broker struct {
+	Kind string `json:"kind"`
+	// URL is what the driver dials (amqp://..., nats://..., host:port).
+	URL string `json:"url"`
+	// Source is "external", "container" or "embedded".
+	Source  string `json:"source"`
+	Image   string `json:"image,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Details holds source-specific facts (flush mode, JVM, networking...).
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// Unavailable is returned when no source can provide a broker of a kind on
+// this machine; the run skips the broker's drivers with Reason.
+type Unavailable struct{ Reason string }
+
+func (u *Unavailable) Error() string { return u.Reason }
+
+// IsUnavailable reports whether err means "skip, with this reason".
+func IsUnavailable(err error) (string, bool) {
+	var u *Unavailable
+	if errors.As(err, &u) {
+		return u.Reason, true
+	}
+	return "", false
+}
+
+// StartOptions are passed to a Starter.
+type StartOptions struct {
+	// Dir is a directory the broker may keep its files in (the run's).
+	Dir string
+	// Params are per-kind settings (e.g. RocketMQ flush mode).
+	Params map[string]string
+}
+
+// Starter starts one broker of its kind and returns it with a stop function
+// that removes everything it started.
+type Starter func(ctx context.Context, opts StartOptions) (Broker, func(context.Context) error, error)
+
+// Manager hands out brokers and stops the ones it started.
+type Manager struct {
+	mu       sync.Mutex
+	external map[string]string
+	starters map[string]Starter
+	running  map[string]*running
+	order    []string
+}
+
+type running struct {
+	b    Broker
+	stop func(context.Context) error
+}
+
+// NewManager makes a manager. external maps a broker kind to the URL of a
+// broker that already runs; starters start brokers of the other kinds.
+func NewManager(external map[string]string, starters map[string]Starter) *Manager {
+	return &Manager{external: external, starters: starters, running: map[string]*running{}}
+}
+
+// ParseExternal parses --broker values of the form kind=URL.
+func ParseExternal(values []string, known []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range values {
+		kind, url, ok := strings.Cut(v, "=")
+		if !ok || kind == "" || url == "" {
+			return nil, fmt.Errorf("--broker %q: want KIND=URL, e.g. rabbitmq=amqp://guest:guest@127.0.0.1:5672/", v)
+		}
+		if !contains(known, kind) {
+			return nil, fmt.Errorf("--broker %q: unknown broker kind %q (want one of %s)", v, kind, strings.Join(known, ", "))
+		}
+		out[kind] = url
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Get returns a running broker of kind: the external one if given, else one
+// started (once per key) by the kind's starter. key distinguishes brokers of
+// one kind started with different params (e.g. "rocketmq/sync-flush").
+func (m *Manager) Get(ctx context.Context, kind, key string, opts StartOptions) (Broker, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if url, ok := m.external[kind]; ok {
+		return Broker{Kind: kind, URL: url, Source: "external"}, nil
+	}
+	if key == "" {
+		key = kind
+	}
+	if r, ok := m.running[key]; ok {
+		return r.b, nil
+	}
+	start, ok := m.starters[kind]
+	if !ok {
+		return Broker{}, &Unavailable{Reason: fmt.Sprintf("no way to start a %s broker here; use --broker %s=URL", kind, kind)}
+	}
+	b, stop, err := start(ctx, opts)
+	if err != nil {
+		return Broker{}, err
+	}
+	m.running[key] = &running{b: b, stop: stop}
+	m.order = append(m.order, key)
+	return b, nil
+}
+
+// Release stops the broker started under key, if any (external brokers are
+// never stopped).
+func (m *Manager) Release(ctx context.Context, key string) error {
+	m.mu.Lock()
+	r, ok := m.running[key]
+	delete(m.running, key)
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return r.stop(ctx)
+}
+
+// Close stops every broker the manager started, newest first.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	keys := append([]string(nil), m.order...)
+	m.order = nil
+	m.mu.Unlock()
+	slices.Reverse(keys)
+	var errs []error
+	for _, k := range keys {
+		if err := m.Release(ctx, k); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,538 @@
+// Package runner is rpcbench's core: it paces calls (closed or open loop),
+// times them, verifies every reply, classifies outcomes and records latency
+// into per-worker HdrHistograms, merged after the run. Drivers only carry
+// bytes; everything measured is measured here, once, for all of them.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/wire"
+	"github.com/rpcbench/rpcbench/results"
+	"github.com/rpcbench/rpcbench/scenarios"
+)
+
+// Load is one cell's workload: everything but the transport.
+type Load struct {
+	Payload      int
+	ResponseSize int
+	// Concurrency is the number of callers (closed loop) or the cap on
+	// calls in flight (open loop).
+	Concurrency int
+	// Rate > 0 selects the open loop: calls start on a fixed schedule of
+	// Rate calls per second.
+	Rate        float64
+	ServiceTime scenarios.ServiceTime
+	Duration    time.Duration
+	// Calls > 0 ends the measured window after that many calls instead of
+	// after Duration.
+	Calls   int64
+	Warmup  time.Duration
+	Timeout time.Duration
+	// Seed makes payload bytes and service-time draws reproducible.
+	Seed uint64
+}
+
+// Live is what a cell reports while it runs, about once a second.
+type Live struct {
+	Elapsed     time.Duration
+	Total       time.Duration
+	Warmup      bool
+	CallsPerSec float64
+	P99         time.Duration
+	Errors      int64
+	Calls       int64
+}
+
+// lateThreshold is how far past its intended time an open-loop call may
+// start before it counts as late.
+const lateThreshold = time.Millisecond
+
+// secondHistDigits: the per-second histograms only feed the time series
+// and live progress, two significant digits are plenty.
+const secondHistDigits = 2
+
+// Measurement is what RunCell measured: the counts, the merged histograms
+// and the time series.
+type Measurement struct {
+	Counts      results.Counts
+	Corrected   *hdrhistogram.Histogram
+	Uncorrected *hdrhistogram.Histogram
+	Responder   *hdrhistogram.Histogram
+	Series      []results.Point
+	Seconds     float64
+	// Interrupted is set when ctx ended the cell early.
+	Interrupted bool
+}
+
+// RunCell runs one cell's load through client and returns what it measured.
+// live, if not nil, is called about once a second from another goroutine.
+func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Live)) (*Measurement, error) {
+	if load.Concurrency < 1 {
+		return nil, errors.New("runner: concurrency must be at least 1")
+	}
+	if load.Duration <= 0 && load.Calls <= 0 {
+		return nil, errors.New("runner: need a duration or a call count")
+	}
+	if load.Timeout <= 0 {
+		load.Timeout = 5 * time.Second
+	}
+	workers := make([]*worker, load.Concurrency)
+	for i := range workers {
+		c, err := client.NewCaller()
+		if err != nil {
+			return nil, fmt.Errorf("new caller: %w", err)
+		}
+		workers[i] = newWorker(i, c, load)
+	}
+	s := &shared{load: load, series: &series{}}
+	s.start = time.Now()
+	s.measureStart = s.start.Add(load.Warmup)
+	if load.Calls > 0 {
+		s.remaining.Store(load.Calls)
+		s.end = time.Time{} // ends by count; a safety bound follows
+		s.hardEnd = s.measureStart.Add(maxCountedRun)
+	} else {
+		s.end = s.measureStart.Add(load.Duration)
+		s.hardEnd = s.end
+	}
+	if load.Rate > 0 {
+		s.interval = float64(time.Second) / load.Rate
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if load.Rate > 0 {
+				w.openLoop(runCtx, s)
+			} else {
+				w.closedLoop(runCtx, s)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	var liveWG sync.WaitGroup
+	if live != nil {
+		liveWG.Add(1)
+		go func() {
+			defer liveWG.Done()
+			s.report(done, workers, live)
+		}()
+	}
+	wg.Wait()
+	close(done)
+	liveWG.Wait()
+	stop := time.Now()
+
+	m := &Measurement{
+		Corrected:   results.NewHistogram(),
+		Uncorrected: results.NewHistogram(),
+		Responder:   results.NewHistogram(),
+		Interrupted: ctx.Err() != nil,
+	}
+	for _, w := range workers {
+		w.flushSecond(s)
+		m.Corrected.Merge(w.corrected)
+		m.Uncorrected.Merge(w.uncorrected)
+		m.Responder.Merge(w.responder)
+		addCounts(&m.Counts, &w.counts)
+	}
+	measuredEnd := stop
+	if !s.end.IsZero() && measuredEnd.After(s.end) {
+		measuredEnd = s.end
+	}
+	if measuredEnd.After(s.measureStart) {
+		m.Seconds = measuredEnd.Sub(s.measureStart).Seconds()
+	}
+	m.Series = s.series.points(m.Seconds)
+	return m, nil
+}
+
+// maxCountedRun bounds a run that ends by call count, so a broken transport
+// cannot keep it going for ever.
+const maxCountedRun = 24 * time.Hour
+
+type shared struct {
+	load         Load
+	start        time.Time
+	measureStart time.Time
+	end          time.Time // zero when the cell ends by count
+	hardEnd      time.Time
+	remaining    atomic.Int64 // measured calls left, count mode
+	next         atomic.Int64 // open loop: next schedule index
+	interval     float64      // open loop: ns between intended starts
+	series       *series
+}
+
+// claim decides whether a call that starts at t may run, and whether it is
+// measured (past the warm-up).
+func (s *shared) claim(t time.Time) (run, measured bool) {
+	if t.Before(s.measureStart) {
+		return true, false
+	}
+	if s.load.Calls > 0 {
+		if !t.Before(s.hardEnd) {
+			return false, false
+		}
+		return s.remaining.Add(-1) >= 0, true
+	}
+	return t.Before(s.end), true
+}
+
+type worker struct {
+	id          int
+	caller      drivers.Caller
+	load        Load
+	rng         *rand.Rand
+	payload     []byte
+	checksum    uint32
+	wantSize    int
+	wantSum     uint32
+	req, buf    []byte
+	seq         uint64
+	corrected   *hdrhistogram.Histogram
+	uncorrected *hdrhistogram.Histogram
+	responder   *hdrhistogram.Histogram
+	counts      results.Counts
+	// live counters read by the progress goroutine
+	liveOK, liveErr atomic.Int64
+	// the current second of the time series
+	sec     int
+	secHist *hdrhistogram.Histogram
+	secOK   int64
+	secErr  int64
+	timer   *time.Timer
+	_       [64]byte
+}
+
+func newWorker(id int, c drivers.Caller, load Load) *worker {
+	w := &worker{
+		id:          id,
+		caller:      c,
+		load:        load,
+		rng:         rand.New(rand.NewPCG(load.Seed, uint64(id)+1)),
+		corrected:   results.NewHistogram(),
+		uncorrected: results.NewHistogram(),
+		responder:   results.NewHistogram(),
+		secHist:     hdrhistogram.New(results.HistMin, results.HistMax, secondHistDigits),
+		sec:         -1,
+	}
+	w.payload = make([]byte, load.Payload)
+	for i := range w.payload {
+		w.payload[i] = byte(w.rng.Uint32())
+	}
+	w.checksum = wire.Checksum(w.payload)
+	w.wantSize = load.Payload
+	w.wantSum = w.checksum
+	if load.ResponseSize > 0 && load.ResponseSize != load.Payload {
+		w.wantSize = load.ResponseSize
+		w.wantSum = wire.Checksum(wire.ResizePayload(w.payload, load.ResponseSize))
+	}
+	w.req = make([]byte, 0, load.Payload+64)
+	w.buf = make([]byte, 0, w.wantSize+64)
+	return w
+}
+
+type outcome int
+
+const (
+	ok outcome = iota
+	timeout
+	transport
+	responderErr
+	mismatch
+	aborted
+)
+
+// call makes one call and returns its outcome, the actual send time, the
+// reply time, and the responder's handler time.
+func (w *worker) call(ctx context.Context) (outcome, time.Time, time.Time, int64) {
+	w.seq++
+	id := uint64(w.id+1)<<40 | w.seq
+	var st int64
+	if w.load.ServiceTime.Mean > 0 {
+		st = int64(w.load.ServiceTime.Sample(w.rng))
+	}
+	t0 := time.Now()
+	f := wire.Fields{ID: id, Payload: w.payload, Checksum: w.checksum, ServiceTimeNs: st, SentUnixNano: t0.UnixNano()}
+	if w.load.ResponseSize > 0 {
+		f.ResponseSize = uint32(w.load.ResponseSize)
+	}
+	w.req = wire.Append(w.req[:0], &f)
+	reply, err := w.caller.Call(ctx, t0.Add(w.load.Timeout), w.req, w.buf[:0])
+	t1 := time.Now()
+	if cap(reply) > cap(w.buf) {
+		w.buf = reply[:0]
+	}
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return aborted, t0, t1, 0
+		case errors.Is(err, drivers.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			return timeout, t0, t1, 0
+		}
+		return transport, t0, t1, 0
+	}
+	var r wire.Fields
+	if wire.Parse(reply, &r) != nil {
+		return mismatch, t0, t1, 0
+	}
+	if len(r.Error) != 0 {
+		return responderErr, t0, t1, r.HandlerNs
+	}
+	if r.ID != id || r.Checksum != w.wantSum || len(r.Payload) != w.wantSize || wire.Checksum(r.Payload) != r.Checksum {
+		return mismatch, t0, t1, r.HandlerNs
+	}
+	return ok, t0, t1, r.HandlerNs
+}
+
+func (w *worker) record(s *shared, o outcome, intended, t0, t1 time.Time, handlerNs int64) {
+	c := &w.counts
+	c.Started++
+	switch o {
+	case ok:
+		c.OK++
+		corr := t1.Sub(intended)
+		w.corrected.RecordValue(int64(corr))
+		w.uncorrected.RecordValue(int64(t1.Sub(t0)))
+		if handlerNs > 0 {
+			w.responder.RecordValue(handlerNs)
+		}
+		w.tick(s, t1, corr, true)
+		w.liveOK.Add(1)
+		return
+	case timeout:
+		c.Timeout++
+	case transport:
+		c.Transport++
+	case responderErr:
+		c.Responder++
+	case mismatch:
+		c.Mismatch++
+	}
+	w.tick(s, t1, 0, false)
+	w.liveErr.Add(1)
+}
+
+// tick adds a call to the worker's current second of the time series.
+func (w *worker) tick(s *shared, t time.Time, lat time.Duration, success bool) {
+	sec := int(t.Sub(s.measureStart) / time.Second)
+	if sec != w.sec {
+		w.flushSecond(s)
+		w.sec = sec
+	}
+	if success {
+		w.secOK++
+		w.secHist.RecordValue(int64(lat))
+	} else {
+		w.secErr++
+	}
+}
+
+func (w *worker) flushSecond(s *shared) {
+	if w.sec < 0 || (w.secOK == 0 && w.secErr == 0) {
+		return
+	}
+	w.secHist = s.series.add(w.sec, w.secHist, w.secOK, w.secErr)
+	w.secOK, w.secErr = 0, 0
+}
+
+func (w *worker) closedLoop(ctx context.Context, s *shared) {
+	for ctx.Err() == nil {
+		now := time.Now()
+		run, measured := s.claim(now)
+		if !run {
+			return
+		}
+		o, t0, t1, h := w.call(ctx)
+		if o == aborted {
+			return
+		}
+		if measured {
+			w.record(s, o, t0, t0, t1, h)
+		}
+	}
+}
+
+func (w *worker) openLoop(ctx context.Context, s *shared) {
+	w.timer = time.NewTimer(time.Hour)
+	w.timer.Stop()
+	for ctx.Err() == nil {
+		i := s.next.Add(1) - 1
+		intended := s.start.Add(time.Duration(float64(i) * s.interval))
+		if !intended.Before(s.hardEnd) {
+			return
+		}
+		if wait := time.Until(intended); wait > 0 {
+			w.timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				w.timer.Stop()
+				return
+			case <-w.timer.C:
+			}
+		}
+		run, measured := s.claim(intended)
+		if !run {
+			return
+		}
+		now := time.Now()
+		if now.Sub(intended) > w.load.Timeout {
+			// Every slot stayed busy past this call's whole timeout: it never
+			// starts. Counted, never dropped silently.
+			if measured {
+				w.counts.Scheduled++
+				w.counts.Overflow++
+				w.tick(s, now, 0, false)
+				w.liveErr.Add(1)
+			}
+			continue
+		}
+		o, t0, t1, h := w.call(ctx)
+		if o == aborted {
+			return
+		}
+		if measured {
+			w.counts.Scheduled++
+			if t0.Sub(intended) > lateThreshold {
+				w.counts.Late++
+			}
+			w.record(s, o, intended, t0, t1, h)
+		}
+	}
+}
+
+func addCounts(dst, src *results.Counts) {
+	if src.Scheduled == 0 {
+		// closed loop: every started call was scheduled
+		src.Scheduled = src.Started
+	}
+	dst.Scheduled += src.Scheduled
+	dst.Started += src.Started
+	dst.OK += src.OK
+	dst.Timeout += src.Timeout
+	dst.Transport += src.Transport
+	dst.Responder += src.Responder
+	dst.Mismatch += src.Mismatch
+	dst.Overflow += src.Overflow
+	dst.Late += src.Late
+}
+
+// report feeds live progress about once a second until done closes.
+func (s *shared) report(done <-chan struct{}, workers []*worker, live func(Live)) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	total := s.load.Warmup + s.load.Duration
+	var lastOK int64
+	last := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			var okN, errN int64
+			for _, w := range workers {
+				okN += w.liveOK.Load()
+				errN += w.liveErr.Load()
+			}
+			l := Live{
+				Elapsed:     now.Sub(s.start),
+				Total:       total,
+				Warmup:      now.Before(s.measureStart),
+				CallsPerSec: float64(okN-lastOK) / now.Sub(last).Seconds(),
+				Errors:      errN,
+				Calls:       okN + errN,
+			}
+			if sec := int(now.Sub(s.measureStart)/time.Second) - 1; sec >= 0 {
+				l.P99 = s.series.p99(sec)
+			}
+			lastOK, last = okN, now
+			live(l)
+		}
+	}
+}
+
+// series gathers per-second histograms and counts from the workers.
+type series struct {
+	mu   sync.Mutex
+	secs map[int]*second
+	pool []*hdrhistogram.Histogram
+}
+
+type second struct {
+	hist    *hdrhistogram.Histogram
+	ok, err int64
+}
+
+// add merges one worker's second and returns an empty histogram for its next.
+func (s *series) add(sec int, h *hdrhistogram.Histogram, ok, errs int64) *hdrhistogram.Histogram {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.secs == nil {
+		s.secs = map[int]*second{}
+	}
+	cur := s.secs[sec]
+	if cur == nil {
+		cur = &second{hist: hdrhistogram.New(results.HistMin, results.HistMax, secondHistDigits)}
+		s.secs[sec] = cur
+	}
+	cur.hist.Merge(h)
+	cur.ok += ok
+	cur.err += errs
+	h.Reset()
+	return h
+}
+
+func (s *series) p99(sec int) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.secs[sec]; cur != nil {
+		return time.Duration(cur.hist.ValueAtQuantile(99))
+	}
+	return 0
+}
+
+// points renders the series for a measured window of the given length.
+func (s *series) points(window float64) []results.Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var secs []int
+	for k := range s.secs {
+		secs = append(secs, k)
+	}
+	sort.Ints(secs)
+	out := make([]results.Point, 0, len(secs))
+	for _, k := range secs {
+		if k < 0 {
+			continue
+		}
+		cur := s.secs[k]
+		span := 1.0
+		if rest := window - float64(k); rest > 0 && rest < 1 {
+			span = rest
+		}
+		out = append(out, results.Point{
+			Second:     k,
+			OK:         cur.ok,
+			Errors:     cur.err,
+			Throughput: float64(cur.ok) / span,
+			P50:        float64(cur.hist.ValueAtQuantile(50)) / 1e3,
+			P99:        float64(cur.hist.ValueAtQuantile(99)) / 1e3,
+		})
+	}
+	return out
+}

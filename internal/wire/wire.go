@@ -1,0 +1,188 @@
+// Package wire is the one message encoding every driver carries (the Call
+// message of rpcbench.proto) and the one responder handler every driver runs.
+//
+// The generated types in rpcbench.pb.go define the schema; the hot path uses
+// the allocation-free encoder and parser below, which produce and accept the
+// same bytes (wire_test.go checks both directions against proto.Marshal).
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Checksum is the CRC-32C of b, the checksum carried in Call.checksum.
+func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// Fields is a decoded Call. Payload and Error alias the parsed buffer.
+type Fields struct {
+	ID            uint64
+	Payload       []byte
+	Checksum      uint32
+	ServiceTimeNs int64
+	ResponseSize  uint32
+	SentUnixNano  int64
+	HandlerNs     int64
+	Error         []byte
+}
+
+// Append encodes f as a Call message (proto3, fields in number order, zero
+// values omitted: the bytes proto.Marshal writes with Deterministic set).
+func Append(b []byte, f *Fields) []byte {
+	if f.ID != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, f.ID)
+	}
+	if len(f.Payload) != 0 {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, f.Payload)
+	}
+	if f.Checksum != 0 {
+		b = protowire.AppendTag(b, 3, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.Checksum))
+	}
+	if f.ServiceTimeNs != 0 {
+		b = protowire.AppendTag(b, 4, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.ServiceTimeNs))
+	}
+	if f.ResponseSize != 0 {
+		b = protowire.AppendTag(b, 5, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.ResponseSize))
+	}
+	if f.SentUnixNano != 0 {
+		b = protowire.AppendTag(b, 6, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.SentUnixNano))
+	}
+	if f.HandlerNs != 0 {
+		b = protowire.AppendTag(b, 7, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.HandlerNs))
+	}
+	if len(f.Error) != 0 {
+		b = protowire.AppendTag(b, 8, protowire.BytesType)
+		b = protowire.AppendBytes(b, f.Error)
+	}
+	return b
+}
+
+// ErrMalformed is returned by Parse for bytes that are not a Call.
+var ErrMalformed = errors.New("wire: malformed Call message")
+
+// Parse decodes a Call into f without allocating; unknown fields are skipped.
+func Parse(b []byte, f *Fields) error {
+	*f = Fields{}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ErrMalformed
+		}
+		b = b[n:]
+		switch {
+		case typ == protowire.VarintType && num >= 1 && num <= 7 && num != 2:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return ErrMalformed
+			}
+			b = b[n:]
+			switch num {
+			case 1:
+				f.ID = v
+			case 3:
+				f.Checksum = uint32(v)
+			case 4:
+				f.ServiceTimeNs = int64(v)
+			case 5:
+				f.ResponseSize = uint32(v)
+			case 6:
+				f.SentUnixNano = int64(v)
+			case 7:
+				f.HandlerNs = int64(v)
+			}
+		case typ == protowire.BytesType && (num == 2 || num == 8):
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return ErrMalformed
+			}
+			b = b[n:]
+			if num == 2 {
+				f.Payload = v
+			} else {
+				f.Error = v
+			}
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return ErrMalformed
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
+
+// MaxResponseSize bounds the reply size a request may ask for (64 MiB).
+const MaxResponseSize = 64 << 20
+
+// Respond is the responder's work, identical for every driver: decode the
+// request, check its payload, spend the requested service time, and append
+// the reply (same id, the payload echoed at the requested size, its
+// checksum, and the measured handler time) to buf. A request that cannot be
+// served gets a reply with Error set, never a dropped call.
+func Respond(req, buf []byte) []byte {
+	start := time.Now()
+	var in Fields
+	if err := Parse(req, &in); err != nil {
+		return Append(buf, &Fields{Error: []byte(err.Error()), HandlerNs: int64(time.Since(start))})
+	}
+	out := Fields{ID: in.ID}
+	switch {
+	case Checksum(in.Payload) != in.Checksum:
+		out.Error = []byte(fmt.Sprintf("request %d: payload checksum mismatch", in.ID))
+	case in.ResponseSize > MaxResponseSize:
+		out.Error = []byte(fmt.Sprintf("request %d: response_size %d exceeds %d", in.ID, in.ResponseSize, MaxResponseSize))
+	default:
+		if in.ServiceTimeNs > 0 {
+			time.Sleep(time.Duration(in.ServiceTimeNs))
+		}
+		if in.ResponseSize == 0 || int(in.ResponseSize) == len(in.Payload) {
+			out.Payload, out.Checksum = in.Payload, in.Checksum
+		} else {
+			out.Payload = ResizePayload(in.Payload, int(in.ResponseSize))
+			out.Checksum = Checksum(out.Payload)
+		}
+	}
+	out.HandlerNs = int64(time.Since(start))
+	if out.HandlerNs == 0 {
+		out.HandlerNs = 1
+	}
+	return Append(buf, &out)
+}
+
+// ResizePayload returns p repeated or cut to n bytes (zeros if p is empty).
+// The caller uses it to know the reply payload to expect.
+func ResizePayload(p []byte, n int) []byte {
+	out := make([]byte, n)
+	if len(p) == 0 {
+		return out
+	}
+	for i := 0; i < n; i += len(p) {
+		copy(out[i:], p)
+	}
+	return out
+}
+
+// PeekServiceTime returns the service time a request asks for, or 0. Drivers
+// use it to serve zero-service-time requests inline and give slow ones their
+// own goroutine.
+func PeekServiceTime(req []byte) time.Duration {
+	var f Fields
+	if Parse(req, &f) != nil {
+		return 0
+	}
+	return time.Duration(f.ServiceTimeNs)
+}

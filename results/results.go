@@ -1,0 +1,283 @@
+// Package results is the one type between measuring and reporting: the
+// runner fills a Run, reporters and compare read it. A Run is written as one
+// JSON document per run (result.json); its format is described by the JSON
+// Schema in schema.json.
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rpcbench/rpcbench/scenarios"
+)
+
+// SchemaVersion is the version of the result format written by this build.
+// Readers refuse other versions.
+const SchemaVersion = 1
+
+// Run is one rpcbench run: its environment, the resolved scenario, and
+// every measured cell.
+type Run struct {
+	SchemaVersion int                `json:"schema_version"`
+	ID            string             `json:"id"`
+	StartedAt     time.Time          `json:"started_at"`
+	FinishedAt    time.Time          `json:"finished_at"`
+	Complete      bool               `json:"complete"`
+	Incomplete    string             `json:"incomplete_reason,omitempty"`
+	Environment   Environment        `json:"environment"`
+	Scenario      scenarios.Scenario `json:"scenario"`
+	Cells         []Cell             `json:"cells"`
+	Skipped       []Skip             `json:"skipped"`
+}
+
+// Environment is the manifest of what produced the numbers.
+type Environment struct {
+	RpcbenchVersion string            `json:"rpcbench_version"`
+	Commit          string            `json:"commit"`
+	GoVersion       string            `json:"go_version"`
+	OS              string            `json:"os"`
+	Arch            string            `json:"arch"`
+	Kernel          string            `json:"kernel"`
+	CPUModel        string            `json:"cpu_model"`
+	Cores           int               `json:"cores"`
+	GOMAXPROCS      int               `json:"gomaxprocs"`
+	Libraries       map[string]string `json:"libraries"`
+	Brokers         []Broker          `json:"brokers"`
+}
+
+// Broker records a broker a run used.
+type Broker struct {
+	Kind    string            `json:"kind"`
+	Source  string            `json:"source"`
+	URL     string            `json:"url,omitempty"`
+	Image   string            `json:"image,omitempty"`
+	Version string            `json:"version,omitempty"`
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// Skip records a driver that did not run, and why.
+type Skip struct {
+	Driver  string `json:"driver"`
+	Variant string `json:"variant,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+// Cell is one point of the scenario matrix, one repetition.
+type Cell struct {
+	// Key identifies the cell across runs and repetitions: driver, variant,
+	// options, payload, load and service time.
+	Key          string            `json:"key"`
+	Driver       string            `json:"driver"`
+	Kind         string            `json:"kind"`
+	Variant      string            `json:"variant"`
+	Options      map[string]string `json:"options,omitempty"`
+	Payload      int               `json:"payload_bytes"`
+	ResponseSize int               `json:"response_bytes"`
+	// Mode is "closed" (Concurrency callers) or "open" (Rate calls/s with at
+	// most Concurrency in flight).
+	Mode        string  `json:"mode"`
+	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate,omitempty"`
+	ServiceTime string  `json:"service_time"`
+	Repetition  int     `json:"repetition"`
+	Broker      string  `json:"broker,omitempty"`
+
+	StartedAt time.Time `json:"started_at"`
+	// Seconds is the length of the measured window (warm-up excluded).
+	Seconds float64 `json:"seconds"`
+	Counts  Counts  `json:"counts"`
+	// Throughput is successful calls per second over the measured window.
+	Throughput float64 `json:"throughput"`
+	// Latency is measured from each call's intended start (coordinated
+	// omission corrected); Uncorrected from its actual send. In closed loop
+	// the two are the same.
+	Latency     Latency    `json:"latency"`
+	Uncorrected Latency    `json:"uncorrected"`
+	Responder   Latency    `json:"responder"`
+	Histograms  Histograms `json:"histograms"`
+	Series      []Point    `json:"series"`
+	// Error is set when the cell could not run or was cut short.
+	Error      string `json:"error,omitempty"`
+	Incomplete bool   `json:"incomplete,omitempty"`
+}
+
+// Counts classifies every call. Scheduled = Started + Overflow and
+// Started = OK + Timeout + Transport + Responder + Mismatch.
+type Counts struct {
+	Scheduled int64 `json:"scheduled"`
+	Started   int64 `json:"started"`
+	OK        int64 `json:"ok"`
+	Timeout   int64 `json:"timeout"`
+	Transport int64 `json:"transport_error"`
+	Responder int64 `json:"responder_error"`
+	Mismatch  int64 `json:"mismatch"`
+	// Overflow counts open-loop calls that never started because the
+	// in-flight cap stayed full past their timeout.
+	Overflow int64 `json:"overflow"`
+	// Late counts open-loop calls that started more than 1 ms after their
+	// intended time.
+	Late int64 `json:"late"`
+}
+
+// Failed is the number of started calls that did not succeed.
+func (c Counts) Failed() int64 { return c.Timeout + c.Transport + c.Responder + c.Mismatch }
+
+// Latency summarises a histogram, in microseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	Min   float64 `json:"min_us"`
+	Mean  float64 `json:"mean_us"`
+	P50   float64 `json:"p50_us"`
+	P90   float64 `json:"p90_us"`
+	P99   float64 `json:"p99_us"`
+	P999  float64 `json:"p99_9_us"`
+	P9999 float64 `json:"p99_99_us"`
+	Max   float64 `json:"max_us"`
+}
+
+// Histograms holds HdrHistograms (values in nanoseconds) in the V2
+// compressed, base64 encoding; DecodeHistogram restores them.
+type Histograms struct {
+	Corrected   string `json:"corrected"`
+	Uncorrected string `json:"uncorrected"`
+	Responder   string `json:"responder"`
+}
+
+// Point is one second of a cell's measured window.
+type Point struct {
+	Second     int     `json:"second"`
+	OK         int64   `json:"ok"`
+	Errors     int64   `json:"errors"`
+	Throughput float64 `json:"throughput"`
+	P50        float64 `json:"p50_us"`
+	P99        float64 `json:"p99_us"`
+}
+
+// Histogram bounds: values in nanoseconds from 1 ns to 60 s with three
+// significant digits (1 µs latencies keep their sub-microsecond digits).
+const (
+	HistMin    = 1
+	HistMax    = int64(60 * time.Second)
+	HistDigits = 3
+)
+
+// NewHistogram returns an empty latency histogram with the standard bounds.
+func NewHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(HistMin, HistMax, HistDigits)
+}
+
+// EncodeHistogram encodes h for a Cell.
+func EncodeHistogram(h *hdrhistogram.Histogram) (string, error) {
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// DecodeHistogram decodes a histogram from a Cell.
+func DecodeHistogram(s string) (*hdrhistogram.Histogram, error) {
+	if s == "" {
+		return NewHistogram(), nil
+	}
+	return hdrhistogram.Decode([]byte(s))
+}
+
+// Summarize computes a Latency from a histogram of nanoseconds.
+func Summarize(h *hdrhistogram.Histogram) Latency {
+	n := h.TotalCount()
+	if n == 0 {
+		return Latency{}
+	}
+	us := func(v int64) float64 { return float64(v) / 1e3 }
+	return Latency{
+		Count: n,
+		Min:   us(h.Min()),
+		Mean:  round(h.Mean() / 1e3),
+		P50:   us(h.ValueAtQuantile(50)),
+		P90:   us(h.ValueAtQuantile(90)),
+		P99:   us(h.ValueAtQuantile(99)),
+		P999:  us(h.ValueAtQuantile(99.9)),
+		P9999: us(h.ValueAtQuantile(99.99)),
+		Max:   us(h.Max()),
+	}
+}
+
+func round(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// Write writes run as indented JSON to path atomically: a reader sees the
+// old file or the whole new one, never half of it.
+func Write(path string, run *Run) error {
+	data, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	data = append(data, '\n')
+	return WriteFileAtomic(path, data)
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it, and
+// renames it into place.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if werr != nil || serr != nil || cerr != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, firstErr(werr, serr, cerr))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// Read reads a result file, refusing other schema versions.
+func Read(path string) (*Run, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var head struct {
+		SchemaVersion *int `json:"schema_version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON rpcbench result: %v", path, err)
+	}
+	if head.SchemaVersion == nil {
+		return nil, fmt.Errorf("%s: no schema_version: not an rpcbench result", path)
+	}
+	if *head.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("%s: schema_version %d, this rpcbench reads %d", path, *head.SchemaVersion, SchemaVersion)
+	}
+	var run Run
+	if err := json.Unmarshal(data, &run); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &run, nil
+}
