@@ -1,0 +1,34 @@
+package grpc_test
+
+import (
+	"testing"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/grpc"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
+)
+
+func TestConformance(t *testing.T) {
+	for _, v := range []string{"unary", "stream"} {
+		for _, conns := range []string{"1", "2"} {
+			t.Run(v+"/connections="+conns, func(t *testing.T) {
+				driverstest.Conformance(t, grpc.New(), drivers.Config{Variant: v, Options: map[string]string{"connections": conns}})
+			})
+		}
+	}
+}
+
+func TestResponderGone(t *testing.T) {
+	for _, v := range []string{"unary", "stream"} {
+		t.Run(v, func(t *testing.T) {
+			driverstest.ResponderGone(t, grpc.New(), drivers.Config{Variant: v})
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	err := grpc.New().Validate(drivers.Config{Variant: "bidi"})
+	if err == nil || err.Error() != `grpc: unknown variant "bidi" (want one of unary, stream)` {
+		t.Fatalf("got %v", err)
+	}
+}

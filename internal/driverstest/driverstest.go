@@ -1,0 +1,143 @@
+// Package driverstest holds the checks every driver must pass, run by each
+// driver's tests against a real responder: calls succeed and verify, the
+// configured response size and service time are honoured, many callers
+// share the client, and a responder that goes away makes calls fail within
+// their timeout instead of hanging.
+package driverstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/runner"
+	"github.com/rpcbench/rpcbench/internal/wire"
+	"github.com/rpcbench/rpcbench/results"
+	"github.com/rpcbench/rpcbench/scenarios"
+)
+
+// Serve starts d's responder with the shared handler and closes it when the
+// test ends.
+func Serve(t testing.TB, d drivers.Driver, cfg drivers.Config) drivers.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := d.Serve(ctx, cfg, wire.Respond)
+	if err != nil {
+		t.Fatalf("serve %s/%s: %v", d.Spec().Name, cfg.Variant, err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// Dial connects a client to addr and closes it when the test ends.
+func Dial(t testing.TB, d drivers.Driver, cfg drivers.Config, addr string) drivers.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := d.Dial(ctx, cfg, addr)
+	if err != nil {
+		t.Fatalf("dial %s/%s: %v", d.Spec().Name, cfg.Variant, err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// Calls runs a fixed number of calls through client and returns what was
+// measured.
+func Calls(t testing.TB, client drivers.Client, load runner.Load) *runner.Measurement {
+	t.Helper()
+	if load.Timeout == 0 {
+		load.Timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	m, err := runner.RunCell(ctx, client, load, nil)
+	if err != nil {
+		t.Fatalf("run cell: %v", err)
+	}
+	return m
+}
+
+// AllOK fails the test unless every one of want calls succeeded.
+func AllOK(t testing.TB, m *runner.Measurement, want int64) {
+	t.Helper()
+	c := m.Counts
+	if c.OK != want || c.Started != want || c.Failed() != 0 || c.Overflow != 0 {
+		t.Fatalf("want %d calls all ok, got %+v", want, c)
+	}
+	if m.Corrected.TotalCount() != want {
+		t.Fatalf("histogram holds %d calls, want %d", m.Corrected.TotalCount(), want)
+	}
+}
+
+// Conformance runs the checks every driver passes. cfg must be a working
+// configuration; the responder is served at serveCfg.
+func Conformance(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+	t.Helper()
+	srv := Serve(t, d, cfg)
+	client := Dial(t, d, cfg, srv.Addr())
+
+	t.Run("sequential", func(t *testing.T) {
+		m := Calls(t, client, runner.Load{Payload: 64, Concurrency: 1, Calls: 200})
+		AllOK(t, m, 200)
+		if m.Responder.TotalCount() != 200 {
+			t.Fatalf("responder durations carried back for %d of 200 calls", m.Responder.TotalCount())
+		}
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		m := Calls(t, client, runner.Load{Payload: 512, Concurrency: 16, Calls: 2000})
+		AllOK(t, m, 2000)
+	})
+	t.Run("response-size", func(t *testing.T) {
+		m := Calls(t, client, runner.Load{Payload: 100, ResponseSize: 4096, Concurrency: 4, Calls: 200})
+		AllOK(t, m, 200)
+	})
+	t.Run("empty-payload", func(t *testing.T) {
+		m := Calls(t, client, runner.Load{Payload: 0, Concurrency: 2, Calls: 100})
+		AllOK(t, m, 100)
+	})
+	t.Run("service-time", func(t *testing.T) {
+		st := 2 * time.Millisecond
+		m := Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 80, ServiceTime: scenarios.ServiceTime{Mean: st}})
+		AllOK(t, m, 80)
+		// histograms keep three significant digits: compare at that precision
+		floor := st - st/1000
+		if min := time.Duration(m.Responder.Min()); min < floor {
+			t.Fatalf("responder reported %v for a %v service time", min, st)
+		}
+		if min := time.Duration(m.Corrected.Min()); min < floor {
+			t.Fatalf("a call took %v with a %v service time", min, st)
+		}
+	})
+	t.Run("open-loop", func(t *testing.T) {
+		m := Calls(t, client, runner.Load{Payload: 64, Concurrency: 32, Rate: 2000, Calls: 400})
+		AllOK(t, m, 400)
+		if m.Counts.Scheduled != 400 {
+			t.Fatalf("scheduled %d, want 400", m.Counts.Scheduled)
+		}
+	})
+}
+
+// ResponderGone checks that once the responder stops, calls fail within
+// their timeout (transport error or timeout), and the cell still ends.
+func ResponderGone(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := d.Serve(ctx, cfg, wire.Respond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := Dial(t, d, cfg, srv.Addr())
+	AllOK(t, Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 50}), 50)
+	srv.Close()
+	m := Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Duration: 500 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	c := m.Counts
+	if c.OK != 0 || c.Started == 0 || c.Timeout+c.Transport != c.Started {
+		t.Fatalf("after the responder stopped: want every call to fail with a timeout or transport error, got %+v", c)
+	}
+}
+
+// Cell is a convenience for tests that want a results.Latency of a run.
+func Cell(m *runner.Measurement) results.Latency { return results.Summarize(m.Corrected) }
