@@ -216,3 +216,10 @@ func BoolOption(s Spec, cfg Config, name string) (bool, error) {
 	}
 	return v, nil
 }
+
+// BrokerParams is implemented by broker drivers whose variants need a broker
+// configured differently (e.g. RocketMQ's flush mode). The run starts one
+// broker per distinct set of params and passes them to the broker's starter.
+type BrokerParams interface {
+	BrokerParams(cfg Config) map[string]string
+}

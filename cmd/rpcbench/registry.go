@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/grpc"
+	"github.com/rpcbench/rpcbench/drivers/tcp"
+	"github.com/rpcbench/rpcbench/internal/broker"
+)
+
+// registry wires the drivers into the command; the core imports none of them.
+// Add a driver here with one line.
+func registry() *drivers.Registry {
+	return drivers.NewRegistry(
+		tcp.New(),
+		grpc.New(),
+		// drivers:
+	)
+}
+
+// brokerStarters maps a broker kind to the starter the run uses when no
+// --broker URL is given for it. Add a broker kind here with one line.
+func brokerStarters() map[string]broker.Starter {
+	return map[string]broker.Starter{
+		// starters:
+	}
+}
+
+// brokerKinds lists the broker kinds --broker accepts.
+func brokerKinds() []string {
+	return []string{"nats", "rabbitmq", "rocketmq"}
+}

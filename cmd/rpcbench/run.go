@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/env"
+	"github.com/rpcbench/rpcbench/internal/runner"
+	"github.com/rpcbench/rpcbench/results"
+	"github.com/rpcbench/rpcbench/scenarios"
+)
+
+type runFlags struct {
+	scenario       string
+	over           scenarios.Overrides
+	out            string
+	target         string
+	brokers        []string
+	requireBrokers bool
+	quiet          bool
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run a scenario and write result.json, report.html and summary.md",
+		Long: `Run a scenario (the embedded default when none is given) on every driver it
+names that can run here, then write results/<UTC stamp>-<scenario>/result.json
+with the reports beside it, and print a summary table.
+
+Broker drivers get their broker from --broker KIND=URL when given, else start
+one (NATS embedded in-process; RabbitMQ and RocketMQ in containers when a
+Docker engine answers). Drivers whose broker cannot be had are skipped with
+the reason; --require-brokers makes that an error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRun(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&f.scenario, "scenario", "s", scenarios.Default, "scenario file, or the name of an embedded scenario ("+strings.Join(scenarios.Embedded(), ", ")+")")
+	fl.StringVar(&f.over.Drivers, "drivers", "", "drivers to run, overriding the scenario: NAME or NAME:VARIANT, comma-separated (e.g. tcp,grpc:unary)")
+	fl.StringVar(&f.over.Duration, "duration", "", "measured time per cell (e.g. 10s)")
+	fl.StringVar(&f.over.Warmup, "warmup", "", "unmeasured warm-up per cell (e.g. 1s)")
+	fl.StringVar(&f.over.Concurrency, "concurrency", "", "closed loop: concurrent callers, comma-separated (e.g. 1,16,64)")
+	fl.StringVar(&f.over.Rate, "rate", "", "open loop: calls per second, comma-separated (e.g. 1000,5000)")
+	fl.StringVar(&f.over.Payload, "payload", "", "request payload sizes, comma-separated (e.g. 64,1KiB)")
+	fl.StringVar(&f.over.ServiceTime, "service-time", "", "responder service time: 0, 250us (fixed) or exp:250us (exponential mean), comma-separated")
+	fl.IntVar(&f.over.Repeat, "repeat", 0, "independent repetitions of every cell")
+	fl.StringVar(&f.over.Timeout, "timeout", "", "per-call timeout (e.g. 5s)")
+	fl.Int64Var(&f.over.Calls, "calls", 0, "end each cell after this many measured calls instead of after --duration")
+	fl.StringVarP(&f.out, "out", "o", "results", "directory the run's directory is created in")
+	fl.StringVar(&f.target, "target", "", "address of a responder started with `rpcbench serve` (needs exactly one driver)")
+	fl.StringArrayVar(&f.brokers, "broker", nil, "use a running broker: KIND=URL (e.g. rabbitmq=amqp://guest:guest@127.0.0.1:5672/); repeatable")
+	fl.BoolVar(&f.requireBrokers, "require-brokers", false, "fail (exit 1) instead of skipping drivers whose broker cannot be had")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	return c
+}
+
+// prepare loads and checks everything a run needs before anything is
+// started or written: every error here is bad input.
+func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string, error) {
+	sc, err := scenarios.Load(f.scenario)
+	if err != nil {
+		return nil, nil, nil, usageErr("%v", err)
+	}
+	if err := sc.Apply(f.over); err != nil {
+		return nil, nil, nil, usageErr("%v", err)
+	}
+	units, err := runner.Resolve(registry(), sc)
+	if err != nil {
+		if f.over.Drivers != "" {
+			var se *scenarios.Error
+			if errors.As(err, &se) {
+				return nil, nil, nil, usageErr("--drivers: %s", se.Msg)
+			}
+		}
+		return nil, nil, nil, usageErr("%v", err)
+	}
+	if len(units) == 0 {
+		return nil, nil, nil, usageErr("%s: no drivers to run", sc.Source)
+	}
+	if f.target != "" {
+		names := map[string]bool{}
+		for _, u := range units {
+			names[u.Driver.Spec().Name] = true
+		}
+		if len(names) != 1 {
+			return nil, nil, nil, usageErr("--target: a remote responder serves one driver; add --drivers NAME (the driver `rpcbench serve` runs)")
+		}
+	}
+	ext, err := broker.ParseExternal(f.brokers, brokerKinds())
+	if err != nil {
+		return nil, nil, nil, usageErr("%v", err)
+	}
+	return sc, units, ext, nil
+}
+
+func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
+	sc, units, ext, err := prepare(f)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	dir := filepath.Join(f.out, sc.RunID(started))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create results directory: %w", err)
+	}
+
+	var libs []string
+	for _, u := range units {
+		libs = append(libs, u.Driver.Spec().Libraries...)
+	}
+	slices.Sort(libs)
+	run := &results.Run{
+		SchemaVersion: results.SchemaVersion,
+		ID:            filepath.Base(dir),
+		StartedAt:     started.UTC(),
+		Environment:   env.Collect(slices.Compact(libs)),
+		Scenario:      *sc,
+		Cells:         []results.Cell{},
+		Skipped:       []results.Skip{},
+	}
+
+	mgr := broker.NewManager(ext, brokerStarters())
+	setForceCleanup(func(ctx context.Context) { mgr.Close(ctx) })
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := mgr.Close(cctx); err != nil {
+			fmt.Fprintln(stderr, "rpcbench: stopping brokers:", err)
+		}
+		setForceCleanup(nil)
+	}()
+
+	obs := newProgress(stderr, f.quiet)
+	fmt.Fprintf(stderr, "rpcbench %s: scenario %s, %d cells, writing %s\n", env.Version, sc.Name, cellCount(sc, units), dir)
+	runErr := runner.Run(ctx, runner.Plan{
+		Scenario:       sc,
+		Units:          units,
+		Brokers:        mgr,
+		Target:         f.target,
+		Dir:            dir,
+		RequireBrokers: f.requireBrokers,
+		Observer:       obs,
+	}, run)
+	obs.finish()
+
+	run.FinishedAt = time.Now().UTC()
+	run.Complete = runErr == nil || errors.Is(runErr, runner.ErrCellsFailed)
+	if ctx.Err() != nil {
+		run.Complete = false
+		run.Incomplete = "interrupted"
+	} else if !run.Complete {
+		run.Incomplete = runErr.Error()
+	}
+	if err := writeOutputs(dir, run); err != nil {
+		return err
+	}
+	printSummary(stdout, run)
+	fmt.Fprintf(stdout, "\nresults: %s\n", filepath.Join(dir, "result.json"))
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted: partial results written to %s", dir)
+	case runErr != nil:
+		return runErr
+	}
+	return nil
+}
+
+func cellCount(sc *scenarios.Scenario, units []runner.Unit) int {
+	loads := len(sc.Concurrency)
+	if sc.OpenLoop() {
+		loads = len(sc.Rates)
+	}
+	return len(units) * len(sc.ServiceTimes) * len(sc.Payloads) * loads * sc.Repeat
+}
+
+// writeOutputs writes result.json and the reports beside it.
+func writeOutputs(dir string, run *results.Run) error {
+	if err := results.Write(filepath.Join(dir, "result.json"), run); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return writeReports(dir, run)
+}
+
+// printSummary prints one line per cell.
+func printSummary(w io.Writer, run *results.Run) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "driver\tvariant\tpayload\tload\tp50\tp99\tp99.9\tcalls/s\terrors\t")
+	for _, c := range run.Cells {
+		errs := fmt.Sprint(c.Counts.Failed() + c.Counts.Overflow)
+		if c.Error != "" {
+			errs = "failed: " + c.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%dB\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n", c.Driver, c.Variant, c.Payload, loadLabel(c),
+			fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), fmtUS(c.Latency.P999), c.Throughput, errs)
+	}
+	tw.Flush()
+	for _, s := range run.Skipped {
+		v := s.Driver
+		if s.Variant != "" {
+			v += "/" + s.Variant
+		}
+		fmt.Fprintf(w, "skipped %s: %s\n", v, s.Reason)
+	}
+}
+
+func loadLabel(c results.Cell) string {
+	l := fmt.Sprintf("c=%d", c.Concurrency)
+	if c.Mode == "open" {
+		l = fmt.Sprintf("%g/s", c.Rate)
+	}
+	if c.ServiceTime != "0" && c.ServiceTime != "" {
+		l += " st=" + c.ServiceTime
+	}
+	if c.Repetition > 1 {
+		l += fmt.Sprintf(" #%d", c.Repetition)
+	}
+	return l
+}
+
+// fmtUS formats microseconds for people.
+func fmtUS(us float64) string {
+	switch {
+	case us == 0:
+		return "-"
+	case us < 1000:
+		return fmt.Sprintf("%.1fµs", us)
+	case us < 1e6:
+		return fmt.Sprintf("%.2fms", us/1e3)
+	}
+	return fmt.Sprintf("%.2fs", us/1e6)
+}
+
+func versionString() string { return env.Version + " (" + env.Commit + ")" }
+
+// driverNames lists the registered drivers, for messages.
+func driverNames() []string { return registry().Names() }
+
+var _ = drivers.Direct

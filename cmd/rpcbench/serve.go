@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/wire"
+)
+
+type serveFlags struct {
+	driver  string
+	variant string
+	options []string
+	listen  string
+	brokers []string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a driver's responder, for `rpcbench run --target` on another host",
+		Long: `Run one driver's responder until interrupted, so caller and responder can be
+on different hosts:
+
+  host A:  rpcbench serve --driver tcp --listen 0.0.0.0:7000
+  host B:  rpcbench run --drivers tcp --target hostA:7000
+
+The line "serving DRIVER/VARIANT at ADDR" on stdout gives the address to pass
+to --target. Broker drivers connect the responder to the broker given with
+--broker KIND=URL (or start one, as run does).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), f, cmd.OutOrStdout())
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&f.driver, "driver", "d", "", "driver whose responder to run (required; see rpcbench drivers)")
+	fl.StringVar(&f.variant, "variant", "", "driver variant (default: the driver's first)")
+	fl.StringArrayVar(&f.options, "option", nil, "driver option KEY=VALUE; repeatable")
+	fl.StringVarP(&f.listen, "listen", "l", "127.0.0.1:0", "address to listen on (direct drivers)")
+	fl.StringArrayVar(&f.brokers, "broker", nil, "broker to connect the responder to: KIND=URL; repeatable")
+	return c
+}
+
+func parseOptions(flag string, kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageErr("--%s %q: want KEY=VALUE", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func runServe(ctx context.Context, f serveFlags, stdout io.Writer) error {
+	if f.driver == "" {
+		return usageErr("serve: --driver is required (one of %s)", strings.Join(driverNames(), ", "))
+	}
+	d, ok := registry().Get(f.driver)
+	if !ok {
+		return usageErr("--driver %q: unknown driver (want one of %s)", f.driver, strings.Join(driverNames(), ", "))
+	}
+	opts, err := parseOptions("option", f.options)
+	if err != nil {
+		return err
+	}
+	cfg := drivers.Config{Variant: f.variant, Options: opts, Addr: f.listen}
+	if err := drivers.CheckConfig(d.Spec(), &cfg); err != nil {
+		return usageErr("%v", err)
+	}
+	if err := d.Validate(cfg); err != nil {
+		return usageErr("%v", err)
+	}
+	ext, err := broker.ParseExternal(f.brokers, brokerKinds())
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	spec := d.Spec()
+	mgr := broker.NewManager(ext, brokerStarters())
+	setForceCleanup(func(ctx context.Context) { mgr.Close(ctx) })
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		mgr.Close(cctx)
+	}()
+	if spec.Kind == drivers.Broker {
+		var params map[string]string
+		if bp, ok := d.(drivers.BrokerParams); ok {
+			params = bp.BrokerParams(cfg)
+		}
+		b, err := mgr.Get(ctx, spec.Broker, "", broker.StartOptions{Params: params})
+		if err != nil {
+			return fmt.Errorf("serve %s: %w", spec.Name, err)
+		}
+		cfg.Addr = b.URL
+	}
+	srv, err := d.Serve(ctx, cfg, wire.Respond)
+	if err != nil {
+		return fmt.Errorf("serve %s/%s: %w", spec.Name, cfg.Variant, err)
+	}
+	defer srv.Close()
+	fmt.Fprintf(stdout, "serving %s/%s at %s\n", spec.Name, cfg.Variant, srv.Addr())
+	<-ctx.Done()
+	return nil
+}
