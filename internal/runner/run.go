@@ -301,12 +301,12 @@ func runCell(ctx context.Context, u Unit, cfg drivers.Config, addr string, load 
 func cellFor(sc *scenarios.Scenario, u Unit, brokerName string, index int) *results.Cell {
 	spec := u.Driver.Spec()
 	c := &results.Cell{
-		Driver:       spec.Name,
-		Kind:         string(spec.Kind),
-		Variant:      u.Config.Variant,
-		Options:      u.Config.Options,
-		Broker:       brokerName,
-		Series:       []results.Point{},
+		Driver:  spec.Name,
+		Kind:    string(spec.Kind),
+		Variant: u.Config.Variant,
+		Options: u.Config.Options,
+		Broker:  brokerName,
+		Series:  []results.Point{},
 	}
 	return c
 }
