@@ -97,13 +97,14 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 	}
 	s := &shared{load: load, series: &series{}}
 	s.start = time.Now()
-	s.measureStart = s.start.Add(load.Warmup)
+	s.startUnix = s.start.UnixNano()
+	s.measureStart = load.Warmup
 	if load.Calls > 0 {
 		s.remaining.Store(load.Calls)
-		s.end = time.Time{} // ends by count; a safety bound follows
-		s.hardEnd = s.measureStart.Add(maxCountedRun)
+		s.end = 0 // ends by count; a safety bound follows
+		s.hardEnd = s.measureStart + maxCountedRun
 	} else {
-		s.end = s.measureStart.Add(load.Duration)
+		s.end = s.measureStart + load.Duration
 		s.hardEnd = s.end
 	}
 	if load.Rate > 0 {
@@ -136,7 +137,7 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 	wg.Wait()
 	close(done)
 	liveWG.Wait()
-	stop := time.Now()
+	stop := s.now()
 
 	m := &Measurement{
 		Corrected:   results.NewHistogram(),
@@ -152,11 +153,11 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 		addCounts(&m.Counts, &w.counts)
 	}
 	measuredEnd := stop
-	if !s.end.IsZero() && measuredEnd.After(s.end) {
+	if s.end != 0 && measuredEnd > s.end {
 		measuredEnd = s.end
 	}
-	if measuredEnd.After(s.measureStart) {
-		m.Seconds = measuredEnd.Sub(s.measureStart).Seconds()
+	if measuredEnd > s.measureStart {
+		m.Seconds = (measuredEnd - s.measureStart).Seconds()
 	}
 	m.Series = s.series.points(m.Seconds)
 	return m, nil
@@ -166,31 +167,47 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 // cannot keep it going for ever.
 const maxCountedRun = 24 * time.Hour
 
+// shared is the state of a cell its workers share. Times in the hot path
+// are monotonic offsets from start: reading the monotonic clock alone
+// (time.Since) costs half of time.Now.
 type shared struct {
 	load         Load
 	start        time.Time
-	measureStart time.Time
-	end          time.Time // zero when the cell ends by count
-	hardEnd      time.Time
+	startUnix    int64
+	measureStart time.Duration
+	end          time.Duration // zero when the cell ends by count
+	hardEnd      time.Duration
 	remaining    atomic.Int64 // measured calls left, count mode
 	next         atomic.Int64 // open loop: next schedule index
 	interval     float64      // open loop: ns between intended starts
 	series       *series
 }
 
+
+// schedule is the open loop's precomputed schedule: call i is intended to
+// start i intervals after the start, whatever happened to the calls before
+// it. Latency is measured from this time, which corrects coordinated
+// omission.
+func (s *shared) schedule(i int64) time.Duration {
+	return time.Duration(float64(i) * s.interval)
+}
+
+// now is the monotonic time since the cell started.
+func (s *shared) now() time.Duration { return time.Since(s.start) }
+
 // claim decides whether a call that starts at t may run, and whether it is
 // measured (past the warm-up).
-func (s *shared) claim(t time.Time) (run, measured bool) {
-	if t.Before(s.measureStart) {
+func (s *shared) claim(t time.Duration) (run, measured bool) {
+	if t < s.measureStart {
 		return true, false
 	}
 	if s.load.Calls > 0 {
-		if !t.Before(s.hardEnd) {
+		if t >= s.hardEnd {
 			return false, false
 		}
 		return s.remaining.Add(-1) >= 0, true
 	}
-	return t.Before(s.end), true
+	return t < s.end, true
 }
 
 type worker struct {
@@ -258,57 +275,56 @@ const (
 	aborted
 )
 
-// call makes one call and returns its outcome, the actual send time, the
-// reply time, and the responder's handler time.
-func (w *worker) call(ctx context.Context) (outcome, time.Time, time.Time, int64) {
+// call makes one call that starts at t0 and returns its outcome, the reply
+// time, and the responder's handler time.
+func (w *worker) call(ctx context.Context, s *shared, t0 time.Duration) (outcome, time.Duration, int64) {
 	w.seq++
 	id := uint64(w.id+1)<<40 | w.seq
 	var st int64
 	if w.load.ServiceTime.Mean > 0 {
 		st = int64(w.load.ServiceTime.Sample(w.rng))
 	}
-	t0 := time.Now()
-	f := wire.Fields{ID: id, Payload: w.payload, Checksum: w.checksum, ServiceTimeNs: st, SentUnixNano: t0.UnixNano()}
+	f := wire.Fields{ID: id, Payload: w.payload, Checksum: w.checksum, ServiceTimeNs: st, SentUnixNano: s.startUnix + int64(t0)}
 	if w.load.ResponseSize > 0 {
 		f.ResponseSize = uint32(w.load.ResponseSize)
 	}
 	w.req = wire.Append(w.req[:0], &f)
-	reply, err := w.caller.Call(ctx, t0.Add(w.load.Timeout), w.req, w.buf[:0])
-	t1 := time.Now()
+	reply, err := w.caller.Call(ctx, s.start.Add(t0+w.load.Timeout), w.req, w.buf[:0])
+	t1 := s.now()
 	if cap(reply) > cap(w.buf) {
 		w.buf = reply[:0]
 	}
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return aborted, t0, t1, 0
+			return aborted, t1, 0
 		case errors.Is(err, drivers.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-			return timeout, t0, t1, 0
+			return timeout, t1, 0
 		}
-		return transport, t0, t1, 0
+		return transport, t1, 0
 	}
 	var r wire.Fields
 	if wire.Parse(reply, &r) != nil {
-		return mismatch, t0, t1, 0
+		return mismatch, t1, 0
 	}
 	if len(r.Error) != 0 {
-		return responderErr, t0, t1, r.HandlerNs
+		return responderErr, t1, r.HandlerNs
 	}
 	if r.ID != id || r.Checksum != w.wantSum || len(r.Payload) != w.wantSize || wire.Checksum(r.Payload) != r.Checksum {
-		return mismatch, t0, t1, r.HandlerNs
+		return mismatch, t1, r.HandlerNs
 	}
-	return ok, t0, t1, r.HandlerNs
+	return ok, t1, r.HandlerNs
 }
 
-func (w *worker) record(s *shared, o outcome, intended, t0, t1 time.Time, handlerNs int64) {
+func (w *worker) record(s *shared, o outcome, intended, t0, t1 time.Duration, handlerNs int64) {
 	c := &w.counts
 	c.Started++
 	switch o {
 	case ok:
 		c.OK++
-		corr := t1.Sub(intended)
+		corr := t1 - intended
 		w.corrected.RecordValue(int64(corr))
-		w.uncorrected.RecordValue(int64(t1.Sub(t0)))
+		w.uncorrected.RecordValue(int64(t1 - t0))
 		if handlerNs > 0 {
 			w.responder.RecordValue(handlerNs)
 		}
@@ -329,8 +345,8 @@ func (w *worker) record(s *shared, o outcome, intended, t0, t1 time.Time, handle
 }
 
 // tick adds a call to the worker's current second of the time series.
-func (w *worker) tick(s *shared, t time.Time, lat time.Duration, success bool) {
-	sec := int(t.Sub(s.measureStart) / time.Second)
+func (w *worker) tick(s *shared, t, lat time.Duration, success bool) {
+	sec := int((t - s.measureStart) / time.Second)
 	if sec != w.sec {
 		w.flushSecond(s)
 		w.sec = sec
@@ -353,12 +369,12 @@ func (w *worker) flushSecond(s *shared) {
 
 func (w *worker) closedLoop(ctx context.Context, s *shared) {
 	for ctx.Err() == nil {
-		now := time.Now()
-		run, measured := s.claim(now)
+		t0 := s.now()
+		run, measured := s.claim(t0)
 		if !run {
 			return
 		}
-		o, t0, t1, h := w.call(ctx)
+		o, t1, h := w.call(ctx, s, t0)
 		if o == aborted {
 			return
 		}
@@ -372,12 +388,11 @@ func (w *worker) openLoop(ctx context.Context, s *shared) {
 	w.timer = time.NewTimer(time.Hour)
 	w.timer.Stop()
 	for ctx.Err() == nil {
-		i := s.next.Add(1) - 1
-		intended := s.start.Add(time.Duration(float64(i) * s.interval))
-		if !intended.Before(s.hardEnd) {
+		intended := s.schedule(s.next.Add(1) - 1)
+		if intended >= s.hardEnd {
 			return
 		}
-		if wait := time.Until(intended); wait > 0 {
+		if wait := intended - s.now(); wait > 0 {
 			w.timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -390,8 +405,8 @@ func (w *worker) openLoop(ctx context.Context, s *shared) {
 		if !run {
 			return
 		}
-		now := time.Now()
-		if now.Sub(intended) > w.load.Timeout {
+		now := s.now()
+		if now-intended > w.load.Timeout {
 			// Every slot stayed busy past this call's whole timeout: it never
 			// starts. Counted, never dropped silently.
 			if measured {
@@ -402,13 +417,14 @@ func (w *worker) openLoop(ctx context.Context, s *shared) {
 			}
 			continue
 		}
-		o, t0, t1, h := w.call(ctx)
+		t0 := s.now()
+		o, t1, h := w.call(ctx, s, t0)
 		if o == aborted {
 			return
 		}
 		if measured {
 			w.counts.Scheduled++
-			if t0.Sub(intended) > lateThreshold {
+			if t0-intended > lateThreshold {
 				w.counts.Late++
 			}
 			w.record(s, o, intended, t0, t1, h)
@@ -438,26 +454,27 @@ func (s *shared) report(done <-chan struct{}, workers []*worker, live func(Live)
 	defer t.Stop()
 	total := s.load.Warmup + s.load.Duration
 	var lastOK int64
-	last := time.Now()
+	last := s.now()
 	for {
 		select {
 		case <-done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := s.now()
 			var okN, errN int64
 			for _, w := range workers {
 				okN += w.liveOK.Load()
 				errN += w.liveErr.Load()
 			}
 			l := Live{
-				Elapsed:     now.Sub(s.start),
+				Elapsed:     now,
 				Total:       total,
-				Warmup:      now.Before(s.measureStart),
-				CallsPerSec: float64(okN-lastOK) / now.Sub(last).Seconds(),
+				Warmup:      now < s.measureStart,
+				CallsPerSec: float64(okN-lastOK) / (now - last).Seconds(),
 				Errors:      errN,
 				Calls:       okN + errN,
 			}
-			if sec := int(now.Sub(s.measureStart)/time.Second) - 1; sec >= 0 {
+			if sec := int((now-s.measureStart)/time.Second) - 1; sec >= 0 {
 				l.P99 = s.series.p99(sec)
 			}
 			lastOK, last = okN, now
@@ -470,7 +487,6 @@ func (s *shared) report(done <-chan struct{}, workers []*worker, live func(Live)
 type series struct {
 	mu   sync.Mutex
 	secs map[int]*second
-	pool []*hdrhistogram.Histogram
 }
 
 type second struct {
