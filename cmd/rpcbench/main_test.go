@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rpcbench/rpcbench/results"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// rpcbench returns the path of the built binary: $RPCBENCH_BIN (make test
+// sets it) or one built for this test run.
+func rpcbench(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if p := os.Getenv("RPCBENCH_BIN"); p != "" {
+			binPath = p
+			return
+		}
+		dir, err := os.MkdirTemp("", "rpcbench-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "rpcbench")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = errors.New(string(out))
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("build rpcbench: %v", binErr)
+	}
+	return binPath
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runBin(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rpcbench(t), args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, so.String(), se.String()}
+}
+
+// onlyResult returns the result.json written below out (exactly one run).
+func onlyResult(t *testing.T, out string) (string, *results.Run) {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(out, "*", "result.json"))
+	if len(matches) != 1 {
+		t.Fatalf("want one result.json below %s, found %v", out, matches)
+	}
+	data, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := results.Validate(data); err != nil {
+		t.Fatalf("%s does not validate against the schema: %v", matches[0], err)
+	}
+	run, err := results.Read(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return matches[0], run
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	out := t.TempDir()
+	r := runBin(t, "run", "--drivers", "tcp,grpc", "--duration", "400ms", "--warmup", "100ms", "--concurrency", "1,4", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	path, run := onlyResult(t, out)
+	if !run.Complete || len(run.Cells) != 6 {
+		t.Fatalf("complete=%v, %d cells, want 6", run.Complete, len(run.Cells))
+	}
+	for _, c := range run.Cells {
+		if c.Error != "" || c.Counts.OK == 0 || c.Counts.Failed() != 0 || c.Latency.P50 <= 0 || c.Throughput <= 0 {
+			t.Errorf("cell %s: %+v error %q", c.Key, c.Counts, c.Error)
+		}
+		if c.Counts.Started != c.Counts.OK+c.Counts.Failed() {
+			t.Errorf("cell %s: counts do not add up: %+v", c.Key, c.Counts)
+		}
+	}
+	if !strings.Contains(r.stdout, "p99.9") || !strings.Contains(r.stdout, path) {
+		t.Fatalf("summary table or path missing from stdout:\n%s", r.stdout)
+	}
+	if run.Environment.Libraries["google.golang.org/grpc"] == "" || run.Environment.Cores < 1 {
+		t.Fatalf("environment manifest incomplete: %+v", run.Environment)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: x\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1]\nrepeat: lots\n"), 0o644)
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("name: x\ndrivers:\n  - tcp\n  - name: carrier-pigeon\npayloads: [64]\nconcurrency: [1]\n"), 0o644)
+	badOpt := filepath.Join(dir, "opt.yaml")
+	os.WriteFile(badOpt, []byte("name: x\ndrivers:\n  - name: tcp\n    options: {connections: 0}\npayloads: [64]\nconcurrency: [1]\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--duration", "soon"}, `--duration: "soon": want a duration`},
+		{[]string{"run", "--scenario", filepath.Join(dir, "missing.yaml")}, "missing.yaml: no such file"},
+		{[]string{"run", "--scenario", bad}, bad + `:5: repeat: want a whole number from 1 to 100, got "lots"`},
+		{[]string{"run", "--scenario", unknown}, unknown + `:4: drivers[1].name: unknown driver "carrier-pigeon"`},
+		{[]string{"run", "--scenario", badOpt}, badOpt + `:3: drivers[0].options: tcp: option connections="0"`},
+		{[]string{"run", "--drivers", "tcp:fast"}, `--drivers: tcp: unknown variant "fast"`},
+		{[]string{"run", "--payload", "-3"}, `--payload: "-3" is not a payload size`},
+		{[]string{"run", "--broker", "kafka=x"}, `--broker "kafka=x": unknown broker kind "kafka"`},
+		{[]string{"run", "--target", "127.0.0.1:1"}, "--target: a remote responder serves one driver"},
+		{[]string{"run", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"run", "extra"}, "rpcbench run: unknown command"},
+		{[]string{"launch"}, `unknown command "launch"`},
+		{[]string{"serve"}, "serve: --driver is required"},
+		{[]string{"serve", "--driver", "tcp", "--option", "connections=x"}, `tcp: option connections="x"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out := filepath.Join(dir, "out")
+			r := runBin(t, append(tc.args, "--out", out)...)
+			if tc.args[0] != "run" {
+				r = runBin(t, tc.args...)
+			}
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2\nstderr: %s", r.code, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("stderr %q\nwant one line containing %q", r.stderr, tc.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Fatalf("bad input wrote %s", out)
+			}
+		})
+	}
+}
+
+// TestServeAndRun runs caller and responder as two processes.
+func TestServeAndRun(t *testing.T) {
+	for _, driver := range []string{"tcp", "grpc"} {
+		t.Run(driver, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			serve := exec.CommandContext(ctx, rpcbench(t), "serve", "--driver", driver, "--listen", "127.0.0.1:0")
+			stdout, err := serve.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			serve.Stderr = &stderr
+			if err := serve.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer serve.Process.Kill()
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err != nil {
+				t.Fatalf("serve printed no address: %v %s", err, stderr.String())
+			}
+			fields := strings.Fields(line)
+			addr := fields[len(fields)-1]
+			if !strings.HasPrefix(line, "serving "+driver+"/") || !strings.HasPrefix(addr, "127.0.0.1:") {
+				t.Fatalf("serve said %q", line)
+			}
+			out := t.TempDir()
+			r := runBin(t, "run", "--drivers", driver, "--target", addr, "--duration", "300ms", "--warmup", "100ms", "--concurrency", "2", "--out", out, "-q")
+			if r.code != 0 {
+				t.Fatalf("run against serve: exit %d\n%s", r.code, r.stderr)
+			}
+			_, run := onlyResult(t, out)
+			for _, c := range run.Cells {
+				if c.Counts.OK == 0 || c.Counts.Failed() != 0 {
+					t.Fatalf("cell %s: %+v", c.Key, c.Counts)
+				}
+			}
+			serve.Process.Signal(syscall.SIGINT)
+			if err := serve.Wait(); err != nil {
+				t.Fatalf("serve did not exit cleanly on Ctrl-C: %v %s", err, stderr.String())
+			}
+		})
+	}
+}
+
+// TestInterrupt: Ctrl-C stops the run and writes a valid, incomplete result.
+func TestInterrupt(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(rpcbench(t), "run", "--drivers", "tcp", "--duration", "1m", "--warmup", "0s", "--concurrency", "1", "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// wait for the run to be under way, then interrupt it
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(stderr.String(), "[1/1]") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want 1\n%s", err, stderr.String())
+	}
+	_, run := onlyResult(t, out)
+	if run.Complete || run.Incomplete != "interrupted" || len(run.Cells) != 1 || !run.Cells[0].Incomplete || run.Cells[0].Counts.OK == 0 {
+		t.Fatalf("complete=%v reason=%q cells=%+v", run.Complete, run.Incomplete, run.Cells)
+	}
+}
+
+func TestDriversList(t *testing.T) {
+	r := runBin(t, "drivers")
+	if r.code != 0 || !strings.Contains(r.stdout, "tcp (direct)") || !strings.Contains(r.stdout, "variant  stream") {
+		t.Fatalf("exit %d:\n%s", r.code, r.stdout)
+	}
+}
