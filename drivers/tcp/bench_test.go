@@ -1,0 +1,106 @@
+package tcp_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/tcp"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/internal/runner"
+	"github.com/rpcbench/rpcbench/results"
+)
+
+// pingPong is the minimal Go TCP exchange the tcp driver is held to: the
+// client writes 64 bytes, the server reads and writes them back.
+func pingPong(b *testing.B, n int) *hdrhistogram.Histogram {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return
+			}
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	h := results.NewHistogram()
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+		h.RecordValue(int64(time.Since(t0)))
+	}
+	return h
+}
+
+func tcpCell(b *testing.B, concurrency int, calls int64) *runner.Measurement {
+	d := tcp.New()
+	srv := driverstest.Serve(b, d, drivers.Config{})
+	client := driverstest.Dial(b, d, drivers.Config{}, srv.Addr())
+	m, err := runner.RunCell(context.Background(), client, runner.Load{Payload: 64, Concurrency: concurrency, Calls: calls, Timeout: 10 * time.Second}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if m.Counts.OK != calls {
+		b.Fatalf("counts %+v", m.Counts)
+	}
+	return m
+}
+
+// BenchmarkTCPvsPingPong measures, in one run, the p50 of the minimal
+// ping-pong and of the tcp driver through the full harness at concurrency
+// 1 with a 64-byte payload (target: ratio ≤ 1.2).
+func BenchmarkTCPvsPingPong(b *testing.B) {
+	n := max(b.N, 2000)
+	// warm both paths first
+	pingPong(b, 2000)
+	tcpCell(b, 1, 2000)
+	b.ResetTimer()
+	base := pingPong(b, n)
+	m := tcpCell(b, 1, int64(n))
+	b.StopTimer()
+	bp, tp := float64(base.ValueAtQuantile(50)), float64(m.Corrected.ValueAtQuantile(50))
+	b.ReportMetric(bp, "pingpong-p50-ns")
+	b.ReportMetric(tp, "tcp-p50-ns")
+	b.ReportMetric(tp/bp, "p50-ratio")
+}
+
+// BenchmarkTCPThroughput compares throughput at concurrency 64 with
+// concurrency 1 (target: ≥ 5×).
+func BenchmarkTCPThroughput(b *testing.B) {
+	n := int64(max(b.N, 20000))
+	m1 := tcpCell(b, 1, n)
+	m64 := tcpCell(b, 64, n*4)
+	t1 := float64(m1.Counts.OK) / m1.Seconds
+	t64 := float64(m64.Counts.OK) / m64.Seconds
+	b.ReportMetric(t1, "c1-calls/s")
+	b.ReportMetric(t64, "c64-calls/s")
+	b.ReportMetric(t64/t1, "c64/c1")
+}
