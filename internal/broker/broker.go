@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Broker is a running broker and what the results record about it.
@@ -118,10 +119,15 @@ func (m *Manager) Get(ctx context.Context, kind, key string, opts StartOptions) 
 	if !ok {
 		return Broker{}, &Unavailable{Reason: fmt.Sprintf("no way to start a %s broker here; use --broker %s=URL", kind, kind)}
 	}
+	started := time.Now()
 	b, stop, err := start(ctx, opts)
 	if err != nil {
 		return Broker{}, err
 	}
+	if b.Details == nil {
+		b.Details = map[string]string{}
+	}
+	b.Details["startup"] = time.Since(started).Round(time.Millisecond).String()
 	m.running[key] = &running{b: b, stop: stop}
 	m.order = append(m.order, key)
 	return b, nil

@@ -183,7 +183,6 @@ type shared struct {
 	series       *series
 }
 
-
 // schedule is the open loop's precomputed schedule: call i is intended to
 // start i intervals after the start, whatever happened to the calls before
 // it. Latency is measured from this time, which corrects coordinated

@@ -105,65 +105,30 @@ var ErrCellsFailed = errors.New("some cells could not run")
 
 // Run runs every cell of the plan into run. On interruption (ctx ended) it
 // returns ctx's error; run then holds what was measured, marked incomplete.
+// A broker is stopped as soon as the last driver variant using it is done,
+// so an idle broker never runs beside another driver's measurements.
 func Run(ctx context.Context, p Plan, run *results.Run) error {
-	sc := p.Scenario
-	obs := p.Observer
-	total := len(p.Units) * len(sc.ServiceTimes) * len(sc.Payloads) * loads(sc) * sc.Repeat
+	total := 0
+	keys := make([]string, len(p.Units))
+	lastUse := map[string]int{}
+	for i, u := range p.Units {
+		total += len(cellPlans(p.Scenario, u))
+		if u.Driver.Spec().Kind == drivers.Broker && p.Target == "" {
+			keys[i] = brokerKey(u)
+			lastUse[keys[i]] = i
+		}
+	}
 	index := 0
 	failed := false
-	for _, u := range p.Units {
-		spec := u.Driver.Spec()
-		n := len(sc.ServiceTimes) * len(sc.Payloads) * loads(sc) * sc.Repeat
-		cfg := u.Config
-		brokerName := ""
-		if spec.Kind == drivers.Broker && p.Target == "" {
-			b, err := getBroker(ctx, p, u)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				reason, unavailable := broker.IsUnavailable(err)
-				if !unavailable {
-					// the broker should have started and did not: a failure
-					reason = "broker failed to start: " + err.Error()
-					failed = true
-				}
-				if p.RequireBrokers {
-					return fmt.Errorf("%s/%s: %s (--require-brokers)", spec.Name, cfg.Variant, reason)
-				}
-				run.Skipped = append(run.Skipped, results.Skip{Driver: spec.Name, Variant: cfg.Variant, Reason: reason})
-				obs.Note(fmt.Sprintf("skipped %s/%s: %s", spec.Name, cfg.Variant, reason))
-				index += n
-				continue
+	for i, u := range p.Units {
+		unitFailed, err := runUnit(ctx, p, u, keys[i], run, &index, total)
+		failed = failed || unitFailed
+		if keys[i] != "" && lastUse[keys[i]] == i && p.Brokers != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			if rerr := p.Brokers.Release(rctx, keys[i]); rerr != nil {
+				p.Observer.Note(fmt.Sprintf("stopping broker %s: %v", keys[i], rerr))
 			}
-			cfg.Addr = b.URL
-			brokerName = b.Kind + " (" + b.Source + ")"
-			addBroker(run, b)
-		}
-		srvAddr := p.Target
-		var srv drivers.Server
-		if p.Target == "" {
-			var err error
-			srv, err = u.Driver.Serve(ctx, cfg, wire.Respond)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				failed = true
-				for range n {
-					index++
-					c := cellFor(sc, u, brokerName, index)
-					c.Error = fmt.Sprintf("start responder: %v", err)
-					run.Cells = append(run.Cells, *c)
-				}
-				obs.Note(fmt.Sprintf("%s/%s: start responder: %v", spec.Name, cfg.Variant, err))
-				continue
-			}
-			srvAddr = srv.Addr()
-		}
-		err := runUnit(ctx, p, u, cfg, srvAddr, brokerName, run, &index, total, &failed)
-		if srv != nil {
-			srv.Close()
+			cancel()
 		}
 		if err != nil {
 			return err
@@ -175,7 +140,89 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 	return nil
 }
 
-func getBroker(ctx context.Context, p Plan, u Unit) (broker.Broker, error) {
+// runUnit runs the cells of one driver variant: it gets the broker, starts
+// the responder (unless the plan targets a remote one), and runs each cell
+// with a freshly dialled client. It reports whether some cell could not run;
+// the error is ctx's, or --require-brokers'.
+func runUnit(ctx context.Context, p Plan, u Unit, key string, run *results.Run, index *int, total int) (failed bool, err error) {
+	spec := u.Driver.Spec()
+	cfg := u.Config
+	plans := cellPlans(p.Scenario, u)
+	brokerName := ""
+	if key != "" {
+		b, err := getBroker(ctx, p, u, key)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			reason, unavailable := broker.IsUnavailable(err)
+			if !unavailable {
+				// the broker should have started and did not: a failure
+				reason = "broker failed to start: " + err.Error()
+				failed = true
+			}
+			if p.RequireBrokers {
+				return true, fmt.Errorf("%s/%s: %s (--require-brokers)", spec.Name, cfg.Variant, reason)
+			}
+			run.Skipped = append(run.Skipped, results.Skip{Driver: spec.Name, Variant: cfg.Variant, Reason: reason})
+			p.Observer.Note(fmt.Sprintf("skipped %s/%s: %s", spec.Name, cfg.Variant, reason))
+			*index += len(plans)
+			return failed, nil
+		}
+		cfg.Addr = b.URL
+		brokerName = b.Kind + " (" + b.Source + ")"
+		addBroker(run, b)
+	}
+	addr := p.Target
+	if addr == "" {
+		srv, err := u.Driver.Serve(ctx, cfg, wire.Respond)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			p.Observer.Note(fmt.Sprintf("%s/%s: start responder: %v", spec.Name, cfg.Variant, err))
+			for _, cp := range plans {
+				*index++
+				c := cp.cell
+				c.Broker = brokerName
+				c.Error = fmt.Sprintf("start responder: %v", err)
+				run.Cells = append(run.Cells, c)
+			}
+			return true, nil
+		}
+		defer srv.Close()
+		addr = srv.Addr()
+	}
+	for _, cp := range plans {
+		*index++
+		c := cp.cell
+		c.Broker = brokerName
+		p.Observer.CellStart(*index, total, &c, cp.load)
+		if err := runCell(ctx, u, cfg, addr, cp.load, &c, p.Observer); err != nil {
+			c.Error = err.Error()
+			failed = true
+		}
+		run.Cells = append(run.Cells, c)
+		p.Observer.CellDone(&c)
+		if ctx.Err() != nil {
+			return failed, ctx.Err()
+		}
+	}
+	return failed, nil
+}
+
+func brokerKey(u Unit) string {
+	key := u.Driver.Spec().Broker
+	if bp, ok := u.Driver.(drivers.BrokerParams); ok {
+		params := bp.BrokerParams(u.Config)
+		for _, k := range slices.Sorted(maps.Keys(params)) {
+			key += "/" + k + "=" + params[k]
+		}
+	}
+	return key
+}
+
+func getBroker(ctx context.Context, p Plan, u Unit, key string) (broker.Broker, error) {
 	spec := u.Driver.Spec()
 	if p.Brokers == nil {
 		return broker.Broker{}, &broker.Unavailable{Reason: "no broker manager"}
@@ -184,12 +231,12 @@ func getBroker(ctx context.Context, p Plan, u Unit) (broker.Broker, error) {
 	if bp, ok := u.Driver.(drivers.BrokerParams); ok {
 		params = bp.BrokerParams(u.Config)
 	}
-	key := spec.Broker
-	for _, k := range slices.Sorted(maps.Keys(params)) {
-		key += "/" + k + "=" + params[k]
+	started := time.Now()
+	b, err := p.Brokers.Get(ctx, spec.Broker, key, broker.StartOptions{Dir: p.Dir, Params: params})
+	if err == nil && b.Details["startup"] != "" && time.Since(started) > 100*time.Millisecond {
+		p.Observer.Note(fmt.Sprintf("%s broker ready in %s (%s %s)", spec.Broker, b.Details["startup"], b.Source, b.Image))
 	}
-	p.Observer.Note(fmt.Sprintf("getting a %s broker for %s/%s", spec.Broker, spec.Name, u.Config.Variant))
-	return p.Brokers.Get(ctx, spec.Broker, key, broker.StartOptions{Dir: p.Dir, Params: params})
+	return b, err
 }
 
 func addBroker(run *results.Run, b broker.Broker) {
@@ -209,17 +256,25 @@ func loads(sc *scenarios.Scenario) int {
 	return len(sc.Concurrency)
 }
 
-// runUnit runs every cell of one driver variant against the responder at addr.
-func runUnit(ctx context.Context, p Plan, u Unit, cfg drivers.Config, addr, brokerName string, run *results.Run, index *int, total int, failed *bool) error {
-	sc := p.Scenario
+type cellPlan struct {
+	cell results.Cell
+	load Load
+}
+
+// cellPlans lists the cells of one driver variant, in the order they run:
+// service time, payload, load, then repetitions.
+func cellPlans(sc *scenarios.Scenario, u Unit) []cellPlan {
+	spec := u.Driver.Spec()
+	var out []cellPlan
 	for _, st := range sc.ServiceTimes {
 		for _, payload := range sc.Payloads {
 			for li := 0; li < loads(sc); li++ {
 				for rep := 1; rep <= sc.Repeat; rep++ {
-					*index++
-					c := cellFor(sc, u, brokerName, *index)
-					c.Payload, c.ServiceTime, c.Repetition = payload, st.String(), rep
-					c.ResponseSize = payload
+					c := results.Cell{
+						Driver: spec.Name, Kind: string(spec.Kind), Variant: u.Config.Variant, Options: u.Config.Options,
+						Payload: payload, ResponseSize: payload, ServiceTime: st.String(), Repetition: rep,
+						Series: []results.Point{},
+					}
 					if sc.ResponseSize > 0 {
 						c.ResponseSize = sc.ResponseSize
 					}
@@ -239,24 +294,14 @@ func runUnit(ctx context.Context, p Plan, u Unit, cfg drivers.Config, addr, brok
 						c.Mode, c.Concurrency = "closed", sc.Concurrency[li]
 						load.Concurrency = sc.Concurrency[li]
 					}
-					c.Key = cellKey(c)
+					c.Key = cellKey(&c)
 					load.Seed = seed(c.Key, rep)
-					p.Observer.CellStart(*index, total, c, load)
-					err := runCell(ctx, u, cfg, addr, load, c, p.Observer)
-					if err != nil {
-						c.Error = err.Error()
-						*failed = true
-					}
-					run.Cells = append(run.Cells, *c)
-					p.Observer.CellDone(c)
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
+					out = append(out, cellPlan{cell: c, load: load})
 				}
 			}
 		}
 	}
-	return nil
+	return out
 }
 
 func runCell(ctx context.Context, u Unit, cfg drivers.Config, addr string, load Load, c *results.Cell, obs Observer) error {
@@ -296,19 +341,6 @@ func runCell(ctx context.Context, u Unit, cfg drivers.Config, addr string, load 
 		return err
 	}
 	return nil
-}
-
-func cellFor(sc *scenarios.Scenario, u Unit, brokerName string, index int) *results.Cell {
-	spec := u.Driver.Spec()
-	c := &results.Cell{
-		Driver:  spec.Name,
-		Kind:    string(spec.Kind),
-		Variant: u.Config.Variant,
-		Options: u.Config.Options,
-		Broker:  brokerName,
-		Series:  []results.Point{},
-	}
-	return c
 }
 
 // cellKey names a cell the same way in every run, repetition excluded.
