@@ -60,16 +60,10 @@ func (*Driver) Validate(cfg drivers.Config) error {
 // ReadFrame reads one frame from r into buf (grown as needed) and returns
 // the request id and the message bytes, which alias buf.
 func ReadFrame(r *bufio.Reader, buf []byte) (id uint64, msg []byte, out []byte, err error) {
-	var hdr [headerLen]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	id, size, err := readHeader(r)
+	if err != nil {
 		return 0, nil, buf, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:4])
-	if n < 8 || n > MaxFrame {
-		return 0, nil, buf, fmt.Errorf("tcp: bad frame length %d", n)
-	}
-	id = binary.BigEndian.Uint64(hdr[4:])
-	size := int(n) - 8
 	if cap(buf) < size {
 		buf = make([]byte, size)
 	}
@@ -83,26 +77,45 @@ func ReadFrame(r *bufio.Reader, buf []byte) (id uint64, msg []byte, out []byte, 
 	return id, buf, buf, nil
 }
 
+// readHeader reads a frame header (peeked from the buffer: no copy, no
+// allocation) and returns the request id and the message size.
+func readHeader(r *bufio.Reader) (id uint64, size int, err error) {
+	hdr, err := r.Peek(headerLen)
+	if err != nil {
+		if err == io.EOF && len(hdr) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, 0, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n < 8 || n > MaxFrame {
+		return 0, 0, fmt.Errorf("tcp: bad frame length %d", n)
+	}
+	id = binary.BigEndian.Uint64(hdr[4:])
+	r.Discard(headerLen)
+	return id, int(n) - 8, nil
+}
+
 // frameWriter batches frames from many goroutines: the last writer in line
 // flushes, so concurrent calls share syscalls without a writer goroutine.
 type frameWriter struct {
 	mu      sync.Mutex
 	waiting atomic.Int32
 	bw      *bufio.Writer
+	hdr     [headerLen]byte
 	err     error
 }
 
 // write appends a frame; flush says whether this writer may flush when no
 // other writer is waiting.
 func (w *frameWriter) write(id uint64, msg []byte, flush bool) error {
-	var hdr [headerLen]byte
-	binary.BigEndian.PutUint32(hdr[:4], uint32(8+len(msg)))
-	binary.BigEndian.PutUint64(hdr[4:], id)
 	w.waiting.Add(1)
 	w.mu.Lock()
 	w.waiting.Add(-1)
 	if w.err == nil {
-		w.bw.Write(hdr[:])
+		binary.BigEndian.PutUint32(w.hdr[:4], uint32(8+len(msg)))
+		binary.BigEndian.PutUint64(w.hdr[4:], id)
+		w.bw.Write(w.hdr[:])
 		w.bw.Write(msg)
 		if flush && w.waiting.Load() == 0 {
 			w.err = w.bw.Flush()
@@ -309,19 +322,13 @@ func (cl *client) Close() error {
 func (c *conn) read() {
 	defer c.readWG.Done()
 	br := bufio.NewReaderSize(c.nc, 64<<10)
-	var hdr [headerLen]byte
 	var err error
 	for {
-		if _, err = io.ReadFull(br, hdr[:]); err != nil {
+		var id uint64
+		var size int
+		if id, size, err = readHeader(br); err != nil {
 			break
 		}
-		n := binary.BigEndian.Uint32(hdr[:4])
-		if n < 8 || n > MaxFrame {
-			err = fmt.Errorf("tcp: bad frame length %d", n)
-			break
-		}
-		id := binary.BigEndian.Uint64(hdr[4:])
-		size := int(n) - 8
 		slots := *c.slots.Load()
 		var s *slot
 		if i := id >> 32; i < uint64(len(slots)) {
