@@ -96,43 +96,63 @@ func readHeader(r *bufio.Reader) (id uint64, size int, err error) {
 	return id, int(n) - 8, nil
 }
 
-// frameWriter batches frames from many goroutines: the last writer in line
-// flushes, so concurrent calls share syscalls without a writer goroutine.
+// frameWriter combines frames from many goroutines into few writes. A
+// writer appends its frame to the pending buffer; if no write is under way
+// it becomes the flusher and writes everything pending, again and again
+// until nothing is left, outside the lock. Frames added meanwhile ride
+// along with the next write. One call in flight costs one write, as in a
+// plain ping-pong; many in flight share their syscalls, with no writer
+// goroutine and no hand-off.
 type frameWriter struct {
-	mu      sync.Mutex
-	waiting atomic.Int32
-	bw      *bufio.Writer
-	hdr     [headerLen]byte
-	err     error
+	conn     net.Conn
+	mu       sync.Mutex
+	pending  []byte
+	spare    []byte
+	flushing bool
+	err      error
 }
 
-// write appends a frame; flush says whether this writer may flush when no
-// other writer is waiting.
+func newFrameWriter(c net.Conn) *frameWriter {
+	return &frameWriter{conn: c, pending: make([]byte, 0, 64<<10), spare: make([]byte, 0, 64<<10)}
+}
+
+// maxPending is how much a writer asked not to flush may leave pending.
+const maxPending = 256 << 10
+
+// write queues a frame. With flush false (the caller knows another frame
+// follows at once) it only queues, unless a lot is pending already. A
+// write error closes the connection, which fails every call waiting on it.
 func (w *frameWriter) write(id uint64, msg []byte, flush bool) error {
-	w.waiting.Add(1)
 	w.mu.Lock()
-	w.waiting.Add(-1)
-	if w.err == nil {
-		binary.BigEndian.PutUint32(w.hdr[:4], uint32(8+len(msg)))
-		binary.BigEndian.PutUint64(w.hdr[4:], id)
-		w.bw.Write(w.hdr[:])
-		w.bw.Write(msg)
-		if flush && w.waiting.Load() == 0 {
-			w.err = w.bw.Flush()
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	w.pending = binary.BigEndian.AppendUint32(w.pending, uint32(8+len(msg)))
+	w.pending = binary.BigEndian.AppendUint64(w.pending, id)
+	w.pending = append(w.pending, msg...)
+	if w.flushing || (!flush && len(w.pending) < maxPending) {
+		w.mu.Unlock()
+		return nil
+	}
+	w.flushing = true
+	for len(w.pending) > 0 && w.err == nil {
+		buf := w.pending
+		w.pending = w.spare[:0]
+		w.mu.Unlock()
+		_, err := w.conn.Write(buf)
+		w.mu.Lock()
+		w.spare = buf[:0]
+		if err != nil {
+			w.err = err
+			w.conn.Close()
 		}
 	}
+	w.flushing = false
 	err := w.err
 	w.mu.Unlock()
 	return err
-}
-
-func (w *frameWriter) flush() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err == nil {
-		w.err = w.bw.Flush()
-	}
-	return w.err
 }
 
 // ---- responder ----
@@ -203,7 +223,7 @@ func (s *server) serveConn(c net.Conn) {
 		tc.SetNoDelay(true)
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
-	fw := &frameWriter{bw: bufio.NewWriterSize(c, 64<<10)}
+	fw := newFrameWriter(c)
 	var in, out []byte
 	var slow sync.WaitGroup
 	defer slow.Wait()
@@ -286,7 +306,7 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
-		c := &conn{nc: nc, fw: &frameWriter{bw: bufio.NewWriterSize(nc, 64<<10)}}
+		c := &conn{nc: nc, fw: newFrameWriter(nc)}
 		empty := []*slot{}
 		c.slots.Store(&empty)
 		c.readWG.Add(1)
