@@ -35,7 +35,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./internal/wire
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./drivers/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./internal/wire ./drivers/... ./report
 
 images:
 	bash docker/build-images.sh

@@ -11,4 +11,6 @@ type errorString string
 func (e errorString) Error() string { return string(e) }
 
 // addExtraCommands adds the commands that live in their own files.
-func addExtraCommands(root *cobra.Command) {}
+func addExtraCommands(root *cobra.Command) {
+	root.AddCommand(newReportCmd(), newCompareCmd(), newExportCmd())
+}

@@ -345,6 +345,10 @@ func (w *worker) record(s *shared, o outcome, intended, t0, t1 time.Duration, ha
 
 // tick adds a call to the worker's current second of the time series.
 func (w *worker) tick(s *shared, t, lat time.Duration, success bool) {
+	if s.end != 0 && t >= s.end {
+		// a call that started in the window and ended just after it
+		t = s.end - 1
+	}
 	sec := int((t - s.measureStart) / time.Second)
 	if sec != w.sec {
 		w.flushSecond(s)
