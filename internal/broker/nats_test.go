@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func startNATS(t *testing.T, opts StartOptions) (Broker, func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, stop, err := NATSEmbedded()(ctx, opts)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	return b, stop
+}
+
+func TestNATSEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	b, stop := startNATS(t, StartOptions{Dir: dir})
+	if b.Kind != "nats" || b.Source != "embedded" || b.Version != server.VERSION {
+		t.Fatalf("broker = %+v", b)
+	}
+	if !strings.HasPrefix(b.URL, "nats://127.0.0.1:") || strings.HasSuffix(b.URL, ":4222") {
+		t.Fatalf("URL = %q, want 127.0.0.1 on a random port", b.URL)
+	}
+	store := b.Details["store_dir"]
+	if filepath.Dir(store) != dir {
+		t.Fatalf("store %q is not inside the run directory %q", store, dir)
+	}
+	if got := b.Details["jetstream_sync"]; got != "every 2m0s" {
+		t.Fatalf("jetstream_sync = %q, want the server default every 2m0s", got)
+	}
+
+	// JetStream works and stores on file in the store directory.
+	nc, err := natsgo.Connect(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "t", []byte("stored")); err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := os.ReadDir(store); err != nil || len(ents) == 0 {
+		t.Fatalf("store directory %s holds nothing (%v)", store, err)
+	}
+	nc.Close()
+
+	if err := stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Fatalf("store %s still there after stop (%v)", store, err)
+	}
+	if nc, err := natsgo.Connect(b.URL, natsgo.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Fatal("server still accepts connections after stop")
+	}
+}
+
+func TestNATSEmbeddedSyncAlways(t *testing.T) {
+	b, stop := startNATS(t, StartOptions{Dir: t.TempDir(), Params: map[string]string{NATSSyncParam: "always"}})
+	defer stop(context.Background())
+	if got := b.Details["jetstream_sync"]; got != "always" {
+		t.Fatalf("jetstream_sync = %q, want always", got)
+	}
+}
+
+func TestNATSEmbeddedNoDir(t *testing.T) {
+	b, stop := startNATS(t, StartOptions{})
+	store := b.Details["store_dir"]
+	if _, err := os.Stat(store); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	if err := stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Fatalf("temporary store %s still there after stop (%v)", store, err)
+	}
+}
+
+func TestNATSEmbeddedBadParams(t *testing.T) {
+	for params, want := range map[string]map[string]string{
+		`nats: broker param sync="sometimes": want default or always`: {"sync": "sometimes"},
+		`nats: unknown broker param "flush" (want sync)`:              {"flush": "x"},
+	} {
+		_, _, err := NATSEmbedded()(context.Background(), StartOptions{Dir: t.TempDir(), Params: want})
+		if err == nil || err.Error() != params {
+			t.Errorf("params %v: got %v, want %q", want, err, params)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := NATSEmbedded()(ctx, StartOptions{Dir: t.TempDir()}); err == nil {
+		t.Error("cancelled context: want an error")
+	}
+}
+
+// TestNATSManager: the manager starts one embedded server per key, hands the
+// same one out again, and stops them all on Close.
+func TestNATSManager(t *testing.T) {
+	m := NewManager(nil, map[string]Starter{"nats": NATSEmbedded()})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	a, err := m.Get(ctx, "nats", "", StartOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := m.Get(ctx, "nats", "", StartOptions{Dir: dir})
+	if err != nil || again.URL != a.URL {
+		t.Fatalf("second Get: %v %v, want the same server %s", again.URL, err, a.URL)
+	}
+	always, err := m.Get(ctx, "nats", "nats/sync=always", StartOptions{Dir: dir, Params: map[string]string{NATSSyncParam: "always"}})
+	if err != nil || always.URL == a.URL || always.Details["jetstream_sync"] != "always" {
+		t.Fatalf("sync=always broker: %+v %v", always, err)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{a.URL, always.URL} {
+		if nc, err := natsgo.Connect(url, natsgo.Timeout(time.Second)); err == nil {
+			nc.Close()
+			t.Fatalf("%s still up after Close", url)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("run directory keeps %d entries after Close", len(ents))
+	}
+}
