@@ -1,7 +1,7 @@
 // Package tcp is rpcbench's own direct RPC: length-prefixed frames carrying
 // a request id, many calls multiplexed over a small pool of persistent
-// connections, one reader per connection handing replies to the waiting
-// callers. It is the floor every other driver is compared with.
+// connections, one reader at a time per connection handing replies to the
+// waiting callers. It is the floor every other driver is compared with.
 //
 // Frame: 4-byte big-endian length of what follows, 8-byte big-endian
 // request id, then the message bytes.
@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,6 +112,7 @@ type frameWriter struct {
 	spare    []byte
 	flushing bool
 	err      error
+	kick     chan struct{} // to the flusher goroutine (callers' side only)
 }
 
 func newFrameWriter(c net.Conn) *frameWriter {
@@ -119,10 +122,16 @@ func newFrameWriter(c net.Conn) *frameWriter {
 // maxPending is how much a writer asked not to flush may leave pending.
 const maxPending = 256 << 10
 
-// write queues a frame. With flush false (the caller knows another frame
-// follows at once) it only queues, unless a lot is pending already. A
-// write error closes the connection, which fails every call waiting on it.
-func (w *frameWriter) write(id uint64, msg []byte, flush bool) error {
+// How write flushes.
+const (
+	flushNow   = iota // write at once (or ride with a write under way)
+	flushLater        // another frame follows at once: only queue
+	flushSoon         // many calls in flight: let the flusher goroutine write
+)
+
+// write queues a frame and flushes as mode says. A write error closes the
+// connection, which fails every call waiting on it.
+func (w *frameWriter) write(id uint64, msg []byte, mode int) error {
 	w.mu.Lock()
 	if w.err != nil {
 		err := w.err
@@ -132,10 +141,48 @@ func (w *frameWriter) write(id uint64, msg []byte, flush bool) error {
 	w.pending = binary.BigEndian.AppendUint32(w.pending, uint32(8+len(msg)))
 	w.pending = binary.BigEndian.AppendUint64(w.pending, id)
 	w.pending = append(w.pending, msg...)
-	if w.flushing || (!flush && len(w.pending) < maxPending) {
+	if w.flushing || (mode != flushNow && len(w.pending) < maxPending) {
 		w.mu.Unlock()
+		if mode == flushSoon {
+			w.kickFlusher()
+		}
 		return nil
 	}
+	err := w.flushLocked()
+	w.mu.Unlock()
+	return err
+}
+
+// kickFlusher hands the flush to the connection's flusher goroutine, which
+// first yields so the other callers running now can add their frames:
+// with many calls in flight they share one write.
+func (w *frameWriter) kickFlusher() {
+	select {
+	case w.kick <- struct{}{}:
+	default: // a flush is already due
+	}
+}
+
+// flusher writes what callers queued with kickFlusher until done closes.
+func (w *frameWriter) flusher(done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case <-w.kick:
+		}
+		runtime.Gosched()
+		w.mu.Lock()
+		if !w.flushing && w.err == nil {
+			w.flushLocked()
+		}
+		w.mu.Unlock()
+	}
+}
+
+// flushLocked writes everything pending, outside the lock, until nothing
+// is left. It is called with w.mu held and returns with it held.
+func (w *frameWriter) flushLocked() error {
 	w.flushing = true
 	for len(w.pending) > 0 && w.err == nil {
 		buf := w.pending
@@ -150,9 +197,7 @@ func (w *frameWriter) write(id uint64, msg []byte, flush bool) error {
 		}
 	}
 	w.flushing = false
-	err := w.err
-	w.mu.Unlock()
-	return err
+	return w.err
 }
 
 // ---- responder ----
@@ -240,14 +285,18 @@ func (s *server) serveConn(c net.Conn) {
 			slow.Add(1)
 			go func() {
 				defer slow.Done()
-				fw.write(id, s.h(req, nil), true)
+				fw.write(id, s.h(req, nil), flushNow)
 			}()
 			continue
 		}
 		out = s.h(msg, out[:0])
 		// Flush only when no further request is already buffered: replies
 		// to a burst of pipelined requests share one write.
-		if fw.write(id, out, br.Buffered() < headerLen) != nil {
+		mode := flushNow
+		if br.Buffered() >= headerLen {
+			mode = flushLater // replies to a burst of requests share one write
+		}
+		if fw.write(id, out, mode) != nil {
 			return
 		}
 	}
@@ -266,6 +315,14 @@ func (s *server) Close() error {
 }
 
 // ---- caller ----
+//
+// There is no reader goroutine. The callers of a connection share one read
+// role, a token: the caller holding it reads frames for everyone,
+// handing each reply to its caller, until its own reply arrives; then it
+// passes the token on to a waiting caller. With one call in flight the
+// caller reads its own reply straight off the socket, exactly like a plain
+// ping-pong (no wake-up of a second goroutine); with many, one reader at a
+// time dispatches replies to the waiting callers.
 
 type client struct {
 	conns []*conn
@@ -273,12 +330,17 @@ type client struct {
 }
 
 type conn struct {
-	nc     net.Conn
-	fw     *frameWriter
-	smu    sync.Mutex
-	slots  atomic.Pointer[[]*slot]
-	dead   atomic.Pointer[error]
-	readWG sync.WaitGroup
+	nc    net.Conn
+	br    *bufio.Reader // read only by the holder of token
+	fw    *frameWriter
+	token chan struct{} // the read role; holds one value when free
+	// outstanding counts calls in flight: alone, a caller writes at once;
+	// among many, it leaves the write to the flusher goroutine.
+	outstanding atomic.Int32
+	done        chan struct{}
+	smu   sync.Mutex
+	slots atomic.Pointer[[]*slot]
+	dead  atomic.Pointer[error]
 }
 
 type slot struct {
@@ -306,11 +368,12 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
-		c := &conn{nc: nc, fw: newFrameWriter(nc)}
+		c := &conn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10), fw: newFrameWriter(nc), token: make(chan struct{}, 1), done: make(chan struct{})}
+		c.token <- struct{}{}
+		c.fw.kick = make(chan struct{}, 1)
+		go c.fw.flusher(c.done)
 		empty := []*slot{}
 		c.slots.Store(&empty)
-		c.readWG.Add(1)
-		go c.read()
 		cl.conns = append(cl.conns, c)
 	}
 	return cl, nil
@@ -333,60 +396,94 @@ func (cl *client) NewCaller() (drivers.Caller, error) {
 func (cl *client) Close() error {
 	for _, c := range cl.conns {
 		c.nc.Close()
-		c.readWG.Wait()
+		close(c.done)
 	}
 	return nil
 }
 
-// read dispatches replies to their callers until the connection fails.
-func (c *conn) read() {
-	defer c.readWG.Done()
-	br := bufio.NewReaderSize(c.nc, 64<<10)
-	var err error
+// lead reads frames for every caller until s's reply has arrived (true),
+// or until the deadline passes, ctx ends or the connection fails (false).
+func (c *conn) lead(ctx context.Context, s *slot, deadline time.Time) bool {
+	c.nc.SetReadDeadline(deadline)
 	for {
-		var id uint64
-		var size int
-		if id, size, err = readHeader(br); err != nil {
-			break
-		}
-		slots := *c.slots.Load()
-		var s *slot
-		if i := id >> 32; i < uint64(len(slots)) {
-			s = slots[i]
-		}
-		if s == nil {
-			if _, err = br.Discard(size); err != nil {
-				break
-			}
-			continue
+		if ctx.Err() != nil {
+			return false
 		}
 		s.mu.Lock()
-		if s.want != id {
-			// a reply to a call that already timed out
-			s.mu.Unlock()
-			if _, err = br.Discard(size); err != nil {
-				break
-			}
-			continue
-		}
-		if cap(s.buf) < size {
-			s.buf = make([]byte, size)
-		}
-		s.buf = s.buf[:size]
-		_, err = io.ReadFull(br, s.buf)
-		if err != nil {
-			s.mu.Unlock()
-			break
-		}
-		s.want = 0
+		arrived := s.want == 0
 		s.mu.Unlock()
-		s.done <- struct{}{}
+		if arrived {
+			return true
+		}
+		id, size, err := readHeader(c.br)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && c.dead.Load() == nil {
+				if ctx.Err() != nil || !time.Now().Before(deadline) {
+					return false
+				}
+				c.nc.SetReadDeadline(deadline) // woken for another caller's ctx
+				continue
+			}
+			c.fail(err)
+			return false
+		}
+		// The body follows its header at once: read it without a deadline,
+		// so a deadline never cuts a frame in half.
+		unbounded := c.br.Buffered() < size
+		if unbounded {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		if err := c.deliver(id, size); err != nil {
+			c.fail(err)
+			return false
+		}
+		if unbounded {
+			c.nc.SetReadDeadline(deadline)
+		}
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+}
+
+// deliver reads one reply body into its caller's buffer and signals it;
+// replies to calls that gave up are discarded.
+func (c *conn) deliver(id uint64, size int) error {
+	slots := *c.slots.Load()
+	var s *slot
+	if i := id >> 32; i < uint64(len(slots)) {
+		s = slots[i]
+	}
+	if s == nil {
+		_, err := c.br.Discard(size)
+		return err
+	}
+	s.mu.Lock()
+	if s.want != id {
+		// a reply to a call that already timed out
+		s.mu.Unlock()
+		_, err := c.br.Discard(size)
+		return err
+	}
+	if cap(s.buf) < size {
+		s.buf = make([]byte, size)
+	}
+	s.buf = s.buf[:size]
+	if _, err := io.ReadFull(c.br, s.buf); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.want = 0
+	s.mu.Unlock()
+	s.done <- struct{}{}
+	return nil
+}
+
+// fail marks the connection dead and fails every call waiting on it.
+func (c *conn) fail(err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = errors.New("tcp: connection closed")
 	}
 	err = fmt.Errorf("tcp: connection lost: %w", err)
-	c.dead.Store(&err)
+	c.dead.CompareAndSwap(nil, &err)
+	c.nc.Close()
 	for _, s := range *c.slots.Load() {
 		s.mu.Lock()
 		if s.want != 0 {
@@ -401,17 +498,35 @@ func (c *conn) read() {
 }
 
 type caller struct {
-	c     *conn
-	s     *slot
-	idx   uint64
-	seq   uint32
-	timer *time.Timer
+	c       *conn
+	s       *slot
+	idx     uint64
+	seq     uint32
+	timer   *time.Timer
+	ctx     context.Context
+	stopCtx func() bool
+}
+
+// watch makes the end of ctx interrupt a caller blocked reading for the
+// others: registered once per run context, not per call.
+func (cl *caller) watch(ctx context.Context) {
+	if ctx == cl.ctx {
+		return
+	}
+	if cl.stopCtx != nil {
+		cl.stopCtx()
+	}
+	cl.ctx = ctx
+	nc := cl.c.nc
+	cl.stopCtx = context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Now()) })
 }
 
 func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
-	if e := cl.c.dead.Load(); e != nil {
+	c := cl.c
+	if e := c.dead.Load(); e != nil {
 		return nil, *e
 	}
+	cl.watch(ctx)
 	cl.seq++
 	if cl.seq == 0 {
 		cl.seq = 1
@@ -421,8 +536,15 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	s.mu.Lock()
 	s.want, s.buf, s.err = id, buf, nil
 	s.mu.Unlock()
-	if err := cl.c.fw.write(id, req, true); err != nil {
-		cl.withdraw()
+	mode := flushNow
+	if c.outstanding.Add(1) > 1 {
+		mode = flushSoon
+	}
+	defer c.outstanding.Add(-1)
+	if err := c.fw.write(id, req, mode); err != nil {
+		if cl.withdraw() {
+			return s.buf, s.err
+		}
 		return nil, fmt.Errorf("tcp: write: %w", err)
 	}
 	wait := time.Until(deadline)
@@ -430,26 +552,42 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 		wait = 1
 	}
 	cl.timer.Reset(wait)
-	select {
-	case <-s.done:
-		cl.timer.Stop()
-		return s.buf, s.err
-	case <-cl.timer.C:
-		if cl.withdraw() {
+	for {
+		select {
+		case <-s.done:
+			cl.timer.Stop()
 			return s.buf, s.err
+		case <-c.token:
+			got := c.lead(ctx, s, deadline)
+			c.token <- struct{}{}
+			if got {
+				cl.timer.Stop()
+				<-s.done
+				return s.buf, s.err
+			}
+			if ctx.Err() == nil && time.Now().Before(deadline) && c.dead.Load() == nil {
+				continue
+			}
+			// the connection failed (our signal is waiting), the deadline
+			// passed or the run ended: the cases below sort it out
+		case <-cl.timer.C:
+			if cl.withdraw() {
+				return s.buf, s.err
+			}
+			return nil, fmt.Errorf("tcp: %w after %v", drivers.ErrTimeout, wait)
+		case <-ctx.Done():
+			cl.timer.Stop()
+			if cl.withdraw() {
+				return s.buf, s.err
+			}
+			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("tcp: %w after %v", drivers.ErrTimeout, wait)
-	case <-ctx.Done():
-		cl.timer.Stop()
-		if cl.withdraw() {
-			return s.buf, s.err
-		}
-		return nil, ctx.Err()
 	}
 }
 
 // withdraw stops waiting for the current call; it reports true when the
-// reply arrived meanwhile (and consumes its signal).
+// reply (or the connection's failure) arrived meanwhile, and consumes its
+// signal.
 func (cl *caller) withdraw() bool {
 	s := cl.s
 	s.mu.Lock()
