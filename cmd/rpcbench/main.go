@@ -156,7 +156,7 @@ responder work, same load model: the transport is the only difference.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see rpcbench %s --help)", err, c.Name())
 	})
-	root.AddCommand(newRunCmd(), newServeCmd(), newDriversCmd())
+	root.AddCommand(newRunCmd(), newServeCmd(), newDriversCmd(), newBrokersCmd())
 	addExtraCommands(root)
 	return root
 }

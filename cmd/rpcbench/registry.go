@@ -3,6 +3,9 @@ package main
 import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
+	"github.com/rpcbench/rpcbench/drivers/nats"
+	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
+	"github.com/rpcbench/rpcbench/drivers/rocketmq"
 	"github.com/rpcbench/rpcbench/drivers/tcp"
 	"github.com/rpcbench/rpcbench/internal/broker"
 )
@@ -13,6 +16,9 @@ func registry() *drivers.Registry {
 	return drivers.NewRegistry(
 		tcp.New(),
 		grpc.New(),
+		nats.New(),
+		rocketmq.New(),
+		rabbitmq.New(),
 		// drivers:
 	)
 }
@@ -21,6 +27,9 @@ func registry() *drivers.Registry {
 // --broker URL is given for it. Add a broker kind here with one line.
 func brokerStarters() map[string]broker.Starter {
 	return map[string]broker.Starter{
+		"nats":     broker.NATSEmbedded(),
+		"rocketmq": broker.RocketMQ(),
+		"rabbitmq": broker.RabbitMQ(),
 		// starters:
 	}
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the local broker images with no container registry: runs every
+# docker/*/build.sh in name order. Each build.sh is idempotent (it skips its
+# image when `docker image inspect` finds it), so this is fast when the images
+# exist. To add a broker image, add docker/<broker>/build.sh; nothing here
+# changes. Usage: bash docker/build-images.sh [broker...]  (default: all).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ $# -gt 0 ]; then
+  scripts=(); for b in "$@"; do scripts+=("$here/$b/build.sh"); done
+else
+  scripts=("$here"/*/build.sh)
+fi
+for s in "${scripts[@]}"; do
+  [ -f "$s" ] || { echo "build-images: no $s" >&2; exit 1; }
+  echo "build-images: $(basename "$(dirname "$s")")" >&2
+  bash "$s"
+done

@@ -1,0 +1,209 @@
+package rocketmq_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rpcbench/rpcbench/internal/broker"
+)
+
+// rpcbenchBin returns the rpcbench binary: RPCBENCH_BIN (make test sets
+// it), else one built for the test.
+func rpcbenchBin(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("RPCBENCH_BIN"); b != "" {
+		return b
+	}
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rpcbench-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "rpcbench")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/rpcbench/rpcbench/cmd/rpcbench").CombinedOutput()
+		if err != nil {
+			binErr = &buildError{string(out), err}
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("build rpcbench: %v", binErr)
+	}
+	return binPath
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+type resultFile struct {
+	Environment struct {
+		Brokers []struct {
+			Kind, Source, URL, Image, Version string
+			Details                           map[string]string
+		} `json:"brokers"`
+	} `json:"environment"`
+	Cells []struct {
+		Driver, Variant, Broker, Error string
+		Counts                         struct {
+			Started   int64 `json:"started"`
+			OK        int64 `json:"ok"`
+			Timeout   int64 `json:"timeout"`
+			Transport int64 `json:"transport_error"`
+		} `json:"counts"`
+	} `json:"cells"`
+	Skipped []struct{ Driver, Variant, Reason string } `json:"skipped"`
+}
+
+func readResult(t *testing.T, out string) *resultFile {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(out, "*", "result.json"))
+	if len(files) != 1 {
+		t.Fatalf("want one result.json under %s, found %v", out, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r resultFile
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func runRpcbench(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, rpcbenchBin(t), args...)
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Both variants end to end through `rpcbench run`, on brokers rpcbench
+// starts itself (the container where Docker answers and the image exists),
+// and nothing left running afterwards.
+func TestRunBothVariants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if os.Getenv("RPCBENCH_ROCKETMQ") == "" {
+		// fails in CI, skips elsewhere, when no broker can start here
+		if _, err := broker.RocketMQSource(context.Background()); err != nil {
+			brokerFailed(t, err)
+		}
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	log, err := runRpcbench(t, ctx, "run", "--drivers", "rocketmq:async-flush,rocketmq:sync-flush",
+		"--concurrency", "1,8", "--duration", "1s", "--warmup", "500ms", "--timeout", "5s",
+		"--require-brokers", "-q", "-o", out)
+	if err != nil {
+		t.Fatalf("rpcbench run: %v\n%s", err, log)
+	}
+	r := readResult(t, out)
+	if len(r.Cells) != 4 || len(r.Skipped) != 0 {
+		t.Fatalf("cells %d, skipped %+v\n%s", len(r.Cells), r.Skipped, log)
+	}
+	for _, c := range r.Cells {
+		if c.Error != "" || c.Counts.OK == 0 || c.Counts.OK != c.Counts.Started {
+			t.Errorf("cell %s/%s: error %q counts %+v", c.Driver, c.Variant, c.Error, c.Counts)
+		}
+	}
+	flushes := map[string]bool{}
+	for _, b := range r.Environment.Brokers {
+		if b.Kind != "rocketmq" || b.Version == "" || b.Details["jvm"] == "" {
+			t.Errorf("broker manifest %+v", b)
+		}
+		flushes[b.Details["flush"]] = true
+		// Nothing left: the name server no longer answers, the container
+		// is gone.
+		if c, err := net.DialTimeout("tcp", b.URL, time.Second); err == nil {
+			c.Close()
+			t.Errorf("broker %s still answers after the run", b.URL)
+		}
+		if name := b.Details["container"]; name != "" {
+			ids, err := exec.Command("docker", "ps", "-aq", "--filter", "name=^"+name+"$").Output()
+			if err != nil || strings.TrimSpace(string(ids)) != "" {
+				t.Errorf("container %s left after the run (%q, %v)", name, ids, err)
+			}
+		}
+		if os.Getenv("CI") == "true" && dockerAnswers() && b.Source != "container" {
+			t.Errorf("CI with Docker: broker source %q, want container", b.Source)
+		}
+	}
+	if !flushes["ASYNC_FLUSH"] || !flushes["SYNC_FLUSH"] {
+		t.Errorf("flush modes of the brokers: %v", flushes)
+	}
+	t.Logf("brokers: %+v", r.Environment.Brokers)
+}
+
+func dockerAnswers() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, "docker", "info").Run() == nil
+}
+
+// A broker (external, --broker) killed mid-run: the run still ends, writes
+// its results, and the calls after the kill are counted as failures.
+func TestRunBrokerKilledMidRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	r := ownBroker(t, "async-flush")
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	done := make(chan struct{})
+	var log string
+	var runErr error
+	go func() {
+		defer close(done)
+		log, runErr = runRpcbench(t, ctx, "run", "--drivers", "rocketmq:async-flush", "--broker", "rocketmq="+r.URL,
+			"--concurrency", "4", "--duration", "8s", "--warmup", "500ms", "--timeout", "1s", "-q", "-o", out)
+	}()
+	// Kill once the cell has run for a while (the run dials first).
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		files, _ := filepath.Glob(filepath.Join(out, "*"))
+		if len(files) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(4 * time.Second)
+	if err := r.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if ctx.Err() != nil {
+		t.Fatalf("rpcbench run did not end after the broker was killed\n%s", log)
+	}
+	t.Logf("rpcbench run: %v", runErr)
+	res := readResult(t, out)
+	if len(res.Cells) != 1 {
+		t.Fatalf("cells: %+v\n%s", res.Cells, log)
+	}
+	c := res.Cells[0].Counts
+	if c.OK == 0 || c.Timeout+c.Transport == 0 || c.OK+c.Timeout+c.Transport != c.Started {
+		t.Fatalf("counts %+v: want successes, then timeouts or transport errors only\n%s", c, log)
+	}
+}

@@ -1,0 +1,5 @@
+package rocketmq_test
+
+import "github.com/rpcbench/rpcbench/internal/wire"
+
+var wireRespond = wire.Respond

@@ -1,0 +1,660 @@
+// Package rocketmq is RPC over RocketMQ request-reply, with
+// github.com/apache/rocketmq-client-go/v2 v2.1.2 against a real 4.6+/5.x
+// broker (name server + broker, remoting protocol; not the 5.x proxy).
+//
+// Caller: each Caller makes a synchronous producer.Request per call, with a
+// new message per call; a client holds one or more producers (each its own
+// client instance and broker connection) shared by its callers. Responder:
+// a push consumer on the request topic runs the handler on up to `handlers`
+// goroutines, and a separate reply producer sends each reply
+// (consumer.CreateReplyMessage + SendSync); the broker pushes the reply to
+// the caller's connection.
+//
+// Addresses: the driver's endpoint (drivers.Config.Addr, the broker URL) is
+// the name server list, "HOST:PORT" or "HOST:PORT;HOST:PORT" (an optional
+// "rocketmq://" prefix is ignored). Serve makes a request topic of its own;
+// Server.Addr is "NAMESRVS#TOPIC", e.g. "127.0.0.1:9876#rpcbench_req_1f2e3d",
+// which Dial takes.
+//
+// Workarounds for the known defects of v2.1.2 (../shared/notes/brokers.md),
+// each marked "defect N" in the code:
+//  1. CreateReplyMessage drops the body: build it with a nil body, then set
+//     Body (replyMessage).
+//  2. RequestAsync runs callbacks twice and times out late: only sync
+//     Request is used, from N goroutines.
+//  3. an async send error nil-dereferences in a library goroutine: a
+//     primitive.PanicHandler is installed (counted by RecoveredPanics).
+//  4. a failed send still waits out the whole timeout: every call is bounded
+//     by its own deadline and reported as a timeout then; failures the
+//     library reports synchronously (refused connection, no route, closed
+//     client) return at once as transport errors.
+//  5. Request ignores retries and hard-codes a 3 s send timeout: the call's
+//     deadline bounds it regardless.
+//  6. the consumer cannot start before its topic exists: Serve creates the
+//     topic on every master through rmqadmin (not the library's admin, which
+//     shares a client instance) and waits for its route; every producer and
+//     consumer gets its own instance name.
+//  7. replies are lost before the caller's first heartbeat: Dial warms every
+//     producer up with requests until one is answered.
+//  8. a new group replays old requests: one fresh topic and group per Serve,
+//     consumed from the first offset; Close deletes them.
+//  9. interceptors break Request: none are used.
+//  10. every reply logs at Info: the library's logger is replaced by a quiet
+//     one unless ROCKETMQ_GO_LOG_LEVEL is set.
+//  11. handler parallelism is the push consumer's ConsumeGoroutineNums
+//     (option handlers); never the orderly consumer.
+//  12. TTL is written in whole seconds and the message is mutated: the wait
+//     given to Request is rounded up to whole seconds (never a TTL of 0) and
+//     every call sends a new message with its own copy of the bytes.
+package rocketmq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	rmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/rocketmq/rmqadmin"
+	"github.com/rpcbench/rpcbench/internal/wire"
+)
+
+// Module is the client library the results record.
+const Module = "github.com/apache/rocketmq-client-go/v2"
+
+// Variants: the broker's flushDiskType.
+const (
+	AsyncFlush = "async-flush"
+	SyncFlush  = "sync-flush"
+)
+
+// Driver is the rocketmq driver.
+type Driver struct{}
+
+// New returns the rocketmq driver.
+func New() *Driver { return &Driver{} }
+
+var spec = drivers.Spec{
+	Name:        "rocketmq",
+	Description: "RocketMQ request-reply (rocketmq-client-go v2.1.2): sync Request per caller, push consumer + reply producer responder",
+	Kind:        drivers.Broker,
+	Broker:      "rocketmq",
+	Variants: []drivers.Variant{
+		{Name: AsyncFlush, Description: "broker flushDiskType=ASYNC_FLUSH: a message is acknowledged once in the page cache"},
+		{Name: SyncFlush, Description: "broker flushDiskType=SYNC_FLUSH: a message is acknowledged once flushed to disk"},
+	},
+	Options: []drivers.Option{
+		{Name: "handlers", Default: "20", Description: "responder handler goroutines: the push consumer's ConsumeGoroutineNums (1-1000)"},
+		{Name: "queues", Default: "8", Description: "read and write queues of the request topic (1-64)"},
+		{Name: "producers", Default: "1", Description: "caller producers, each its own client instance and broker connection, shared round-robin by the callers (1-64)"},
+		{Name: "pull-batch", Default: "32", Description: "messages the push consumer pulls at most per request (1-1024)"},
+		{Name: "compress", Default: "false", Description: "let the client compress bodies over 4 KiB (the library's default); off, bodies are sent as they are"},
+	},
+	Libraries: []string{Module},
+}
+
+// BrokerParams tells the run which broker a variant needs: the starter's
+// params, {"flush": "ASYNC_FLUSH"} or {"flush": "SYNC_FLUSH"}
+// (drivers.BrokerParams; the run starts one broker per distinct params).
+func (*Driver) BrokerParams(cfg drivers.Config) map[string]string {
+	return map[string]string{"flush": FlushDiskType(cfg.Variant)}
+}
+
+// FlushDiskType is the broker flushDiskType a variant needs ("" is the
+// default variant, async-flush).
+func FlushDiskType(variant string) string {
+	if variant == SyncFlush {
+		return "SYNC_FLUSH"
+	}
+	return "ASYNC_FLUSH"
+}
+
+// Spec describes the driver.
+func (*Driver) Spec() drivers.Spec { return spec }
+
+type options struct {
+	handlers, queues, producers, pullBatch int
+	compress                               bool
+}
+
+func parseOptions(cfg drivers.Config) (options, error) {
+	var o options
+	var err error
+	if o.handlers, err = drivers.IntOption(spec, cfg, "handlers", 1, 1000); err != nil {
+		return o, err
+	}
+	if o.queues, err = drivers.IntOption(spec, cfg, "queues", 1, 64); err != nil {
+		return o, err
+	}
+	if o.producers, err = drivers.IntOption(spec, cfg, "producers", 1, 64); err != nil {
+		return o, err
+	}
+	if o.pullBatch, err = drivers.IntOption(spec, cfg, "pull-batch", 1, 1024); err != nil {
+		return o, err
+	}
+	o.compress, err = drivers.BoolOption(spec, cfg, "compress")
+	return o, err
+}
+
+// Validate checks the variant and options.
+func (*Driver) Validate(cfg drivers.Config) error {
+	if err := drivers.CheckConfig(spec, &cfg); err != nil {
+		return err
+	}
+	_, err := parseOptions(cfg)
+	return err
+}
+
+// ParseAddr splits a Server.Addr ("NAMESRV[;NAMESRV]#TOPIC") into the name
+// servers and the topic. The topic is empty when addr has none.
+func ParseAddr(addr string) (namesrvs []string, topic string, err error) {
+	addr = strings.TrimPrefix(strings.TrimSpace(addr), "rocketmq://")
+	ns, topic, _ := strings.Cut(addr, "#")
+	for _, a := range strings.FieldsFunc(ns, func(r rune) bool { return r == ';' || r == ',' }) {
+		if !strings.Contains(a, ":") {
+			return nil, "", fmt.Errorf("rocketmq: name server %q: want HOST:PORT", a)
+		}
+		namesrvs = append(namesrvs, a)
+	}
+	if len(namesrvs) == 0 {
+		return nil, "", fmt.Errorf("rocketmq: address %q: want NAMESRV_HOST:PORT[#TOPIC]", addr)
+	}
+	return namesrvs, topic, nil
+}
+
+// ---- process-wide library settings ----
+
+var setupOnce sync.Once
+
+// recovered counts panics the library raised in its goroutines (defect 3).
+var recovered atomic.Int64
+
+// RecoveredPanics is how many panics in rocketmq-client-go's goroutines the
+// driver's primitive.PanicHandler has caught (each would otherwise have
+// crashed the process), since the process started.
+func RecoveredPanics() int64 { return recovered.Load() }
+
+func setup() {
+	setupOnce.Do(func() {
+		// defect 3: without a PanicHandler, WithRecover re-panics and an
+		// async send error (nil response) kills the process.
+		if primitive.PanicHandler == nil {
+			primitive.PanicHandler = func(any) { recovered.Add(1) }
+		}
+		// defect 10: Info logs for every reply, and logrus' Fatal exits.
+		if os.Getenv("ROCKETMQ_GO_LOG_LEVEL") == "" {
+			rlog.SetLogger(quietLogger{})
+		}
+	})
+}
+
+// quietLogger drops the library's logs (rlog.Logger).
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, map[string]any)   {}
+func (quietLogger) Info(string, map[string]any)    {}
+func (quietLogger) Warning(string, map[string]any) {}
+func (quietLogger) Error(string, map[string]any)   {}
+func (quietLogger) Fatal(string, map[string]any)   {}
+func (quietLogger) Level(string)                   {}
+func (quietLogger) OutputPath(string) error        { return nil }
+
+func newID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ---- responder ----
+
+type server struct {
+	addr     string
+	namesrvs []string
+	topic    string
+	group    string
+	masters  []string
+	cons     rmq.PushConsumer
+	replier  rmq.Producer
+	h        drivers.Handler
+	ctx      context.Context
+	cancel   context.CancelFunc
+	bufs     sync.Pool
+	inflight sync.WaitGroup
+	closed   atomic.Bool
+	// replyErrs counts replies that could not be sent; lastReplyErr is the
+	// latest such error.
+	replyErrs    atomic.Int64
+	lastReplyErr atomic.Pointer[error]
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+// Serve creates a fresh request topic on the cluster at cfg.Addr, starts a
+// reply producer and a push consumer on it, and answers every request with
+// h.
+func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handler) (drivers.Server, error) {
+	if err := drivers.CheckConfig(spec, &cfg); err != nil {
+		return nil, err
+	}
+	o, err := parseOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	namesrvs, _, err := ParseAddr(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	setup()
+	masters, err := checkCluster(ctx, namesrvs, cfg.Variant)
+	if err != nil {
+		return nil, err
+	}
+	id := newID()
+	s := &server{
+		namesrvs: namesrvs,
+		topic:    "rpcbench_req_" + id,
+		group:    "rpcbench_resp_" + id,
+		masters:  masters,
+		h:        h,
+	}
+	s.addr = strings.Join(namesrvs, ";") + "#" + s.topic
+	// defect 6 and 8: a fresh topic, made before the consumer starts.
+	for _, m := range masters {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := rmqadmin.CreateTopic(cctx, m, s.topic, o.queues)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("rocketmq: %w", err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = rmqadmin.WaitRoute(wctx, namesrvs[0], s.topic)
+	cancel()
+	if err != nil {
+		s.dropTopic()
+		return nil, fmt.Errorf("rocketmq: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.replier, err = rmq.NewProducer(
+		producer.WithNameServer(namesrvs),
+		producer.WithGroupName("rpcbench_reply_"+id),
+		producer.WithInstanceName("rpcbench-reply-"+id),
+		producer.WithRetry(1),
+		producer.WithSendMsgTimeout(3*time.Second),
+		producer.WithCompressMsgBodyOverHowmuch(compressOver(o.compress)),
+	)
+	if err == nil {
+		err = s.replier.Start()
+	}
+	if err != nil {
+		s.cancel()
+		s.dropTopic()
+		return nil, fmt.Errorf("rocketmq: reply producer: %w", err)
+	}
+	s.cons, err = rmq.NewPushConsumer(
+		consumer.WithNameServer(namesrvs),
+		consumer.WithGroupName(s.group),
+		consumer.WithInstance("rpcbench-resp-"+id),
+		consumer.WithConsumerModel(consumer.Clustering),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+		// defect 11: parallelism is ConsumeGoroutineNums, never orderly.
+		consumer.WithConsumeGoroutineNums(o.handlers),
+		consumer.WithPullBatchSize(int32(o.pullBatch)),
+		consumer.WithConsumeMessageBatchMaxSize(1),
+	)
+	if err == nil {
+		err = s.cons.Subscribe(s.topic, consumer.MessageSelector{}, s.consume)
+	}
+	if err == nil {
+		err = s.cons.Start()
+	}
+	if err != nil {
+		s.replier.Shutdown()
+		s.cancel()
+		s.dropTopic()
+		return nil, fmt.Errorf("rocketmq: push consumer: %w", err)
+	}
+	return s, nil
+}
+
+func compressOver(compress bool) int {
+	if compress {
+		return 4 << 10 // the library's default
+	}
+	return 1 << 30
+}
+
+// checkCluster finds the cluster's masters and checks that each flushes the
+// way the variant says, so that a cell labelled sync-flush ran on disk.
+func checkCluster(ctx context.Context, namesrvs []string, variant string) ([]string, error) {
+	var last error
+	for _, ns := range namesrvs {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := rmqadmin.ClusterInfo(cctx, ns)
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		masters := c.Masters()
+		if len(masters) == 0 {
+			last = fmt.Errorf("name server %s knows no master broker", ns)
+			continue
+		}
+		want := FlushDiskType(variant)
+		for _, m := range masters {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			conf, err := rmqadmin.BrokerConfig(cctx, m)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("rocketmq: %w", err)
+			}
+			if got := conf["flushDiskType"]; got != want {
+				return nil, fmt.Errorf("rocketmq: variant %s needs brokers with flushDiskType=%s; broker %s has %q (start one with params flush=%s, or pick the matching variant)", variant, want, m, got, want)
+			}
+		}
+		return masters, nil
+	}
+	return nil, fmt.Errorf("rocketmq: no usable name server in %v: %w", namesrvs, last)
+}
+
+func (s *server) Addr() string { return s.addr }
+
+// ReplyErrors is how many replies the responder could not build or send
+// (each one a caller's timeout).
+func (s *server) ReplyErrors() int64 { return s.replyErrs.Load() }
+
+// LastReplyError is the latest of those errors, or nil.
+func (s *server) LastReplyError() error {
+	if e := s.lastReplyErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// replyMessage builds the reply to req carrying body (defect 1: the
+// library's CreateReplyMessage parses its body argument as properties and
+// drops it).
+func replyMessage(req *primitive.MessageExt, body []byte) (*primitive.Message, error) {
+	m, err := consumer.CreateReplyMessage(req, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.Body = body
+	return m, nil
+}
+
+func (s *server) consume(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	for _, req := range msgs {
+		if s.closed.Load() {
+			break
+		}
+		bp, _ := s.bufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		out := s.h(req.Body, (*bp)[:0])
+		m, err := replyMessage(req, out)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			_, err = s.replier.SendSync(ctx, m)
+			cancel()
+		}
+		if err != nil {
+			s.replyErrs.Add(1)
+			s.lastReplyErr.Store(&err)
+		}
+		*bp = out
+		s.bufs.Put(bp)
+	}
+	// Never ask for redelivery: a lost reply is the caller's timeout.
+	return consumer.ConsumeSuccess, nil
+}
+
+// Close stops the consumer and the reply producer and deletes the topic and
+// group. It waits at most 15 s for the library to shut down.
+func (s *server) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		done := make(chan error, 1)
+		go func() {
+			err := s.cons.Shutdown()
+			s.cancel()
+			s.inflight.Wait()
+			if e := s.replier.Shutdown(); err == nil {
+				err = e
+			}
+			done <- err
+		}()
+		select {
+		case s.closeErr = <-done:
+		case <-time.After(15 * time.Second):
+			s.cancel()
+			s.closeErr = errors.New("rocketmq: responder shutdown did not finish within 15 s")
+		}
+		s.dropTopic()
+	})
+	return s.closeErr
+}
+
+// dropTopic deletes the request topic and the consumer group, best effort
+// (the broker may be gone).
+func (s *server) dropTopic() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, m := range s.masters {
+		rmqadmin.DeleteGroup(ctx, m, s.group)
+		rmqadmin.DeleteTopicInBroker(ctx, m, s.topic)
+	}
+	for _, ns := range s.namesrvs {
+		rmqadmin.DeleteTopicInNamesrv(ctx, ns, s.topic)
+	}
+}
+
+// ---- caller ----
+
+type client struct {
+	topic     string
+	producers []rmq.Producer
+	next      atomic.Uint32
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// WarmupTimeout bounds Dial's warm-up (defect 7).
+const WarmupTimeout = 60 * time.Second
+
+// Dial starts the caller producers for the responder at addr
+// ("NAMESRVS#TOPIC") and warms each up until a request is answered.
+func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (drivers.Client, error) {
+	if err := drivers.CheckConfig(spec, &cfg); err != nil {
+		return nil, err
+	}
+	o, err := parseOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	namesrvs, topic, err := ParseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	if topic == "" {
+		return nil, fmt.Errorf("rocketmq: address %q names no request topic (want the responder's Addr, NAMESRV#TOPIC)", addr)
+	}
+	setup()
+	cl := &client{topic: topic}
+	for i := 0; i < o.producers; i++ {
+		id := newID()
+		// No interceptor or trace on a request producer (defect 9).
+		p, err := rmq.NewProducer(
+			producer.WithNameServer(namesrvs),
+			producer.WithGroupName("rpcbench_call_"+id),
+			producer.WithInstanceName("rpcbench-call-"+id),
+			producer.WithCompressMsgBodyOverHowmuch(compressOver(o.compress)),
+		)
+		if err == nil {
+			err = p.Start()
+		}
+		if err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("rocketmq: caller producer: %w", err)
+		}
+		cl.producers = append(cl.producers, p)
+	}
+	wctx, cancel := context.WithTimeout(ctx, WarmupTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(cl.producers))
+	for i, p := range cl.producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = warmUp(wctx, p, topic)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// warmUp sends requests until one is answered (defect 7: the broker drops
+// replies to a client it has no heartbeat from yet).
+func warmUp(ctx context.Context, p rmq.Producer, topic string) error {
+	req := wire.Append(nil, &wire.Fields{ID: 1})
+	var last error
+	for attempt := 1; ; attempt++ {
+		m, err := p.Request(ctx, time.Second, primitive.NewMessage(topic, req))
+		if err == nil && m != nil && len(m.Body) > 0 {
+			var f wire.Fields
+			if err := wire.Parse(m.Body, &f); err == nil && f.ID == 1 {
+				return nil
+			}
+			err = fmt.Errorf("unexpected warm-up reply %q", m.Body)
+		}
+		if err == nil {
+			err = errors.New("empty reply")
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rocketmq: no reply to %d warm-up requests on %s: %v (is a responder serving it?)", attempt, topic, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (cl *client) NewCaller() (drivers.Caller, error) {
+	if cl.closed.Load() {
+		return nil, errors.New("rocketmq: client closed")
+	}
+	p := cl.producers[int(cl.next.Add(1)-1)%len(cl.producers)]
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &caller{cl: cl, p: p, timer: t}, nil
+}
+
+// Close shuts the producers down; calls in flight fail.
+func (cl *client) Close() error {
+	cl.closeOnce.Do(func() {
+		cl.closed.Store(true)
+		var errs []error
+		for _, p := range cl.producers {
+			if err := p.Shutdown(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		cl.closeErr = errors.Join(errs...)
+	})
+	return cl.closeErr
+}
+
+// requestTTL is the timeout given to Request for a call that may wait
+// wait: rounded up to whole seconds, at least 1 s, because Request writes
+// int(timeout.Seconds()) into the message's TTL property (defect 12), and a
+// TTL of 0 tells the responder the request has already expired.
+func requestTTL(wait time.Duration) time.Duration {
+	ttl := wait.Truncate(time.Second)
+	if ttl < wait || ttl == 0 {
+		ttl += time.Second
+	}
+	return ttl
+}
+
+type caller struct {
+	cl    *client
+	p     rmq.Producer
+	timer *time.Timer
+}
+
+type result struct {
+	m   *primitive.Message
+	err error
+}
+
+// Call sends req as a new message with producer.Request and waits for the
+// reply until deadline or the end of ctx.
+//
+// Sync Request, never RequestAsync (defect 2). Request runs on its own
+// goroutine: it neither watches ctx nor returns before its whole timeout
+// when a send fails (defect 4), its send timeout is a fixed 3 s whatever the
+// options (defect 5), and its timeout is rounded up to whole seconds here
+// (defect 12). The call returns at its own deadline regardless.
+func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
+	if c.cl.closed.Load() {
+		return nil, errors.New("rocketmq: client closed")
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return nil, fmt.Errorf("rocketmq: %w (no time left)", drivers.ErrTimeout)
+	}
+	ttl := requestTTL(wait)
+	// A new message and a copy of the bytes each call: Request mutates the
+	// message, and may still hold it after this call returns.
+	msg := primitive.NewMessage(c.cl.topic, append([]byte(nil), req...))
+	ch := make(chan result, 1)
+	go func() {
+		m, err := c.p.Request(ctx, ttl, msg)
+		ch <- result{m, err}
+	}()
+	c.timer.Reset(wait)
+	select {
+	case r := <-ch:
+		c.timer.Stop()
+		if r.err != nil {
+			if strings.Contains(r.err.Error(), "wait reply message timeout") {
+				return nil, fmt.Errorf("rocketmq: %w: %v", drivers.ErrTimeout, r.err)
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("rocketmq: request: %w", r.err)
+		}
+		if r.m == nil {
+			return nil, errors.New("rocketmq: request returned no reply")
+		}
+		return append(buf, r.m.Body...), nil
+	case <-c.timer.C:
+		return nil, fmt.Errorf("rocketmq: %w after %v (no reply)", drivers.ErrTimeout, wait)
+	case <-ctx.Done():
+		c.timer.Stop()
+		return nil, ctx.Err()
+	}
+}
