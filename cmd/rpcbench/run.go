@@ -114,6 +114,15 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Brokers left running by `rpcbench brokers up` serve this run too,
+	// unless --broker names another.
+	if up, err := upBrokerURLs(ctx, f.out); err == nil {
+		for kind, url := range up {
+			if _, given := ext[kind]; !given {
+				ext[kind] = url
+			}
+		}
+	}
 	started := time.Now()
 	dir := filepath.Join(f.out, sc.RunID(started))
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -594,14 +594,14 @@ func waitGroupGone(pgid int, max time.Duration) {
 	}
 }
 
-// stop ends the process group (SIGTERM, SIGKILL after 5 s), then removes
+// stop ends the process group (SIGTERM, SIGKILL after 2 s), then removes
 // the run directory (keeping the logs when it lives in StartOptions.Dir).
 func (p *rocketProc) stop(ctx context.Context) error {
 	p.once.Do(func() {
 		pid := p.cmd.Process.Pid
 		syscall.Kill(-pid, syscall.SIGCONT)
 		syscall.Kill(-pid, syscall.SIGTERM)
-		grace := time.NewTimer(5 * time.Second)
+		grace := time.NewTimer(2 * time.Second)
 		defer grace.Stop()
 		select {
 		case <-p.exited:
