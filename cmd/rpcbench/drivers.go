@@ -30,7 +30,7 @@ func listDrivers(w io.Writer) error {
 		}
 		kind := string(s.Kind)
 		if s.Broker != "" {
-			kind += ", broker " + s.Broker
+			kind += ": " + s.Broker
 		}
 		fmt.Fprintf(w, "%s (%s): %s\n", s.Name, kind, s.Description)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
