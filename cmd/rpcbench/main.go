@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rpcbench/rpcbench/internal/broker"
 )
 
 // errUsage marks bad input: exit code 2.
@@ -61,11 +63,12 @@ func realMain() int {
 		forceCleanup.Lock()
 		fn := forceCleanup.fn
 		forceCleanup.Unlock()
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if fn != nil {
-			cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 			fn(cctx)
-			ccancel()
 		}
+		broker.StopAll(cctx) // whatever containers are left
+		ccancel()
 		os.Exit(130)
 	}()
 
