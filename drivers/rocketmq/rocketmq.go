@@ -232,6 +232,7 @@ type server struct {
 	cancel   context.CancelFunc
 	bufs     sync.Pool
 	inflight sync.WaitGroup
+	mu       sync.Mutex // orders inflight.Add against Close
 	closed   atomic.Bool
 	// replyErrs counts replies that could not be sent; lastReplyErr is the
 	// latest such error.
@@ -276,6 +277,7 @@ func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handle
 		err := rmqadmin.CreateTopic(cctx, m, s.topic, o.queues)
 		cancel()
 		if err != nil {
+			s.dropTopic()
 			return nil, fmt.Errorf("rocketmq: %w", err)
 		}
 	}
@@ -397,7 +399,15 @@ func replyMessage(req *primitive.MessageExt, body []byte) (*primitive.Message, e
 }
 
 func (s *server) consume(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	// Close sets closed under mu before it waits for inflight: no Add
+	// after that Wait began.
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return consumer.ConsumeSuccess, nil
+	}
 	s.inflight.Add(1)
+	s.mu.Unlock()
 	defer s.inflight.Done()
 	for _, req := range msgs {
 		if s.closed.Load() {
@@ -429,10 +439,13 @@ func (s *server) consume(_ context.Context, msgs ...*primitive.MessageExt) (cons
 // group. It waits at most 15 s for the library to shut down.
 func (s *server) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
 		s.closed.Store(true)
+		s.mu.Unlock()
 		done := make(chan error, 1)
 		go func() {
 			err := s.cons.Shutdown()
+			// Replies still being sent are abandoned.
 			s.cancel()
 			s.inflight.Wait()
 			if e := s.replier.Shutdown(); err == nil {

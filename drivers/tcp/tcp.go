@@ -338,9 +338,9 @@ type conn struct {
 	// among many, it leaves the write to the flusher goroutine.
 	outstanding atomic.Int32
 	done        chan struct{}
-	smu   sync.Mutex
-	slots atomic.Pointer[[]*slot]
-	dead  atomic.Pointer[error]
+	smu         sync.Mutex
+	slots       atomic.Pointer[[]*slot]
+	dead        atomic.Pointer[error]
 }
 
 type slot struct {
