@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -148,9 +149,15 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 	for _, w := range workers {
 		w.flushSecond(s)
 		m.Corrected.Merge(w.corrected)
-		m.Uncorrected.Merge(w.uncorrected)
+		if load.Rate > 0 {
+			m.Uncorrected.Merge(w.uncorrected)
+		}
 		m.Responder.Merge(w.responder)
 		addCounts(&m.Counts, &w.counts)
+	}
+	if load.Rate == 0 {
+		// closed loop: each call starts when it is sent, nothing to correct
+		m.Uncorrected.Merge(m.Corrected)
 	}
 	measuredEnd := stop
 	if s.end != 0 && measuredEnd > s.end {
@@ -216,7 +223,8 @@ type worker struct {
 	rng         *rand.Rand
 	payload     []byte
 	checksum    uint32
-	wantSize    int
+	tmpl        *wire.RequestTemplate
+	want        []byte // the reply payload a correct responder sends back
 	wantSum     uint32
 	req, buf    []byte
 	seq         uint64
@@ -227,12 +235,13 @@ type worker struct {
 	// live counters read by the progress goroutine
 	liveOK, liveErr atomic.Int64
 	// the current second of the time series
-	sec     int
-	secHist *hdrhistogram.Histogram
-	secOK   int64
-	secErr  int64
-	timer   *time.Timer
-	_       [64]byte
+	sec              int
+	secStart, secEnd time.Duration // the current second's bounds
+	secHist          *hdrhistogram.Histogram
+	secOK            int64
+	secErr           int64
+	timer            *time.Timer
+	_                [64]byte
 }
 
 func newWorker(id int, c drivers.Caller, load Load) *worker {
@@ -252,14 +261,15 @@ func newWorker(id int, c drivers.Caller, load Load) *worker {
 		w.payload[i] = byte(w.rng.Uint32())
 	}
 	w.checksum = wire.Checksum(w.payload)
-	w.wantSize = load.Payload
+	w.want = w.payload
 	w.wantSum = w.checksum
 	if load.ResponseSize > 0 && load.ResponseSize != load.Payload {
-		w.wantSize = load.ResponseSize
-		w.wantSum = wire.Checksum(wire.ResizePayload(w.payload, load.ResponseSize))
+		w.want = wire.ResizePayload(w.payload, load.ResponseSize)
+		w.wantSum = wire.Checksum(w.want)
 	}
+	w.tmpl = wire.NewRequestTemplate(w.payload, uint32(load.ResponseSize))
 	w.req = make([]byte, 0, load.Payload+64)
-	w.buf = make([]byte, 0, w.wantSize+64)
+	w.buf = make([]byte, 0, len(w.want)+64)
 	return w
 }
 
@@ -283,11 +293,7 @@ func (w *worker) call(ctx context.Context, s *shared, t0 time.Duration) (outcome
 	if w.load.ServiceTime.Mean > 0 {
 		st = int64(w.load.ServiceTime.Sample(w.rng))
 	}
-	f := wire.Fields{ID: id, Payload: w.payload, Checksum: w.checksum, ServiceTimeNs: st, SentUnixNano: s.startUnix + int64(t0)}
-	if w.load.ResponseSize > 0 {
-		f.ResponseSize = uint32(w.load.ResponseSize)
-	}
-	w.req = wire.Append(w.req[:0], &f)
+	w.req = w.tmpl.Append(w.req[:0], id, st, s.startUnix+int64(t0))
 	reply, err := w.caller.Call(ctx, s.start.Add(t0+w.load.Timeout), w.req, w.buf[:0])
 	t1 := s.now()
 	if cap(reply) > cap(w.buf) {
@@ -309,7 +315,10 @@ func (w *worker) call(ctx context.Context, s *shared, t0 time.Duration) (outcome
 	if len(r.Error) != 0 {
 		return responderErr, t1, r.HandlerNs
 	}
-	if r.ID != id || r.Checksum != w.wantSum || len(r.Payload) != w.wantSize || wire.Checksum(r.Payload) != r.Checksum {
+	// The reply must carry the expected checksum and exactly the expected
+	// bytes (which hash to it): comparing the bytes is exact and cheaper
+	// than hashing them again.
+	if r.ID != id || r.Checksum != w.wantSum || !bytes.Equal(r.Payload, w.want) {
 		return mismatch, t1, r.HandlerNs
 	}
 	return ok, t1, r.HandlerNs
@@ -323,7 +332,10 @@ func (w *worker) record(s *shared, o outcome, intended, t0, t1 time.Duration, ha
 		c.OK++
 		corr := t1 - intended
 		w.corrected.RecordValue(int64(corr))
-		w.uncorrected.RecordValue(int64(t1 - t0))
+		if w.load.Rate > 0 {
+			// closed loop: the two are the same histogram, copied at the end
+			w.uncorrected.RecordValue(int64(t1 - t0))
+		}
 		if handlerNs > 0 {
 			w.responder.RecordValue(handlerNs)
 		}
@@ -349,10 +361,11 @@ func (w *worker) tick(s *shared, t, lat time.Duration, success bool) {
 		// a call that started in the window and ended just after it
 		t = s.end - 1
 	}
-	sec := int((t - s.measureStart) / time.Second)
-	if sec != w.sec {
+	if t < w.secStart || t >= w.secEnd {
 		w.flushSecond(s)
-		w.sec = sec
+		w.sec = int((t - s.measureStart) / time.Second)
+		w.secStart = s.measureStart + time.Duration(w.sec)*time.Second
+		w.secEnd = w.secStart + time.Second
 	}
 	if success {
 		w.secOK++

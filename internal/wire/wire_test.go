@@ -118,3 +118,17 @@ func BenchmarkRespond(b *testing.B) {
 		buf = Respond(req, buf[:0])
 	}
 }
+
+func TestRequestTemplate(t *testing.T) {
+	for _, p := range [][]byte{nil, []byte("x"), make([]byte, 300)} {
+		for _, rs := range []uint32{0, 4096} {
+			tmpl := NewRequestTemplate(p, rs)
+			for _, st := range []int64{0, 250_000} {
+				want := Append(nil, &Fields{ID: 1<<40 | 3, Payload: p, Checksum: Checksum(p), ServiceTimeNs: st, ResponseSize: rs, SentUnixNano: 1_700_000_000_000_000_000})
+				if got := tmpl.Append(nil, 1<<40|3, st, 1_700_000_000_000_000_000); !bytes.Equal(got, want) {
+					t.Fatalf("payload %d rs %d st %d: template %x, Append %x", len(p), rs, st, got, want)
+				}
+			}
+		}
+	}
+}
