@@ -27,7 +27,7 @@ func registry() *drivers.Registry {
 // --broker URL is given for it. Add a broker kind here with one line.
 func brokerStarters() map[string]broker.Starter {
 	return map[string]broker.Starter{
-		"nats":     broker.NATSEmbedded(),
+		"nats":     broker.NATS(),
 		"rocketmq": broker.RocketMQ(),
 		"rabbitmq": broker.RabbitMQ(),
 		// starters:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -128,5 +129,60 @@ func NATSEmbedded() Starter {
 			return nil
 		}
 		return b, stop, nil
+	}
+}
+
+// NATSOfficialImage is the image of the container source.
+const NATSOfficialImage = "nats:2.10"
+
+// NATS returns the run's NATS starter: the embedded server by default, or
+// the official image in a container when RPCBENCH_NATS_SOURCE=container
+// (useful to compare the in-process server with a separate broker process;
+// the image must be present or pullable).
+func NATS() Starter {
+	embedded, container := NATSEmbedded(), NATSContainer()
+	return func(ctx context.Context, opts StartOptions) (Broker, func(context.Context) error, error) {
+		switch src := os.Getenv("RPCBENCH_NATS_SOURCE"); src {
+		case "", "embedded":
+			return embedded(ctx, opts)
+		case "container":
+			return container(ctx, opts)
+		default:
+			return Broker{}, nil, fmt.Errorf("RPCBENCH_NATS_SOURCE=%q: want embedded or container", src)
+		}
+	}
+}
+
+// NATSContainer starts the official nats image through the container
+// lifecycle: host networking, a free port on 127.0.0.1, JetStream on with
+// its store inside the container. JetStream's sync=always is a config-file
+// setting there, so only sync=default is offered.
+func NATSContainer() Starter {
+	return func(ctx context.Context, opts StartOptions) (Broker, func(context.Context) error, error) {
+		for k, v := range opts.Params {
+			if k != NATSSyncParam || (v != "" && v != "default") {
+				return Broker{}, nil, &Unavailable{Reason: fmt.Sprintf("the nats container source supports only sync=default (got %s=%s); use the embedded source", k, v)}
+			}
+		}
+		ports, err := FreePorts(1)
+		if err != nil {
+			return Broker{}, nil, err
+		}
+		port := strconv.Itoa(ports[0])
+		c, err := StartContainer(ctx, ContainerSpec{
+			Kind: "nats",
+			Images: []Image{{Name: NATSOfficialImage,
+				Cmd: []string{"-a", Host, "-p", port, "-js", "-sd", "/tmp/nats-js"}}},
+			Ports:       ports,
+			ReadyLog:    "Server is ready",
+			ReadyPorts:  ports,
+			StopTimeout: 2 * time.Second,
+		})
+		if err != nil {
+			return Broker{}, nil, err
+		}
+		b := Broker{Kind: "nats", URL: "nats://" + c.Endpoint(ports[0]), Source: "container", Image: c.Image,
+			Details: map[string]string{"jetstream_sync": "default", "network": string(c.Network)}}
+		return b, c.Stop, nil
 	}
 }

@@ -146,3 +146,34 @@ func TestNATSManager(t *testing.T) {
 		t.Fatalf("run directory keeps %d entries after Close", len(ents))
 	}
 }
+
+// TestNATSContainerSource: the container source is chosen by
+// RPCBENCH_NATS_SOURCE; where the official image cannot be had (no
+// registry, or no Docker engine) it is unavailable with a reason, never a
+// hang.
+func TestNATSContainerSource(t *testing.T) {
+	t.Setenv("RPCBENCH_NATS_SOURCE", "container")
+	t.Setenv("RPCBENCH_NO_PULL", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, stop, err := NATS()(ctx, StartOptions{})
+	if err == nil {
+		// the image is present here: it must serve
+		defer stop(context.Background())
+		if b.Source != "container" || !strings.HasPrefix(b.URL, "nats://127.0.0.1:") {
+			t.Fatalf("broker %+v", b)
+		}
+		return
+	}
+	reason, ok := IsUnavailable(err)
+	if !ok || !strings.Contains(reason, "skipped") {
+		t.Fatalf("want an Unavailable reason, got %v", err)
+	}
+	if _, _, err := NATS()(ctx, StartOptions{Params: map[string]string{NATSSyncParam: "always"}}); err == nil {
+		t.Fatal("sync=always accepted by the container source")
+	}
+	t.Setenv("RPCBENCH_NATS_SOURCE", "cloud")
+	if _, _, err := NATS()(ctx, StartOptions{}); err == nil || !strings.Contains(err.Error(), "RPCBENCH_NATS_SOURCE") {
+		t.Fatalf("bad source: %v", err)
+	}
+}
