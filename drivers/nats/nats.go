@@ -62,6 +62,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/pending"
 	"github.com/rpcbench/rpcbench/internal/wire"
 )
 
@@ -414,18 +415,9 @@ type conn struct {
 	nc *natsgo.Conn
 	// prefix is the inbox subject; a call's reply subject is prefix.<id>.
 	prefix string
-	smu    sync.Mutex
-	slots  atomic.Pointer[[]*slot]
+	calls  pending.Table
 	// closed is set once the client closed the connection.
 	closed atomic.Bool
-}
-
-type slot struct {
-	mu   sync.Mutex
-	want uint64
-	buf  []byte
-	err  error
-	done chan struct{}
 }
 
 var (
@@ -450,8 +442,6 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 	cl := &client{subject: subj}
 	for i := 0; i < st.connections; i++ {
 		c := &conn{}
-		empty := []*slot{}
-		c.slots.Store(&empty)
 		nc, err := connect(ctx, url, fmt.Sprintf("rpcbench-caller-%d", i),
 			natsgo.DisconnectErrHandler(func(*natsgo.Conn, error) { c.failAll(errDisconnected) }),
 			natsgo.ClosedHandler(func(*natsgo.Conn) { c.failAll(errDisconnected) }),
@@ -485,59 +475,31 @@ func (c *conn) dispatch(m *natsgo.Msg) {
 	if err != nil {
 		return
 	}
-	slots := *c.slots.Load()
-	i := id >> 32
-	if i >= uint64(len(slots)) {
-		return
-	}
-	s := slots[i]
-	s.mu.Lock()
-	if s.want != id {
-		s.mu.Unlock()
+	s := c.calls.Lookup(id)
+	if s == nil {
 		return
 	}
 	if len(m.Data) == 0 && m.Header != nil && m.Header.Get("Status") != "" {
 		// A status message from the server instead of a reply.
 		if m.Header.Get("Status") == "503" {
-			s.err = natsgo.ErrNoResponders
+			s.Fail(id, natsgo.ErrNoResponders)
 		} else {
-			s.err = fmt.Errorf("nats: broker answered status %s %s", m.Header.Get("Status"), m.Header.Get("Description"))
+			s.Fail(id, fmt.Errorf("nats: broker answered status %s %s", m.Header.Get("Status"), m.Header.Get("Description")))
 		}
-	} else {
-		s.buf = append(s.buf, m.Data...)
+		return
 	}
-	s.want = 0
-	s.mu.Unlock()
-	s.done <- struct{}{}
+	s.Deliver(id, func(buf []byte) ([]byte, error) { return append(buf, m.Data...), nil })
 }
 
 // failAll fails every call waiting on this connection.
-func (c *conn) failAll(err error) {
-	for _, s := range *c.slots.Load() {
-		s.mu.Lock()
-		if s.want != 0 {
-			s.want = 0
-			s.err = err
-			s.mu.Unlock()
-			s.done <- struct{}{}
-			continue
-		}
-		s.mu.Unlock()
-	}
-}
+func (c *conn) failAll(err error) { c.calls.FailAll(err) }
 
 func (cl *client) NewCaller() (drivers.Caller, error) {
 	c := cl.conns[int(cl.next.Add(1)-1)%len(cl.conns)]
-	s := &slot{done: make(chan struct{}, 1)}
-	c.smu.Lock()
-	old := *c.slots.Load()
-	idx := len(old)
-	slots := append(append(make([]*slot, 0, idx+1), old...), s)
-	c.slots.Store(&slots)
-	c.smu.Unlock()
+	s, idx := c.calls.Add()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &caller{c: c, s: s, subject: cl.subject, idx: uint64(idx), timer: t,
+	return &caller{c: c, s: s, subject: cl.subject, idx: idx, timer: t,
 		reply: append(make([]byte, 0, len(c.prefix)+24), c.prefix+"."...)}, nil
 }
 
@@ -554,7 +516,7 @@ func (cl *client) Close() error {
 
 type caller struct {
 	c       *conn
-	s       *slot
+	s       *pending.Slot
 	subject string
 	idx     uint64
 	seq     uint32
@@ -573,16 +535,14 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	if cl.seq == 0 {
 		cl.seq = 1
 	}
-	id := cl.idx<<32 | uint64(cl.seq)
+	id := pending.ID(cl.idx, cl.seq)
 	s := cl.s
-	s.mu.Lock()
-	s.want, s.buf, s.err = id, buf, nil
-	s.mu.Unlock()
+	s.Expect(id, buf)
 	n := len(cl.c.prefix) + 1
 	cl.reply = strconv.AppendUint(cl.reply[:n], id, 10)
 	if err := cl.c.nc.PublishRequest(cl.subject, string(cl.reply), req); err != nil {
-		if cl.withdraw() {
-			return s.buf, s.err
+		if s.Withdraw() {
+			return s.Result()
 		}
 		return nil, fmt.Errorf("nats: publish: %w", err)
 	}
@@ -592,33 +552,19 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	}
 	cl.timer.Reset(wait)
 	select {
-	case <-s.done:
+	case <-s.Done():
 		cl.timer.Stop()
-		return s.buf, s.err
+		return s.Result()
 	case <-cl.timer.C:
-		if cl.withdraw() {
-			return s.buf, s.err
+		if s.Withdraw() {
+			return s.Result()
 		}
 		return nil, fmt.Errorf("nats: %w after %v", drivers.ErrTimeout, wait)
 	case <-ctx.Done():
 		cl.timer.Stop()
-		if cl.withdraw() {
-			return s.buf, s.err
+		if s.Withdraw() {
+			return s.Result()
 		}
 		return nil, ctx.Err()
 	}
-}
-
-// withdraw stops waiting for the current call; it reports true when the
-// reply (or a failure) arrived meanwhile, and consumes its signal.
-func (cl *caller) withdraw() bool {
-	s := cl.s
-	s.mu.Lock()
-	arrived := s.want == 0
-	s.want = 0
-	s.mu.Unlock()
-	if arrived {
-		<-s.done
-	}
-	return arrived
 }

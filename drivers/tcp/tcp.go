@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/pending"
 	"github.com/rpcbench/rpcbench/internal/wire"
 )
 
@@ -338,17 +339,8 @@ type conn struct {
 	// among many, it leaves the write to the flusher goroutine.
 	outstanding atomic.Int32
 	done        chan struct{}
-	smu         sync.Mutex
-	slots       atomic.Pointer[[]*slot]
+	calls       pending.Table
 	dead        atomic.Pointer[error]
-}
-
-type slot struct {
-	mu   sync.Mutex
-	want uint64
-	buf  []byte
-	err  error
-	done chan struct{}
 }
 
 // Dial opens the connection pool to addr.
@@ -372,8 +364,6 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 		c.token <- struct{}{}
 		c.fw.kick = make(chan struct{}, 1)
 		go c.fw.flusher(c.done)
-		empty := []*slot{}
-		c.slots.Store(&empty)
 		cl.conns = append(cl.conns, c)
 	}
 	return cl, nil
@@ -381,16 +371,10 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 
 func (cl *client) NewCaller() (drivers.Caller, error) {
 	c := cl.conns[int(cl.next.Add(1)-1)%len(cl.conns)]
-	s := &slot{done: make(chan struct{}, 1)}
-	c.smu.Lock()
-	old := *c.slots.Load()
-	idx := len(old)
-	slots := append(append(make([]*slot, 0, idx+1), old...), s)
-	c.slots.Store(&slots)
-	c.smu.Unlock()
+	s, idx := c.calls.Add()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &caller{c: c, s: s, idx: uint64(idx), timer: t}, nil
+	return &caller{c: c, s: s, idx: idx, timer: t}, nil
 }
 
 func (cl *client) Close() error {
@@ -403,16 +387,13 @@ func (cl *client) Close() error {
 
 // lead reads frames for every caller until s's reply has arrived (true),
 // or until the deadline passes, ctx ends or the connection fails (false).
-func (c *conn) lead(ctx context.Context, s *slot, deadline time.Time) bool {
+func (c *conn) lead(ctx context.Context, s *pending.Slot, deadline time.Time) bool {
 	c.nc.SetReadDeadline(deadline)
 	for {
 		if ctx.Err() != nil {
 			return false
 		}
-		s.mu.Lock()
-		arrived := s.want == 0
-		s.mu.Unlock()
-		if arrived {
+		if s.Arrived() {
 			return true
 		}
 		id, size, err := readHeader(c.br)
@@ -446,34 +427,22 @@ func (c *conn) lead(ctx context.Context, s *slot, deadline time.Time) bool {
 // deliver reads one reply body into its caller's buffer and signals it;
 // replies to calls that gave up are discarded.
 func (c *conn) deliver(id uint64, size int) error {
-	slots := *c.slots.Load()
-	var s *slot
-	if i := id >> 32; i < uint64(len(slots)) {
-		s = slots[i]
+	if s := c.calls.Lookup(id); s != nil {
+		ok, err := s.Deliver(id, func(buf []byte) ([]byte, error) {
+			if cap(buf) < size {
+				buf = make([]byte, size)
+			}
+			buf = buf[:size]
+			_, err := io.ReadFull(c.br, buf)
+			return buf, err
+		})
+		if ok || err != nil {
+			return err
+		}
 	}
-	if s == nil {
-		_, err := c.br.Discard(size)
-		return err
-	}
-	s.mu.Lock()
-	if s.want != id {
-		// a reply to a call that already timed out
-		s.mu.Unlock()
-		_, err := c.br.Discard(size)
-		return err
-	}
-	if cap(s.buf) < size {
-		s.buf = make([]byte, size)
-	}
-	s.buf = s.buf[:size]
-	if _, err := io.ReadFull(c.br, s.buf); err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	s.want = 0
-	s.mu.Unlock()
-	s.done <- struct{}{}
-	return nil
+	// no such caller, or a reply to a call that already timed out
+	_, err := c.br.Discard(size)
+	return err
 }
 
 // fail marks the connection dead and fails every call waiting on it.
@@ -484,22 +453,12 @@ func (c *conn) fail(err error) {
 	err = fmt.Errorf("tcp: connection lost: %w", err)
 	c.dead.CompareAndSwap(nil, &err)
 	c.nc.Close()
-	for _, s := range *c.slots.Load() {
-		s.mu.Lock()
-		if s.want != 0 {
-			s.want = 0
-			s.err = err
-			s.mu.Unlock()
-			s.done <- struct{}{}
-			continue
-		}
-		s.mu.Unlock()
-	}
+	c.calls.FailAll(err)
 }
 
 type caller struct {
 	c       *conn
-	s       *slot
+	s       *pending.Slot
 	idx     uint64
 	seq     uint32
 	timer   *time.Timer
@@ -531,19 +490,17 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	if cl.seq == 0 {
 		cl.seq = 1
 	}
-	id := cl.idx<<32 | uint64(cl.seq)
+	id := pending.ID(cl.idx, cl.seq)
 	s := cl.s
-	s.mu.Lock()
-	s.want, s.buf, s.err = id, buf, nil
-	s.mu.Unlock()
+	s.Expect(id, buf)
 	mode := flushNow
 	if c.outstanding.Add(1) > 1 {
 		mode = flushSoon
 	}
 	defer c.outstanding.Add(-1)
 	if err := c.fw.write(id, req, mode); err != nil {
-		if cl.withdraw() {
-			return s.buf, s.err
+		if s.Withdraw() {
+			return s.Result()
 		}
 		return nil, fmt.Errorf("tcp: write: %w", err)
 	}
@@ -554,16 +511,16 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	cl.timer.Reset(wait)
 	for {
 		select {
-		case <-s.done:
+		case <-s.Done():
 			cl.timer.Stop()
-			return s.buf, s.err
+			return s.Result()
 		case <-c.token:
 			got := c.lead(ctx, s, deadline)
 			c.token <- struct{}{}
 			if got {
 				cl.timer.Stop()
-				<-s.done
-				return s.buf, s.err
+				<-s.Done()
+				return s.Result()
 			}
 			if ctx.Err() == nil && time.Now().Before(deadline) && c.dead.Load() == nil {
 				continue
@@ -571,31 +528,16 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 			// the connection failed (our signal is waiting), the deadline
 			// passed or the run ended: the cases below sort it out
 		case <-cl.timer.C:
-			if cl.withdraw() {
-				return s.buf, s.err
+			if s.Withdraw() {
+				return s.Result()
 			}
 			return nil, fmt.Errorf("tcp: %w after %v", drivers.ErrTimeout, wait)
 		case <-ctx.Done():
 			cl.timer.Stop()
-			if cl.withdraw() {
-				return s.buf, s.err
+			if s.Withdraw() {
+				return s.Result()
 			}
 			return nil, ctx.Err()
 		}
 	}
-}
-
-// withdraw stops waiting for the current call; it reports true when the
-// reply (or the connection's failure) arrived meanwhile, and consumes its
-// signal.
-func (cl *caller) withdraw() bool {
-	s := cl.s
-	s.mu.Lock()
-	arrived := s.want == 0
-	s.want = 0
-	s.mu.Unlock()
-	if arrived {
-		<-s.done
-	}
-	return arrived
 }
