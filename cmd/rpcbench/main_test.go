@@ -9,45 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rpcbench/rpcbench/internal/driverstest"
 	"github.com/rpcbench/rpcbench/results"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// rpcbench returns the path of the built binary: $RPCBENCH_BIN (make test
-// sets it) or one built for this test run.
-func rpcbench(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if p := os.Getenv("RPCBENCH_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "rpcbench-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "rpcbench")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = errors.New(string(out))
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build rpcbench: %v", binErr)
-	}
-	return binPath
-}
+// rpcbench returns the built binary (driverstest.Binary).
+func rpcbench(t *testing.T) string { return driverstest.Binary(t) }
 
 type result struct {
 	code           int

@@ -8,45 +8,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
 )
 
-// End-to-end tests through the rpcbench binary: RPCBENCH_BIN (make test
-// sets it), else one built here.
+// End-to-end tests through the rpcbench binary (driverstest.Binary).
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-func rpcbenchBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("RPCBENCH_BIN"); b != "" {
-		return b
-	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rpcbench-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "rpcbench")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/rpcbench/rpcbench/cmd/rpcbench").CombinedOutput()
-		if err != nil {
-			binErr = errors.New(err.Error() + "\n" + string(out))
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build rpcbench: %v", binErr)
-	}
-	return binPath
-}
+func rpcbenchBin(t *testing.T) string { return driverstest.Binary(t) }
 
 type e2eResult struct {
 	Environment struct {

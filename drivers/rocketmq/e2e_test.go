@@ -8,50 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
 )
 
-// rpcbenchBin returns the rpcbench binary: RPCBENCH_BIN (make test sets
-// it), else one built for the test.
-func rpcbenchBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("RPCBENCH_BIN"); b != "" {
-		return b
-	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rpcbench-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "rpcbench")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/rpcbench/rpcbench/cmd/rpcbench").CombinedOutput()
-		if err != nil {
-			binErr = &buildError{string(out), err}
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build rpcbench: %v", binErr)
-	}
-	return binPath
-}
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-type buildError struct {
-	out string
-	err error
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+func rpcbenchBin(t *testing.T) string { return driverstest.Binary(t) }
 
 type resultFile struct {
 	Environment struct {
