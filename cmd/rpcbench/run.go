@@ -224,7 +224,7 @@ func printSummary(w io.Writer, run *results.Run) {
 		if s.Variant != "" {
 			v += "/" + s.Variant
 		}
-		fmt.Fprintf(w, "skipped %s: %s\n", v, s.Reason)
+		fmt.Fprintf(w, "%s: %s\n", v, skipReason(s.Reason))
 	}
 }
 
@@ -261,3 +261,11 @@ func versionString() string { return env.Version + " (" + env.Commit + ")" }
 func driverNames() []string { return registry().Names() }
 
 var _ = drivers.Direct
+
+// skipReason words a skip reason so that it says "skipped" once.
+func skipReason(r string) string {
+	if strings.HasPrefix(r, "skipped") {
+		return r
+	}
+	return "skipped: " + r
+}

@@ -165,7 +165,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, key string, run *results.Run, 
 				return true, fmt.Errorf("%s/%s: %s (--require-brokers)", spec.Name, cfg.Variant, reason)
 			}
 			run.Skipped = append(run.Skipped, results.Skip{Driver: spec.Name, Variant: cfg.Variant, Reason: reason})
-			p.Observer.Note(fmt.Sprintf("skipped %s/%s: %s", spec.Name, cfg.Variant, reason))
+			p.Observer.Note(fmt.Sprintf("%s/%s: %s", spec.Name, cfg.Variant, reason))
 			*index += len(plans)
 			return failed, nil
 		}
