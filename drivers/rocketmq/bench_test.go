@@ -3,6 +3,8 @@ package rocketmq_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -188,4 +190,39 @@ func processCPU() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkRawLoopConcurrency runs the minimal Request loop from 1 and 64
+// goroutines sharing one producer for 3 s each and reports both
+// throughputs: what rocketmq-client-go and the broker reach without the
+// driver or the harness, to compare with BenchmarkConcurrency.
+func BenchmarkRawLoopConcurrency(b *testing.B) {
+	srv, _, ns := benchResponder(b, map[string]string{"handlers": "64"})
+	_, topic, _ := rocketmq.ParseAddr(srv.Addr())
+	raw := newRawLoop(b, ns, topic)
+	rate := func(n int) float64 {
+		var ok atomic.Int64
+		end := time.Now().Add(3 * time.Second)
+		var wg sync.WaitGroup
+		for g := 0; g < n; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := uint64(2); time.Now().Before(end); id++ {
+					if _, err := raw.call(id, 64); err == nil {
+						ok.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(ok.Load()) / 3
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r1, r64 := rate(1), rate(64)
+		b.ReportMetric(r1, "raw-c1-calls/s")
+		b.ReportMetric(r64, "raw-c64-calls/s")
+		b.ReportMetric(r64/r1, "ratio")
+	}
 }
