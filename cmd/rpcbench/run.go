@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/env"
 	"github.com/rpcbench/rpcbench/internal/runner"
@@ -259,8 +258,6 @@ func versionString() string { return env.Version + " (" + env.Commit + ")" }
 
 // driverNames lists the registered drivers, for messages.
 func driverNames() []string { return registry().Names() }
-
-var _ = drivers.Direct
 
 // skipReason words a skip reason so that it says "skipped" once.
 func skipReason(r string) string {

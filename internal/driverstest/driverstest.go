@@ -13,7 +13,6 @@ import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/runner"
 	"github.com/rpcbench/rpcbench/internal/wire"
-	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
 )
 
@@ -138,6 +137,3 @@ func ResponderGone(t *testing.T, d drivers.Driver, cfg drivers.Config) {
 		t.Fatalf("after the responder stopped: want every call to fail with a timeout or transport error, got %+v", c)
 	}
 }
-
-// Cell is a convenience for tests that want a results.Latency of a run.
-func Cell(m *runner.Measurement) results.Latency { return results.Summarize(m.Corrected) }

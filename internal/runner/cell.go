@@ -222,7 +222,6 @@ type worker struct {
 	load        Load
 	rng         *rand.Rand
 	payload     []byte
-	checksum    uint32
 	tmpl        *wire.RequestTemplate
 	want        []byte // the reply payload a correct responder sends back
 	wantSum     uint32
@@ -260,9 +259,8 @@ func newWorker(id int, c drivers.Caller, load Load) *worker {
 	for i := range w.payload {
 		w.payload[i] = byte(w.rng.Uint32())
 	}
-	w.checksum = wire.Checksum(w.payload)
 	w.want = w.payload
-	w.wantSum = w.checksum
+	w.wantSum = wire.Checksum(w.payload)
 	if load.ResponseSize > 0 && load.ResponseSize != load.Payload {
 		w.want = wire.ResizePayload(w.payload, load.ResponseSize)
 		w.wantSum = wire.Checksum(w.want)
