@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,4 +223,14 @@ func BoolOption(s Spec, cfg Config, name string) (bool, error) {
 // broker per distinct set of params and passes them to the broker's starter.
 type BrokerParams interface {
 	BrokerParams(cfg Config) map[string]string
+}
+
+// Listen opens the TCP listener of a direct driver's responder on addr,
+// 127.0.0.1 with a random port when addr is empty.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var lc net.ListenConfig
+	return lc.Listen(ctx, "tcp", addr)
 }

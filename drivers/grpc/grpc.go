@@ -113,12 +113,7 @@ func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handle
 	if err := d.Validate(cfg); err != nil {
 		return nil, err
 	}
-	addr := cfg.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	ln, err := drivers.Listen(ctx, cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("grpc: listen: %w", err)
 	}
