@@ -10,7 +10,7 @@ BIN := bin/rpcbench
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
-.PHONY: build run test test-deps unit bench proto images fuzz vet clean
+.PHONY: build run test test-deps unit bench bench-rocketmq-patched proto images fuzz vet clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/rpcbench
@@ -36,6 +36,11 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./internal/wire ./drivers/... ./report
+
+# The rocketmq benchmarks against rocketmq-client-go with two performance
+# defects patched (internal/rmqpatch): what those defects cost.
+bench-rocketmq-patched:
+	bash internal/rmqpatch/bench.sh
 
 images:
 	bash docker/build-images.sh
