@@ -58,11 +58,11 @@
 //     written with four unbuffered writes: four syscalls and four TCP
 //     segments for the broker to read.
 //
-// On a 2-core machine that runs the broker too, concurrency 64 saturates
-// every core at about 1,000 calls/s, 3x the concurrency-1 rate
+// On a 2-core machine that runs the broker too, concurrency 64 keeps every
+// core busy at about 700-1,300 calls/s, 2.3-3x the concurrency-1 rate
 // (BenchmarkConcurrency reports the CPU split); with both defects patched
-// the CPU per call halves and the machine still saturates, at about 2,100
-// calls/s.
+// the CPU per call drops by a third to a half and the machine still
+// saturates, at 1,000-2,000 calls/s.
 package rocketmq
 
 import (
