@@ -569,6 +569,7 @@ func runViewOf(label string, run *results.Run) runView {
 		sc("calls per cell", strconv.FormatInt(s.Calls, 10))
 	}
 	sc("warm-up", s.Warmup.String())
+	sc("broker warm-up", s.BrokerWarmup.String())
 	sc("timeout", s.Timeout.String())
 	sc("repetitions", strconv.Itoa(s.Repeat))
 	if b, err := json.MarshalIndent(s, "", "  "); err == nil {

@@ -39,8 +39,12 @@ type Scenario struct {
 	Duration     Duration      `json:"duration"`
 	Calls        int64         `json:"calls,omitempty"`
 	Warmup       Duration      `json:"warmup"`
-	Timeout      Duration      `json:"timeout"`
-	Repeat       int           `json:"repeat"`
+	// BrokerWarmup is unmeasured load run before the first cell on each
+	// broker that needs it (a JVM broker, RocketMQ, is several times slower
+	// until its JIT has compiled the hot paths).
+	BrokerWarmup Duration `json:"broker_warmup"`
+	Timeout      Duration `json:"timeout"`
+	Repeat       int      `json:"repeat"`
 }
 
 // DriverSpec selects a driver, some of its variants (none: all) and options.
@@ -166,6 +170,9 @@ const (
 	MaxRepeat      = 100
 )
 
+// DefaultBrokerWarmup is broker_warmup when a scenario does not set it.
+const DefaultBrokerWarmup = 10 * time.Second
+
 // Error is a scenario error with its place.
 type Error struct {
 	File  string
@@ -248,10 +255,10 @@ func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
 	}
 }
 
-var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "timeout", "repeat"}
+var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat"}
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
-	s := &Scenario{MaxInFlight: 256, Duration: Duration(5 * time.Second), Warmup: Duration(time.Second), Timeout: Duration(5 * time.Second), Repeat: 1, ServiceTimes: []ServiceTime{{}}}
+	s := &Scenario{MaxInFlight: 256, Duration: Duration(5 * time.Second), Warmup: Duration(time.Second), BrokerWarmup: Duration(DefaultBrokerWarmup), Timeout: Duration(5 * time.Second), Repeat: 1, ServiceTimes: []ServiceTime{{}}}
 	if root.Kind != yaml.MappingNode {
 		p.fail(root, "", "a scenario is a mapping of keys (name, drivers, payloads, ...), not a %s", kindName(root))
 		return s
@@ -292,6 +299,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 			s.Calls = int64(p.int(v, "calls", 0, math.MaxInt32))
 		case "warmup":
 			s.Warmup = p.duration(v, "warmup", 0, time.Hour)
+		case "broker_warmup":
+			s.BrokerWarmup = p.duration(v, "broker_warmup", 0, time.Hour)
 		case "timeout":
 			s.Timeout = p.duration(v, "timeout", time.Millisecond, 10*time.Minute)
 		case "repeat":
@@ -550,16 +559,18 @@ func cleanYAMLErr(err error) string {
 // Overrides are command-line values that replace scenario values. Empty
 // fields leave the scenario's value.
 type Overrides struct {
-	Drivers     string
-	Duration    string
-	Warmup      string
-	Concurrency string
-	Rate        string
-	Payload     string
-	ServiceTime string
-	Repeat      int
-	Timeout     string
-	Calls       int64
+	Drivers  string
+	Duration string
+	Warmup   string
+	// BrokerWarmup replaces broker_warmup.
+	BrokerWarmup string
+	Concurrency  string
+	Rate         string
+	Payload      string
+	ServiceTime  string
+	Repeat       int
+	Timeout      string
+	Calls        int64
 }
 
 // Apply applies o to s; errors name the flag.
@@ -608,6 +619,13 @@ func (s *Scenario) Apply(o Overrides) error {
 			return bad("warmup", "%q: want a duration from 0s to 1h, e.g. 1s", o.Warmup)
 		}
 		s.Warmup = Duration(d)
+	}
+	if o.BrokerWarmup != "" {
+		d, err := time.ParseDuration(o.BrokerWarmup)
+		if err != nil || d < 0 || d > time.Hour {
+			return bad("broker-warmup", "%q: want a duration from 0s to 1h, e.g. 5s", o.BrokerWarmup)
+		}
+		s.BrokerWarmup = Duration(d)
 	}
 	if o.Timeout != "" {
 		d, err := time.ParseDuration(o.Timeout)

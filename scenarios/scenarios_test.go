@@ -17,6 +17,7 @@ concurrency: [1, 8]
 service_time: ["0", "exp:100us"]
 duration: 3s
 warmup: 500ms
+broker_warmup: 7s
 timeout: 2s
 repeat: 3
 `
@@ -32,6 +33,9 @@ func TestParseGood(t *testing.T) {
 	if s.Payloads[1] != 1024 || s.Concurrency[1] != 8 || s.Repeat != 3 || time.Duration(s.Duration) != 3*time.Second {
 		t.Fatalf("values: %+v", s)
 	}
+	if time.Duration(s.BrokerWarmup) != 7*time.Second {
+		t.Fatalf("broker_warmup %v", s.BrokerWarmup)
+	}
 	if st := s.ServiceTimes[1]; !st.Exponential || st.Mean != 100*time.Microsecond || st.String() != "exp:100µs" {
 		t.Fatalf("service time %+v", st)
 	}
@@ -44,6 +48,14 @@ func TestEmbeddedDefault(t *testing.T) {
 	}
 	if s.Source != "embedded:default" || len(s.Drivers) == 0 {
 		t.Fatalf("%+v", s)
+	}
+	// A scenario that does not set broker_warmup gets the default.
+	s, err = Parse("min.yaml", []byte("name: min\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(s.BrokerWarmup) != DefaultBrokerWarmup {
+		t.Fatalf("broker_warmup %v, want %v", s.BrokerWarmup, DefaultBrokerWarmup)
 	}
 }
 
@@ -71,6 +83,7 @@ func TestMalformed(t *testing.T) {
 		{"duration zero", base + "duration: 0s\n", "f.yaml:5: duration: 0s is out of range: want 1ms to 24h0m0s"},
 		{"duration number", base + "duration: 5\n", `f.yaml:5: duration: "5" is not a duration`},
 		{"warmup negative", base + "warmup: -1s\n", "f.yaml:5: warmup: -1s is out of range"},
+		{"broker_warmup too long", base + "broker_warmup: 2h\n", "f.yaml:5: broker_warmup: 2h0m0s is out of range: want 0s to 1h0m0s"},
 		{"timeout too long", base + "timeout: 1h\n", "f.yaml:5: timeout: 1h0m0s is out of range: want 1ms to 10m0s"},
 		{"repeat zero", base + "repeat: 0\n", "f.yaml:5: repeat: 0 is out of range: want 1 to 100"},
 		{"repeat list", base + "repeat: [1]\n", "f.yaml:5: repeat: want a whole number, got list"},
@@ -119,6 +132,9 @@ func TestOverrides(t *testing.T) {
 	if !s.OpenLoop() || s.Concurrency != nil || s.Payloads[0] != 2048 || s.Repeat != 2 {
 		t.Fatalf("%+v", s)
 	}
+	if err := s.Apply(Overrides{BrokerWarmup: "0s"}); err != nil || s.BrokerWarmup != 0 {
+		t.Fatalf("--broker-warmup 0s: %v, %v", err, s.BrokerWarmup)
+	}
 	for _, tc := range []struct {
 		o    Overrides
 		want string
@@ -130,6 +146,7 @@ func TestOverrides(t *testing.T) {
 		{Overrides{ServiceTime: "exp:"}, `--service-time: "exp:" is not a service time`},
 		{Overrides{Repeat: 1000}, "--repeat: 1000: want 1 to 100"},
 		{Overrides{Drivers: ",tcp"}, `--drivers: ",tcp": want a comma-separated list`},
+		{Overrides{BrokerWarmup: "-1s"}, `--broker-warmup: "-1s": want a duration from 0s to 1h`},
 	} {
 		err := s.Apply(tc.o)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {

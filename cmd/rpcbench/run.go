@@ -54,6 +54,7 @@ the reason; --require-brokers makes that an error.`,
 	fl.StringVar(&f.over.Drivers, "drivers", "", "drivers to run, overriding the scenario: NAME or NAME:VARIANT, comma-separated (e.g. tcp,grpc:unary)")
 	fl.StringVar(&f.over.Duration, "duration", "", "measured time per cell (e.g. 10s)")
 	fl.StringVar(&f.over.Warmup, "warmup", "", "unmeasured warm-up per cell (e.g. 1s)")
+	fl.StringVar(&f.over.BrokerWarmup, "broker-warmup", "", "unmeasured load before the first cell on each JVM broker (RocketMQ), so that its JIT is warm (e.g. 10s; 0s: none)")
 	fl.StringVar(&f.over.Concurrency, "concurrency", "", "closed loop: concurrent callers, comma-separated (e.g. 1,16,64)")
 	fl.StringVar(&f.over.Rate, "rate", "", "open loop: calls per second, comma-separated (e.g. 1000,5000)")
 	fl.StringVar(&f.over.Payload, "payload", "", "request payload sizes, comma-separated (e.g. 64,1KiB)")

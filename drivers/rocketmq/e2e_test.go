@@ -78,7 +78,7 @@ func TestRunBothVariants(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	log, err := runRpcbench(t, ctx, "run", "--drivers", "rocketmq:async-flush,rocketmq:sync-flush",
-		"--concurrency", "1,8", "--duration", "1s", "--warmup", "500ms", "--timeout", "5s",
+		"--concurrency", "1,8", "--duration", "1s", "--warmup", "500ms", "--broker-warmup", "2s", "--timeout", "5s",
 		"--require-brokers", "-q", "-o", out)
 	if err != nil {
 		t.Fatalf("rpcbench run: %v\n%s", err, log)
@@ -98,6 +98,10 @@ func TestRunBothVariants(t *testing.T) {
 			t.Errorf("broker manifest %+v", b)
 		}
 		flushes[b.Details["flush"]] = true
+		// Each fresh broker was warmed up before its first cell.
+		if w := b.Details["warmup"]; !strings.HasPrefix(w, "2s with 32 callers") || !strings.Contains(w, " 0 failed") {
+			t.Errorf("broker %s warm-up: %q", b.URL, w)
+		}
 		// Nothing left: the name server no longer answers, the container
 		// is gone.
 		if c, err := net.DialTimeout("tcp", b.URL, time.Second); err == nil {
@@ -142,7 +146,7 @@ func TestRunBrokerKilledMidRun(t *testing.T) {
 	go func() {
 		defer close(done)
 		log, runErr = runRpcbench(t, ctx, "run", "--drivers", "rocketmq:async-flush", "--broker", "rocketmq="+r.URL,
-			"--concurrency", "4", "--duration", "8s", "--warmup", "500ms", "--timeout", "1s", "-q", "-o", out)
+			"--concurrency", "4", "--duration", "8s", "--warmup", "500ms", "--broker-warmup", "0s", "--timeout", "1s", "-q", "-o", out)
 	}()
 	// Kill once the cell has run for a while (the run dials first).
 	deadline := time.Now().Add(2 * time.Minute)

@@ -120,8 +120,9 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 	}
 	index := 0
 	failed := false
+	warmed := map[string]bool{}
 	for i, u := range p.Units {
-		unitFailed, err := runUnit(ctx, p, u, keys[i], run, &index, total)
+		unitFailed, err := runUnit(ctx, p, u, keys[i], warmed, run, &index, total)
 		failed = failed || unitFailed
 		if keys[i] != "" && lastUse[keys[i]] == i && p.Brokers != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -141,10 +142,11 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 }
 
 // runUnit runs the cells of one driver variant: it gets the broker, starts
-// the responder (unless the plan targets a remote one), and runs each cell
-// with a freshly dialled client. It reports whether some cell could not run;
-// the error is ctx's, or --require-brokers'.
-func runUnit(ctx context.Context, p Plan, u Unit, key string, run *results.Run, index *int, total int) (failed bool, err error) {
+// the responder (unless the plan targets a remote one), warms the broker up
+// if it needs it and no unit has yet (warmed), and runs each cell with a freshly dialled
+// client. It reports whether some cell could not run; the error is ctx's, or
+// --require-brokers'.
+func runUnit(ctx context.Context, p Plan, u Unit, key string, warmed map[string]bool, run *results.Run, index *int, total int) (failed bool, err error) {
 	spec := u.Driver.Spec()
 	cfg := u.Config
 	plans := cellPlans(p.Scenario, u)
@@ -193,6 +195,21 @@ func runUnit(ctx context.Context, p Plan, u Unit, key string, run *results.Run, 
 		defer srv.Close()
 		addr = srv.Addr()
 	}
+	if key != "" && !warmed[key] && p.Scenario.BrokerWarmup > 0 && broker.NeedsWarmup(spec.Broker) {
+		warmed[key] = true
+		summary := warmBroker(ctx, p, u, cfg, addr)
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		for i, b := range run.Environment.Brokers {
+			if b.URL == cfg.Addr {
+				if b.Details == nil {
+					run.Environment.Brokers[i].Details = map[string]string{}
+				}
+				run.Environment.Brokers[i].Details["warmup"] = summary
+			}
+		}
+	}
 	for _, cp := range plans {
 		*index++
 		c := cp.cell
@@ -209,6 +226,46 @@ func runUnit(ctx context.Context, p Plan, u Unit, key string, run *results.Run, 
 		}
 	}
 	return failed, nil
+}
+
+// BrokerWarmupConcurrency is how many callers load a broker while it warms
+// up.
+const BrokerWarmupConcurrency = 32
+
+// warmBroker runs the scenario's broker_warmup of unmeasured load (closed
+// loop, BrokerWarmupConcurrency callers, the first payload) through the
+// unit's driver, so that the first measured cell does not meet a cold
+// broker: a JVM broker just started runs several times slower until its JIT
+// has compiled the hot paths (broker.NeedsWarmup). Failures are noted, not
+// fatal: the cells that follow will show them. It returns what it did, for
+// the broker's entry in the results.
+func warmBroker(ctx context.Context, p Plan, u Unit, cfg drivers.Config, addr string) string {
+	spec := u.Driver.Spec()
+	d := time.Duration(p.Scenario.BrokerWarmup)
+	name := spec.Name + "/" + cfg.Variant
+	p.Observer.Note(fmt.Sprintf("%s: warming the %s broker up for %v (%d callers, not measured)", name, spec.Broker, d, BrokerWarmupConcurrency))
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	client, err := u.Driver.Dial(dctx, cfg, addr)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			p.Observer.Note(fmt.Sprintf("%s: broker warm-up: connect caller: %v", name, err))
+		}
+		return fmt.Sprintf("failed: connect caller: %v", err)
+	}
+	defer client.Close()
+	load := Load{Payload: p.Scenario.Payloads[0], ResponseSize: p.Scenario.ResponseSize, Concurrency: BrokerWarmupConcurrency, Duration: d, Timeout: time.Duration(p.Scenario.Timeout), Seed: 1}
+	m, err := RunCell(ctx, client, load, nil)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.Observer.Note(fmt.Sprintf("%s: broker warm-up: %v", name, err))
+		}
+		return "failed: " + err.Error()
+	}
+	if n := m.Counts.Failed(); n > 0 {
+		p.Observer.Note(fmt.Sprintf("%s: broker warm-up: %d of %d calls failed", name, n, m.Counts.Started))
+	}
+	return fmt.Sprintf("%v with %d callers before the first cell: %d calls, %d failed (%s)", d, BrokerWarmupConcurrency, m.Counts.Started, m.Counts.Failed(), name)
 }
 
 func brokerKey(u Unit) string {
