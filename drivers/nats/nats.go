@@ -496,10 +496,10 @@ func (c *conn) failAll(err error) { c.calls.FailAll(err) }
 
 func (cl *client) NewCaller() (drivers.Caller, error) {
 	c := cl.conns[int(cl.next.Add(1)-1)%len(cl.conns)]
-	s, idx := c.calls.Add()
+	s, _ := c.calls.Add()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &caller{c: c, s: s, subject: cl.subject, idx: idx, timer: t,
+	return &caller{c: c, s: s, subject: cl.subject, timer: t,
 		reply: append(make([]byte, 0, len(c.prefix)+24), c.prefix+"."...)}, nil
 }
 
@@ -518,8 +518,6 @@ type caller struct {
 	c       *conn
 	s       *pending.Slot
 	subject string
-	idx     uint64
-	seq     uint32
 	timer   *time.Timer
 	reply   []byte // prefix + "." + room for the id
 }
@@ -531,13 +529,8 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	if cl.c.closed.Load() {
 		return nil, errClosed
 	}
-	cl.seq++
-	if cl.seq == 0 {
-		cl.seq = 1
-	}
-	id := pending.ID(cl.idx, cl.seq)
 	s := cl.s
-	s.Expect(id, buf)
+	id := s.Begin(buf)
 	n := len(cl.c.prefix) + 1
 	cl.reply = strconv.AppendUint(cl.reply[:n], id, 10)
 	if err := cl.c.nc.PublishRequest(cl.subject, string(cl.reply), req); err != nil {

@@ -240,13 +240,7 @@ func TestBrokerStoppedMidRun(t *testing.T) {
 				}
 				return wire.Respond(req, buf)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			srv, err := d.Serve(ctx, c, h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv := driverstest.ServeWith(t, d, c, h)
 			client := driverstest.Dial(t, d, c, srv.Addr())
 
 			m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 4, Calls: 20000, Timeout: 200 * time.Millisecond})
@@ -275,16 +269,12 @@ func TestTimeout(t *testing.T) {
 	slow.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	slowSrv, err := d.Serve(ctx, c, func(req, buf []byte) []byte {
+	slowSrv := driverstest.ServeWith(t, d, c, func(req, buf []byte) []byte {
 		if slow.Load() {
 			time.Sleep(300 * time.Millisecond)
 		}
 		return wire.Respond(req, buf)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slowSrv.Close()
 	client := driverstest.Dial(t, d, c, slowSrv.Addr())
 	caller, err := client.NewCaller()
 	if err != nil {
@@ -445,13 +435,7 @@ func TestHandlers(t *testing.T) {
 		defer inProgress.Add(-1)
 		return wire.Respond(req, buf)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := d.Serve(ctx, c, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := driverstest.ServeWith(t, d, c, h)
 	client := driverstest.Dial(t, d, c, srv.Addr())
 	m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 60, ServiceTime: scenarios.ServiceTime{Mean: 10 * time.Millisecond}})
 	driverstest.AllOK(t, m, 60)

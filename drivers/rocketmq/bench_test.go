@@ -217,13 +217,7 @@ func BenchmarkLegs(b *testing.B) {
 	}
 	d := rocketmq.New()
 	c := cfg(rocketmq.AsyncFlush, url, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, err := d.Serve(ctx, c, h)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv := driverstest.ServeWith(b, d, c, h)
 	client := driverstest.Dial(b, d, c, srv.Addr())
 	caller, err := client.NewCaller()
 	if err != nil {

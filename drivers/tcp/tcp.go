@@ -366,10 +366,10 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 
 func (cl *client) NewCaller() (drivers.Caller, error) {
 	c := cl.conns[int(cl.next.Add(1)-1)%len(cl.conns)]
-	s, idx := c.calls.Add()
+	s, _ := c.calls.Add()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &caller{c: c, s: s, idx: idx, timer: t}, nil
+	return &caller{c: c, s: s, timer: t}, nil
 }
 
 func (cl *client) Close() error {
@@ -454,8 +454,6 @@ func (c *conn) fail(err error) {
 type caller struct {
 	c       *conn
 	s       *pending.Slot
-	idx     uint64
-	seq     uint32
 	timer   *time.Timer
 	ctx     context.Context
 	stopCtx func() bool
@@ -481,13 +479,8 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 		return nil, *e
 	}
 	cl.watch(ctx)
-	cl.seq++
-	if cl.seq == 0 {
-		cl.seq = 1
-	}
-	id := pending.ID(cl.idx, cl.seq)
 	s := cl.s
-	s.Expect(id, buf)
+	id := s.Begin(buf)
 	mode := flushNow
 	if c.outstanding.Add(1) > 1 {
 		mode = flushSoon

@@ -20,9 +20,15 @@ import (
 // test ends.
 func Serve(t testing.TB, d drivers.Driver, cfg drivers.Config) drivers.Server {
 	t.Helper()
+	return ServeWith(t, d, cfg, wire.Respond)
+}
+
+// ServeWith is Serve with handler h.
+func ServeWith(t testing.TB, d drivers.Driver, cfg drivers.Config, h drivers.Handler) drivers.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := d.Serve(ctx, cfg, wire.Respond)
+	srv, err := d.Serve(ctx, cfg, h)
 	if err != nil {
 		t.Fatalf("serve %s/%s: %v", d.Spec().Name, cfg.Variant, err)
 	}

@@ -13,11 +13,13 @@ import (
 // Slot is one caller's pending call. Its buffers and channel are reused
 // across calls, so waiting for a reply allocates nothing.
 type Slot struct {
-	mu   sync.Mutex
-	want uint64 // id awaited; 0 when none
-	buf  []byte
-	err  error
-	done chan struct{}
+	index uint64 // in its table
+	seq   uint32 // of the owner's latest call; only the owner touches it
+	mu    sync.Mutex
+	want  uint64 // id awaited; 0 when none
+	buf   []byte
+	err   error
+	done  chan struct{}
 }
 
 // Table holds the slots of one connection or inbox.
@@ -28,13 +30,13 @@ type Table struct {
 
 // Add makes a slot and returns it with its index.
 func (t *Table) Add() (*Slot, uint64) {
-	s := &Slot{done: make(chan struct{}, 1)}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var old []*Slot
 	if p := t.slots.Load(); p != nil {
 		old = *p
 	}
+	s := &Slot{index: uint64(len(old)), done: make(chan struct{}, 1)}
 	slots := append(append(make([]*Slot, 0, len(old)+1), old...), s)
 	t.slots.Store(&slots)
 	return s, uint64(len(old))
@@ -71,6 +73,19 @@ func (t *Table) FailAll(err error) {
 		s.mu.Unlock()
 		s.done <- struct{}{}
 	}
+}
+
+// Begin starts the owner's next call: it picks the call id (the slot's
+// index and the next sequence number, never 0) and waits for the reply as
+// Expect does. Only the slot's owner calls it.
+func (s *Slot) Begin(buf []byte) uint64 {
+	s.seq++
+	if s.seq == 0 {
+		s.seq = 1
+	}
+	id := ID(s.index, s.seq)
+	s.Expect(id, buf)
+	return id
 }
 
 // Expect starts waiting for the reply to call id, to be appended to buf.

@@ -143,9 +143,9 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 
 // runUnit runs the cells of one driver variant: it gets the broker, starts
 // the responder (unless the plan targets a remote one), warms the broker up
-// if it needs it and no unit has yet (warmed), and runs each cell with a freshly dialled
-// client. It reports whether some cell could not run; the error is ctx's, or
-// --require-brokers'.
+// if it needs it and no unit has yet (warmed), and runs each cell with a
+// freshly dialled client. It reports whether some cell could not run; the
+// error is ctx's, or --require-brokers'.
 func runUnit(ctx context.Context, p Plan, u Unit, key string, warmed map[string]bool, run *results.Run, index *int, total int) (failed bool, err error) {
 	spec := u.Driver.Spec()
 	cfg := u.Config
@@ -201,14 +201,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, key string, warmed map[string]
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		for i, b := range run.Environment.Brokers {
-			if b.URL == cfg.Addr {
-				if b.Details == nil {
-					run.Environment.Brokers[i].Details = map[string]string{}
-				}
-				run.Environment.Brokers[i].Details["warmup"] = summary
-			}
-		}
+		setBrokerDetail(run, cfg.Addr, "warmup", summary)
 	}
 	for _, cp := range plans {
 		*index++
@@ -244,9 +237,7 @@ func warmBroker(ctx context.Context, p Plan, u Unit, cfg drivers.Config, addr st
 	d := time.Duration(p.Scenario.BrokerWarmup)
 	name := spec.Name + "/" + cfg.Variant
 	p.Observer.Note(fmt.Sprintf("%s: warming the %s broker up for %v (%d callers, not measured)", name, spec.Broker, d, BrokerWarmupConcurrency))
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	client, err := u.Driver.Dial(dctx, cfg, addr)
-	cancel()
+	client, err := dial(ctx, u, cfg, addr)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.Observer.Note(fmt.Sprintf("%s: broker warm-up: connect caller: %v", name, err))
@@ -296,14 +287,30 @@ func getBroker(ctx context.Context, p Plan, u Unit, key string) (broker.Broker, 
 	return b, err
 }
 
+// addBroker records b in the run's environment, once per URL. The details
+// are copied: the run adds its own (setBrokerDetail).
 func addBroker(run *results.Run, b broker.Broker) {
-	rb := results.Broker{Kind: b.Kind, Source: b.Source, URL: b.URL, Image: b.Image, Version: b.Version, Details: b.Details}
+	rb := results.Broker{Kind: b.Kind, Source: b.Source, URL: b.URL, Image: b.Image, Version: b.Version, Details: maps.Clone(b.Details)}
 	for _, have := range run.Environment.Brokers {
 		if have.Kind == rb.Kind && have.URL == rb.URL {
 			return
 		}
 	}
 	run.Environment.Brokers = append(run.Environment.Brokers, rb)
+}
+
+// setBrokerDetail sets a detail of the run's broker at url.
+func setBrokerDetail(run *results.Run, url, key, value string) {
+	for i := range run.Environment.Brokers {
+		b := &run.Environment.Brokers[i]
+		if b.URL != url {
+			continue
+		}
+		if b.Details == nil {
+			b.Details = map[string]string{}
+		}
+		b.Details[key] = value
+	}
 }
 
 func loads(sc *scenarios.Scenario) int {
@@ -361,11 +368,16 @@ func cellPlans(sc *scenarios.Scenario, u Unit) []cellPlan {
 	return out
 }
 
+// dial connects a caller of the unit's driver to addr, within 30 s.
+func dial(ctx context.Context, u Unit, cfg drivers.Config, addr string) (drivers.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return u.Driver.Dial(dctx, cfg, addr)
+}
+
 func runCell(ctx context.Context, u Unit, cfg drivers.Config, addr string, load Load, c *results.Cell, obs Observer) error {
 	c.StartedAt = time.Now().UTC()
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	client, err := u.Driver.Dial(dctx, cfg, addr)
-	cancel()
+	client, err := dial(ctx, u, cfg, addr)
 	if err != nil {
 		if ctx.Err() != nil {
 			c.Incomplete = true
