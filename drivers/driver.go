@@ -65,6 +65,38 @@ type Config struct {
 	// Addr is where to listen (Serve) for direct drivers, and the broker
 	// endpoint (URL) for broker drivers.
 	Addr string
+	// ResponderConcurrency is how many requests the responder handles at
+	// once (the scenario's responder_concurrency; 0 means
+	// DefaultResponderConcurrency). The core's handler admits no more than
+	// this many at a time; Serve sizes whatever it runs requests on (worker
+	// goroutines, prefetch, consumer threads) so that it can reach it.
+	ResponderConcurrency int
+}
+
+// DefaultResponderConcurrency is the responder concurrency of every driver
+// when a scenario does not set one.
+const DefaultResponderConcurrency = 64
+
+// Concurrency is cfg.ResponderConcurrency with the default filled in.
+func (cfg Config) Concurrency() int {
+	if cfg.ResponderConcurrency > 0 {
+		return cfg.ResponderConcurrency
+	}
+	return DefaultResponderConcurrency
+}
+
+// Limits are the largest messages a driver carries: the encoded request
+// and reply (wire.Call bytes), 0 meaning no limit of its own. A cell whose
+// messages would exceed them is refused before it runs.
+type Limits struct {
+	MaxRequest int
+	MaxReply   int
+}
+
+// Limited is implemented by drivers whose library or broker limits message
+// sizes.
+type Limited interface {
+	Limits(cfg Config) Limits
 }
 
 // Handler is the responder's work: given a request's bytes it appends the

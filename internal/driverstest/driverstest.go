@@ -7,6 +7,9 @@ package driverstest
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,5 +144,108 @@ func ResponderGone(t *testing.T, d drivers.Driver, cfg drivers.Config) {
 	c := m.Counts
 	if c.OK != 0 || c.Started == 0 || c.Timeout+c.Transport != c.Started {
 		t.Fatalf("after the responder stopped: want every call to fail with a timeout or transport error, got %+v", c)
+	}
+}
+
+// DeadlineEpsilon is how far past its deadline a driver's Call may return.
+const DeadlineEpsilon = 100 * time.Millisecond
+
+// Stalled checks that calls to a responder whose handler stops answering
+// (a hung service, a stopped process behind a broker) return by their
+// deadline, plus DeadlineEpsilon, with an error: the driver must not rely on
+// the core to abandon its calls. It releases the handler at the end, and
+// the responder must then close.
+func Stalled(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+	t.Helper()
+	release := make(chan struct{})
+	var once sync.Once
+	stall := func(req, buf []byte) []byte {
+		<-release
+		return wire.Respond(req, buf)
+	}
+	srv := ServeWith(t, d, cfg, stall)
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	client := Dial(t, d, cfg, srv.Addr())
+	CallsReturnByDeadline(t, client, 64, 8, 3)
+	once.Do(func() { close(release) })
+}
+
+// SilentPeer checks a direct driver against a peer that accepts
+// connections and never reads or writes (a SIGSTOPped responder): with
+// large requests that fill the socket buffers, every call still returns by
+// its deadline plus DeadlineEpsilon.
+func SilentPeer(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+	t.Helper()
+	ln, err := drivers.Listen(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	client := Dial(t, d, cfg, ln.Addr().String())
+	CallsReturnByDeadline(t, client, 256<<10, 8, 3)
+}
+
+// CallsReturnByDeadline makes rounds of calls from callers goroutines, each
+// with a 200 ms deadline, and fails the test if a call succeeds or returns
+// later than its deadline plus DeadlineEpsilon.
+func CallsReturnByDeadline(t *testing.T, client drivers.Client, payload, callers, rounds int) {
+	t.Helper()
+	const timeout = 200 * time.Millisecond
+	errs := make(chan error, callers*rounds)
+	var wg sync.WaitGroup
+	for i := 0; i < callers; i++ {
+		c, err := client.NewCaller()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tmpl := wire.NewRequestTemplate(make([]byte, payload), 0)
+			for r := 0; r < rounds; r++ {
+				req := tmpl.Append(nil, uint64(i*rounds+r+1), 0, time.Now().UnixNano())
+				start := time.Now()
+				deadline := start.Add(timeout)
+				_, err := c.Call(context.Background(), deadline, req, nil)
+				late := time.Since(deadline)
+				switch {
+				case err == nil:
+					errs <- fmt.Errorf("a call to a stalled responder succeeded")
+				case late > DeadlineEpsilon:
+					errs <- fmt.Errorf("a call with a %v timeout returned after %v (%v past its deadline): %v", timeout, time.Since(start), late, err)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Duration(rounds)*timeout + 10*time.Second):
+		t.Fatalf("calls to a stalled responder still had not returned %v after their deadlines", 10*time.Second)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
