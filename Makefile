@@ -10,19 +10,34 @@ BIN := bin/rpcbench
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
-.PHONY: build run test test-deps unit bench bench-rocketmq-patched proto images fuzz vet clean
+.PHONY: build run brokers run-check test test-deps unit bench bench-rocketmq-patched proto images fuzz vet clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/rpcbench
 
-run: build
+# run: the first time, `make brokers` (run at the same time as the build)
+# installs Docker and builds the broker images; later it is a no-op.
+run:
+	@$(MAKE) --no-print-directory -j2 build brokers
 	$(BIN) run
+
+# brokers installs and starts what the RabbitMQ and RocketMQ drivers need
+# when it is missing (Docker engine, local images; the process sources'
+# java and jars where Docker cannot run), skipping what is done.
+brokers:
+	bash docker/ensure-brokers.sh
+
+# run-check: the set-up is idempotent and `make run` measures every seed
+# transport (short cells).
+run-check: build
+	RPCBENCH_BIN=$(CURDIR)/$(BIN) bash .ci/run-check.sh
 
 # test-deps installs and starts what the tests need when it is missing.
 test-deps:
-	bash internal/ci/ensure-deps.sh
+	bash .ci/ensure-deps.sh
 
 test: test-deps build vet
+	$(MAKE) --no-print-directory run-check
 	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 45m ./...
 	$(MAKE) fuzz
 
@@ -38,9 +53,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./internal/wire ./drivers/... ./report
 
 # The rocketmq benchmarks against rocketmq-client-go with two performance
-# defects patched (internal/rmqpatch): what those defects cost.
+# defects patched (drivers/rocketmq/testdata/clientpatch): what those defects cost.
 bench-rocketmq-patched:
-	bash internal/rmqpatch/bench.sh
+	bash drivers/rocketmq/testdata/clientpatch/bench.sh
 
 images:
 	bash docker/build-images.sh

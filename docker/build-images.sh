@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local broker images with no container registry: runs every
-# docker/*/build.sh in name order. Each build.sh is idempotent (it skips its
+# docker/*/build.sh, all at once. Each build.sh is idempotent (it skips its
 # image when `docker image inspect` finds it), so this is fast when the images
 # exist. To add a broker image, add docker/<broker>/build.sh; nothing here
 # changes. Usage: bash docker/build-images.sh [broker...]  (default: all).
@@ -11,8 +11,21 @@ if [ $# -gt 0 ]; then
 else
   scripts=("$here"/*/build.sh)
 fi
+# The builds run at the same time (each mostly waits on the network and
+# dpkg), their lines prefixed with the broker's name.
+pids=()
 for s in "${scripts[@]}"; do
   [ -f "$s" ] || { echo "build-images: no $s" >&2; exit 1; }
-  echo "build-images: $(basename "$(dirname "$s")")" >&2
-  bash "$s"
 done
+for s in "${scripts[@]}"; do
+  bash "$s" &
+  pids+=($!)
+done
+failed=()
+for i in "${!scripts[@]}"; do
+  wait "${pids[$i]}" || failed+=("$(basename "$(dirname "${scripts[$i]}")")")
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "build-images: failed: ${failed[*]}" >&2
+  exit 1
+fi

@@ -1,54 +1,116 @@
 #!/usr/bin/env bash
-# Makes a Docker engine answer on this machine and builds the local broker
-# images, skipping every step that is already done (idempotent, fast when
-# everything is in place).
+# Makes the RabbitMQ and RocketMQ brokers available to `rpcbench run` on this
+# machine, skipping every step that is already done (idempotent; about a
+# second when everything is in place). `make brokers` and `make run` run it;
+# rpcbench itself never installs anything.
 #
-#  1. installs Debian's docker.io and debootstrap if missing (apt-get update once);
+#  1. installs Debian's docker.io and debootstrap if missing (one apt-get
+#     update; no recommended packages, apparmor only where the kernel uses it);
 #  2. starts dockerd fully detached (setsid nohup, log in
-#     /var/log/rpcbench-dockerd.log) if `docker info` does not answer, and waits
-#     up to 60 s for it;
-#  3. runs docker/build-images.sh (builds only the images that are missing).
+#     /var/log/rpcbench-dockerd.log) if `docker info` does not answer, and
+#     waits up to 60 s for it;
+#  3. runs docker/build-images.sh: builds the missing local images (both at
+#     once) with debootstrap, no registry needed.
+#
+# Where no Docker engine can run (not root and no sudo, no apt, dockerd will
+# not start), it falls back to what the process sources need instead: java
+# and the RocketMQ jars (docker/rocketmq/lib), and says that RabbitMQ, which
+# has no process source, will be skipped. With --require-docker (CI) that is
+# an error instead.
 #
 # API versions: the machine's docker CLI may be newer (28.x, API 1.50) than
 # Debian's engine (20.10, API 1.41). The CLI and testcontainers-go v0.44.0
-# both negotiate the version down (checked with `docker info` and with
-# internal/broker's tests); if a client ever refuses, export
+# both negotiate the version down; if a client ever refuses, export
 # DOCKER_API_VERSION=<the engine's ApiVersion> (printed below) before it runs.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
-log() { echo "ensure-docker: $*" >&2; }
+require_docker=
+case "${1:-}" in
+  "") ;;
+  --require-docker) require_docker=1 ;;
+  *) echo "usage: $0 [--require-docker]" >&2; exit 2 ;;
+esac
 
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+log() { echo "ensure-brokers: $*" >&2; }
+t0=$SECONDS
 
-missing=()
-command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=none; fi
 fi
-# A docker CLI must exist (docker.io ships one; a newer one may be on PATH).
-command -v docker >/dev/null 2>&1 || { log "no docker CLI after install"; exit 1; }
 
-if ! timeout 10 docker info >/dev/null 2>&1; then
+apt_updated=
+apt_install() {
+  [ "$SUDO" = none ] && { log "not root and no sudo: cannot install $*"; return 1; }
+  command -v apt-get >/dev/null 2>&1 || { log "no apt-get: cannot install $*"; return 1; }
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq || return 1
+    apt_updated=1
+  fi
+  log "installing $* (apt-get)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
+
+# ensure_engine: 0 when a Docker engine answers (installed and started if
+# need be), 1 with the reason logged when none can run here.
+ensure_engine() {
+  command -v docker >/dev/null 2>&1 && engine_answers && return 0
+  local missing=()
+  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  if [ ${#missing[@]} -gt 0 ]; then
+    # docker.io recommends apparmor; it is needed only where the kernel uses it.
+    if [[ " ${missing[*]} " == *" docker.io "* ]] &&
+      [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] &&
+      ! command -v apparmor_parser >/dev/null 2>&1; then
+      missing+=(apparmor)
+    fi
+    apt_install "${missing[@]}" || return 1
+  fi
+  command -v docker >/dev/null 2>&1 || { log "no docker CLI after the install"; return 1; }
+  engine_answers && return 0
+  [ "$SUDO" = none ] && { log "not root and no sudo: cannot start dockerd"; return 1; }
   log "starting dockerd (log: /var/log/rpcbench-dockerd.log)"
   # setsid + nohup + closed stdin: the daemon outlives this script, its
-  # session and the CI step that ran it.
+  # session and the make or CI step that ran it.
   $SUDO setsid nohup dockerd >>/var/log/rpcbench-dockerd.log 2>&1 </dev/null &
   disown || true
-  ok=
   for _ in $(seq 1 60); do
-    if timeout 5 docker info >/dev/null 2>&1; then ok=1; break; fi
+    engine_answers && return 0
     sleep 1
   done
-  if [ -z "$ok" ]; then
-    log "dockerd did not answer within 60 s; last log lines:"
-    tail -n 20 /var/log/rpcbench-dockerd.log >&2 || true
-    exit 1
-  fi
-fi
-log "engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo '?') answers"
+  log "dockerd did not answer within 60 s; last log lines:"
+  tail -n 20 /var/log/rpcbench-dockerd.log >&2 || true
+  return 1
+}
 
-bash docker/build-images.sh
+# process_source: java and the RocketMQ jars, for its process source.
+process_source() {
+  command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless ||
+    log "no java: RocketMQ will be skipped"
+  JARS_ONLY=1 bash docker/rocketmq/build.sh
+}
+
+if ensure_engine; then
+  log "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo '?') answers"
+  # debootstrap may be missing where an engine already ran.
+  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+  bash docker/build-images.sh
+  # Asked for by name, the process source gets what it needs too.
+  if [ "${RPCBENCH_ROCKETMQ_SOURCE:-}" = process ]; then process_source; fi
+  log "done in $((SECONDS - t0)) s"
+  exit 0
+fi
+
+if [ -n "$require_docker" ]; then
+  log "no Docker engine can run here, and --require-docker was given"
+  exit 1
+fi
+log "no Docker engine can run here: falling back to the process sources"
+process_source
+log "RocketMQ will run as local processes; RabbitMQ has no process source and will be skipped"
+log "done in $((SECONDS - t0)) s"

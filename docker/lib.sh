@@ -27,7 +27,12 @@ debootstrap_root() {
   # policy-rc.d exit 101: package post-install scripts do not start services.
   printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
   chmod +x "$root/usr/sbin/policy-rc.d"
-  debootstrap --variant=minbase --include="$pkgs" bookworm "$root" "$(debian_mirror)" >&2
+  # Progress on stderr: debootstrap's stages, warnings and errors, not its
+  # line per package (the whole output is kept in DIR.log).
+  local tag=${DEBOOTSTRAP_TAG:-debootstrap}
+  debootstrap --variant=minbase --include="$pkgs" bookworm "$root" "$(debian_mirror)" 2>&1 |
+    tee "$root.log" |
+    awk -v tag="$tag" '!/^I: (Retrieving|Validating) [^ ]+ [^ ]+$/ && !/^I: (Extracting|Unpacking|Configuring) [^ ]+\.\.\.$/ { print tag ": " $0; fflush() }' >&2
   # Keep the image small: package lists and caches are not needed to run.
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* || true
 }

@@ -23,7 +23,7 @@ import (
 )
 
 // The HTML report opened in headless Chromium (Debian's chromium package;
-// internal/ci/ensure-chromium.sh installs it): the page loads with no
+// .ci/ensure-chromium.sh installs it): the page loads with no
 // console error and no network request, every chart is present and drawn,
 // the summary table sorts, the page fits a phone and prints. Screenshots
 // and the PDF are written to $RPCBENCH_ARTIFACTS (default: a directory
@@ -38,7 +38,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "chromium not found: run internal/ci/ensure-chromium.sh (or apt-get install chromium)"
+	msg := "chromium not found: run .ci/ensure-chromium.sh (or apt-get install chromium)"
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}

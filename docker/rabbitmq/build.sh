@@ -21,7 +21,7 @@ command -v debootstrap >/dev/null || { echo "rabbitmq: debootstrap missing (apt-
 work=$(mktemp -d /var/tmp/rpcbench-rabbitmq.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 echo "rabbitmq: debootstrap into $work (mirror $(debian_mirror))" >&2
-debootstrap_root "$work/root" rabbitmq-server
+DEBOOTSTRAP_TAG=rabbitmq debootstrap_root "$work/root" rabbitmq-server
 # Let the broker's own files live wherever RABBITMQ_MNESIA_BASE points.
 mkdir -p "$work/root/var/lib/rabbitmq/mnesia"
 echo "rabbitmq: importing $IMAGE" >&2

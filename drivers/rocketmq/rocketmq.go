@@ -50,7 +50,7 @@
 // Two more defects cost CPU and latency on every call and have no
 // workaround, because the library offers no hook for them (rpcbench
 // measures the library as it is; `make bench-rocketmq-patched` runs the
-// benchmarks with both patched, internal/rmqpatch):
+// benchmarks with both patched, drivers/rocketmq/testdata/clientpatch):
 //  13. Request asks the name server for the topic's route on every call
 //     (CheckTopicRouteHasTopic in prepareSendRequest), a synchronous round
 //     trip before the request is sent.

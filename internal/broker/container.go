@@ -81,7 +81,7 @@ const (
 )
 
 // NoEngineReason is the skip reason when no Docker engine answers.
-const NoEngineReason = "skipped: no Docker engine; use --broker or start Docker"
+const NoEngineReason = "skipped: no Docker engine; run `make brokers` (installs Docker and builds the images), or use --broker KIND=URL"
 
 // NetworkMode says how a broker container is reached.
 type NetworkMode string
@@ -520,7 +520,7 @@ func chooseImage(ctx context.Context, spec *ContainerSpec) (Image, error) {
 		}
 		return im, nil
 	}
-	return Image{}, &Unavailable{Reason: fmt.Sprintf("skipped: no %s image: tried %s; run `make images` or use --broker", spec.Kind, strings.Join(tried, ", "))}
+	return Image{}, &Unavailable{Reason: fmt.Sprintf("skipped: no %s image: tried %s; run `make brokers` (installs Docker and builds the images), or use --broker", spec.Kind, strings.Join(tried, ", "))}
 }
 
 func pull(ctx context.Context, cli *client.Client, name string, timeout time.Duration) error {

@@ -15,7 +15,7 @@ func requireDocker(t *testing.T) {
 	t.Helper()
 	if err := CheckEngine(context.Background()); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and %v (run internal/ci/ensure-docker.sh)", err)
+			t.Fatalf("CI=true and %v (run make brokers)", err)
 		}
 		t.Skip(err)
 	}
@@ -34,7 +34,7 @@ func requireRabbitImage(t *testing.T) {
 			return
 		}
 	}
-	msg := "no RabbitMQ image: run `make images`"
+	msg := "no RabbitMQ image: run `make brokers`"
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
@@ -217,7 +217,7 @@ func TestNoImageIsUnavailable(t *testing.T) {
 		t.Fatalf("err = %v, want *Unavailable", err)
 	}
 	var u *Unavailable
-	if !errors.As(err, &u) || !strings.Contains(u.Reason, "make images") {
+	if !errors.As(err, &u) || !strings.Contains(u.Reason, "make brokers") {
 		t.Fatalf("reason = %v", err)
 	}
 }

@@ -196,7 +196,7 @@ func RocketMQSource(ctx context.Context) (string, error) {
 			return "", err
 		}
 		if !imagePresent(ctx, RocketMQLocalImage) {
-			return "", &Unavailable{Reason: "skipped: no " + RocketMQLocalImage + " image; run `make images` or use --broker"}
+			return "", &Unavailable{Reason: "skipped: no " + RocketMQLocalImage + " image; run `make brokers` (installs Docker and builds the images), or use --broker"}
 		}
 		return s, nil
 	case RocketMQSourceProcess:
@@ -204,7 +204,7 @@ func RocketMQSource(ctx context.Context) (string, error) {
 			return "", &Unavailable{Reason: "skipped: " + err.Error()}
 		}
 		if _, err := exec.LookPath("java"); err != nil {
-			return "", &Unavailable{Reason: "skipped: no java for the RocketMQ process source"}
+			return "", &Unavailable{Reason: "skipped: no java for the RocketMQ process source; run `make brokers` (installs it)"}
 		}
 		return s, nil
 	}
@@ -228,7 +228,7 @@ func chooseRocketMQSource(ctx context.Context) string {
 		// Let the container source report the missing image.
 		return RocketMQSourceContainer
 	}
-	return "no Docker engine, and no java with the jars of docker/rocketmq/lib (run `make images` or JARS_ONLY=1 bash docker/rocketmq/build.sh); use --broker rocketmq=NAMESRV_HOST:PORT"
+	return "no Docker engine, and no java with the jars of docker/rocketmq/lib; run `make brokers` (installs Docker and builds the images), or use --broker rocketmq=NAMESRV_HOST:PORT"
 }
 
 func imagePresent(ctx context.Context, name string) bool {
@@ -435,7 +435,7 @@ func findRocketMQHome() (string, error) {
 			}
 		}
 	}
-	return "", errors.New("rocketmq: no docker/rocketmq/lib with the jars (run `JARS_ONLY=1 bash docker/rocketmq/build.sh`)")
+	return "", errors.New("rocketmq: no docker/rocketmq/lib with the jars; run `make brokers`")
 }
 
 // rocketProc is the process group run.sh started (broker, and the name
@@ -457,7 +457,7 @@ func startRocketMQProcess(ctx context.Context, opts StartOptions, flush string) 
 		return nil, &Unavailable{Reason: "skipped: " + err.Error()}
 	}
 	if _, err := exec.LookPath("java"); err != nil {
-		return nil, &Unavailable{Reason: "skipped: no java for the RocketMQ process source; install openjdk-17-jre-headless"}
+		return nil, &Unavailable{Reason: "skipped: no java for the RocketMQ process source; run `make brokers` (installs it)"}
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {

@@ -35,7 +35,7 @@ func requireRocketMQImage(t *testing.T) {
 	t.Helper()
 	requireDocker(t)
 	if !imagePresent(context.Background(), RocketMQLocalImage) {
-		msg := "no " + RocketMQLocalImage + ": run `make images`"
+		msg := "no " + RocketMQLocalImage + ": run `make brokers`"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}

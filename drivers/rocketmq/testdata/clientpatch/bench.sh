@@ -19,7 +19,7 @@
 #   COUNT      go test -count (1)
 # plus what the benchmarks take (RPCBENCH_ROCKETMQ to use a running broker).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../../.."
 mod=github.com/apache/rocketmq-client-go/v2
 ver=$(go list -m -f '{{.Version}}' "$mod")
 src=$(go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
@@ -31,10 +31,10 @@ tmp=$(mktemp -d)
 trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 cp -r "$src" "$tmp/client"
 chmod -R u+w "$tmp/client"
-(cd "$tmp/client" && git apply -p1) <internal/rmqpatch/perf.patch
+(cd "$tmp/client" && git apply -p1) <drivers/rocketmq/testdata/clientpatch/perf.patch
 cp go.mod "$tmp/go.mod"
 cp go.sum "$tmp/go.sum"
 go mod edit -modfile "$tmp/go.mod" -replace "$mod=$tmp/client"
-echo "bench.sh: $mod $ver with internal/rmqpatch/perf.patch applied" >&2
+echo "bench.sh: $mod $ver with drivers/rocketmq/testdata/clientpatch/perf.patch applied" >&2
 go test -modfile "$tmp/go.mod" -count "${COUNT:-1}" -run '^$' \
   -bench "${BENCH:-^BenchmarkConcurrency\$}" -benchtime "${BENCHTIME:-1x}" ./drivers/rocketmq/
