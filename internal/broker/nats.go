@@ -1,113 +1,204 @@
 package broker
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
 	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// NATSSyncParam is the StartOptions.Params key that sets the embedded NATS
-// server's JetStream file-store sync: "default" (the server's periodic sync,
-// every 2 minutes) or "always" (fsync after every stored message). It is a
+// NATSSyncParam is the StartOptions.Params key that sets the NATS server's
+// JetStream file-store sync: "default" (the server's periodic sync, every
+// 2 minutes) or "always" (fsync after every stored message). It is a
 // server-wide setting in NATS, not a stream setting, so brokers started with
 // different values must be started under different Manager keys (e.g.
 // "nats/sync-always").
 const NATSSyncParam = "sync"
 
-// natsReadyTimeout bounds how long the embedded server may take to accept
-// connections when ctx has no earlier deadline.
+// NATSMaxPayload is the max_payload of every nats-server rpcbench starts
+// itself (process and embedded sources): 8 MiB instead of the server's
+// 1 MiB default, the largest value nats-server does not warn about
+// (server.MAX_PAYLOAD_MAX_SIZE). It bounds a message's payload plus
+// headers. The container source runs the official image with its default
+// (1 MiB); an external server announces its own (nats.Conn.MaxPayload).
+const NATSMaxPayload = 8 << 20
+
+// natsReadyTimeout bounds how long a server may take to accept connections
+// when ctx has no earlier deadline.
 const natsReadyTimeout = 10 * time.Second
 
-// NATSEmbedded returns a Starter that runs a nats-server inside this process:
+// natsSources are the values of RPCBENCH_NATS_SOURCE.
+const (
+	NATSSourceProcess   = "process"
+	NATSSourceEmbedded  = "embedded"
+	NATSSourceContainer = "container"
+)
+
+// NATS returns the run's NATS starter, chosen by RPCBENCH_NATS_SOURCE:
+//   - "process" (default): a nats-server embedded in a child rpcbench
+//     process (NATSProcess): its own process, scheduler and GC, still no
+//     setup at all;
+//   - "embedded": the same server inside the rpcbench process itself
+//     (NATSEmbedded), sharing the load generator's CPU, scheduler and GC;
+//   - "container": the official image (NATSContainer; the image must be
+//     present or pullable).
+func NATS() Starter {
+	process, embedded, container := NATSProcess(), NATSEmbedded(), NATSContainer()
+	return func(ctx context.Context, opts StartOptions) (Broker, func(context.Context) error, error) {
+		switch src := os.Getenv("RPCBENCH_NATS_SOURCE"); src {
+		case "", NATSSourceProcess:
+			return process(ctx, opts)
+		case NATSSourceEmbedded:
+			return embedded(ctx, opts)
+		case NATSSourceContainer:
+			return container(ctx, opts)
+		default:
+			return Broker{}, nil, fmt.Errorf("RPCBENCH_NATS_SOURCE=%q: want process, embedded or container", src)
+		}
+	}
+}
+
+// natsParams parses StartOptions.Params for the process and embedded
+// sources: whether JetStream fsyncs every message.
+func natsParams(params map[string]string) (syncAlways bool, err error) {
+	for k, v := range params {
+		switch {
+		case k == NATSSyncParam && (v == "default" || v == ""):
+		case k == NATSSyncParam && v == "always":
+			syncAlways = true
+		case k == NATSSyncParam:
+			return false, fmt.Errorf("nats: broker param %s=%q: want default or always", k, v)
+		default:
+			return false, fmt.Errorf("nats: unknown broker param %q (want %s)", k, NATSSyncParam)
+		}
+	}
+	return syncAlways, nil
+}
+
+// natsStore makes a fresh store directory under dir (a temporary directory
+// when dir is empty): two brokers of one run (sync default and always)
+// never share a store.
+func natsStore(dir string) (string, error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", fmt.Errorf("nats: store directory: %w", err)
+		}
+	}
+	store, err := os.MkdirTemp(dir, "nats-store-")
+	if err != nil {
+		return "", fmt.Errorf("nats: store directory: %w", err)
+	}
+	return store, nil
+}
+
+// natsServerOptions are the options of every server rpcbench runs itself:
 // 127.0.0.1 on a random port, no signal handling, no logging, JetStream on
-// with its store in a fresh directory under opts.Dir (a temporary directory
-// when Dir is empty). The stop function shuts the server down and removes
-// the store.
+// with its store in store, max_payload NATSMaxPayload.
+func natsServerOptions(store string, syncAlways bool) *server.Options {
+	return &server.Options{
+		ServerName: "rpcbench",
+		Host:       "127.0.0.1",
+		Port:       server.RANDOM_PORT,
+		NoLog:      true,
+		NoSigs:     true,
+		JetStream:  true,
+		StoreDir:   store,
+		SyncAlways: syncAlways,
+		MaxPayload: NATSMaxPayload,
+		// No HTTP monitoring, no cluster, no leafnodes: the defaults
+		// (disabled) are what we want.
+	}
+}
+
+// startNATSServer starts a server with opts and waits up to wait for it to
+// accept connections with JetStream on.
+func startNATSServer(opts *server.Options, wait time.Duration) (*server.Server, error) {
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats: server: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(wait) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("nats: server not ready after %v", wait)
+	}
+	if ns.JetStreamConfig() == nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, errors.New("nats: server started without JetStream")
+	}
+	return ns, nil
+}
+
+// natsSyncDetail describes the server's JetStream sync setting.
+func natsSyncDetail(ns *server.Server) string {
+	jsc := ns.JetStreamConfig()
+	if jsc.SyncAlways {
+		return "always"
+	}
+	return "every " + jsc.SyncInterval.String()
+}
+
+func readyWait(ctx context.Context) time.Duration {
+	wait := natsReadyTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		wait = max(time.Until(dl), time.Millisecond)
+	}
+	return wait
+}
+
+// NATSEmbedded returns a Starter that runs a nats-server inside this
+// process (natsServerOptions, the store in a fresh directory under
+// opts.Dir). The stop function shuts the server down and removes the store.
 func NATSEmbedded() Starter {
 	return func(ctx context.Context, opts StartOptions) (Broker, func(context.Context) error, error) {
-		syncAlways := false
-		for k, v := range opts.Params {
-			switch {
-			case k == NATSSyncParam && (v == "default" || v == ""):
-			case k == NATSSyncParam && v == "always":
-				syncAlways = true
-			case k == NATSSyncParam:
-				return Broker{}, nil, fmt.Errorf("nats: broker param %s=%q: want default or always", k, v)
-			default:
-				return Broker{}, nil, fmt.Errorf("nats: unknown broker param %q (want %s)", k, NATSSyncParam)
-			}
+		syncAlways, err := natsParams(opts.Params)
+		if err != nil {
+			return Broker{}, nil, err
 		}
 		if err := ctx.Err(); err != nil {
 			return Broker{}, nil, err
 		}
-		if opts.Dir != "" {
-			if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-				return Broker{}, nil, fmt.Errorf("nats: store directory: %w", err)
-			}
-		}
-		// A fresh directory per server: two embedded brokers of one run (sync
-		// default and always) never share a store.
-		store, err := os.MkdirTemp(opts.Dir, "nats-store-")
+		store, err := natsStore(opts.Dir)
 		if err != nil {
-			return Broker{}, nil, fmt.Errorf("nats: store directory: %w", err)
-		}
-		sopts := &server.Options{
-			ServerName: "rpcbench-embedded",
-			Host:       "127.0.0.1",
-			Port:       server.RANDOM_PORT,
-			NoLog:      true,
-			NoSigs:     true,
-			JetStream:  true,
-			StoreDir:   store,
-			SyncAlways: syncAlways,
-			// No HTTP monitoring, no cluster, no leafnodes: the defaults
-			// (disabled) are what we want.
-		}
-		ns, err := server.NewServer(sopts)
-		if err != nil {
-			os.RemoveAll(store)
-			return Broker{}, nil, fmt.Errorf("nats: embedded server: %w", err)
+			return Broker{}, nil, err
 		}
 		started := time.Now()
-		go ns.Start()
-		wait := natsReadyTimeout
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			wait = time.Until(dl)
-		}
-		if !ns.ReadyForConnections(wait) || ctx.Err() != nil {
+		ns, err := startNATSServer(natsServerOptions(store, syncAlways), readyWait(ctx))
+		if err == nil && ctx.Err() != nil {
 			ns.Shutdown()
 			ns.WaitForShutdown()
-			os.RemoveAll(store)
-			if err := ctx.Err(); err != nil {
-				return Broker{}, nil, err
-			}
-			return Broker{}, nil, fmt.Errorf("nats: embedded server not ready after %v", wait)
+			err = ctx.Err()
 		}
-		jsc := ns.JetStreamConfig()
-		if jsc == nil {
-			ns.Shutdown()
-			ns.WaitForShutdown()
+		if err != nil {
 			os.RemoveAll(store)
-			return Broker{}, nil, fmt.Errorf("nats: embedded server started without JetStream")
-		}
-		sync := "every " + jsc.SyncInterval.String()
-		if jsc.SyncAlways {
-			sync = "always"
+			return Broker{}, nil, err
 		}
 		b := Broker{
 			Kind:    "nats",
 			URL:     ns.ClientURL(),
-			Source:  "embedded",
+			Source:  NATSSourceEmbedded,
 			Version: server.VERSION,
 			Details: map[string]string{
 				"jetstream":      "enabled",
-				"jetstream_sync": sync,
+				"jetstream_sync": natsSyncDetail(ns),
+				"max_payload":    strconv.Itoa(NATSMaxPayload),
 				"store_dir":      store,
-				"connection":     "tcp loopback (in-process server)",
+				"connection":     "tcp loopback (server inside the rpcbench process)",
 				"startup":        time.Since(started).Round(time.Millisecond).String(),
 			},
 		}
@@ -132,26 +223,265 @@ func NATSEmbedded() Starter {
 	}
 }
 
-// NATSOfficialImage is the image of the container source.
-const NATSOfficialImage = "nats:2.10"
+// ---- process source ----
 
-// NATS returns the run's NATS starter: the embedded server by default, or
-// the official image in a container when RPCBENCH_NATS_SOURCE=container
-// (useful to compare the in-process server with a separate broker process;
-// the image must be present or pullable).
-func NATS() Starter {
-	embedded, container := NATSEmbedded(), NATSContainer()
-	return func(ctx context.Context, opts StartOptions) (Broker, func(context.Context) error, error) {
-		switch src := os.Getenv("RPCBENCH_NATS_SOURCE"); src {
-		case "", "embedded":
-			return embedded(ctx, opts)
-		case "container":
-			return container(ctx, opts)
-		default:
-			return Broker{}, nil, fmt.Errorf("RPCBENCH_NATS_SOURCE=%q: want embedded or container", src)
-		}
+// natsChildEnv, when set in a process's environment, makes that process
+// (any binary that links this package: rpcbench, or a test binary) run as
+// the nats-server of NATSProcess instead of doing what it normally does;
+// the value is the child's JSON configuration (natsChildConfig).
+const natsChildEnv = "RPCBENCH_NATS_CHILD"
+
+type natsChildConfig struct {
+	Store      string `json:"store"`
+	SyncAlways bool   `json:"sync_always"`
+}
+
+// natsChildReady is the one line the child prints on stdout once it
+// accepts connections.
+type natsChildReady struct {
+	URL     string `json:"url"`
+	Version string `json:"version"`
+	Sync    string `json:"sync"`
+	Error   string `json:"error,omitempty"`
+}
+
+func init() {
+	if cfg, ok := os.LookupEnv(natsChildEnv); ok {
+		os.Exit(runNATSChild(cfg))
 	}
 }
+
+// runNATSChild is the child process of NATSProcess: it starts the server,
+// reports its URL on stdout, and shuts it down on SIGTERM or when its stdin
+// (a pipe from the parent) closes, i.e. the parent exited however it did.
+// SIGINT is ignored: a Ctrl-C lets the parent stop the run first (the child
+// also runs in its own process group, so a terminal's Ctrl-C does not reach
+// it).
+func runNATSChild(raw string) int {
+	signal.Ignore(os.Interrupt)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	report := func(r natsChildReady) {
+		line, _ := json.Marshal(r)
+		os.Stdout.Write(append(line, '\n'))
+	}
+	var cfg natsChildConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		report(natsChildReady{Error: fmt.Sprintf("bad %s: %v", natsChildEnv, err)})
+		return 2
+	}
+	ns, err := startNATSServer(natsServerOptions(cfg.Store, cfg.SyncAlways), natsReadyTimeout)
+	if err != nil {
+		report(natsChildReady{Error: err.Error()})
+		return 1
+	}
+	report(natsChildReady{URL: ns.ClientURL(), Version: server.VERSION, Sync: natsSyncDetail(ns)})
+	parentGone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(parentGone)
+	}()
+	select {
+	case <-term:
+	case <-parentGone:
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	return 0
+}
+
+// natsStopGrace is how long a child server has to shut down after SIGTERM
+// before it is killed.
+const natsStopGrace = 3 * time.Second
+
+// NATSProcess returns a Starter that runs the nats-server of NATSEmbedded in
+// a child process: the running executable (os.Executable) re-executed with
+// RPCBENCH_NATS_CHILD set, so the broker has its own process, scheduler and
+// GC with no setup at all. The child runs in its own process group; it dies
+// with rpcbench (SIGKILL via Pdeathsig, and it exits when its stdin pipe
+// from rpcbench closes), and the stop function ends it (SIGTERM, SIGKILL
+// after natsStopGrace) and removes the store.
+func NATSProcess() Starter {
+	return func(ctx context.Context, opts StartOptions) (Broker, func(context.Context) error, error) {
+		syncAlways, err := natsParams(opts.Params)
+		if err != nil {
+			return Broker{}, nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return Broker{}, nil, err
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return Broker{}, nil, fmt.Errorf("nats: cannot re-execute rpcbench as the broker process: %w", err)
+		}
+		store, err := natsStore(opts.Dir)
+		if err != nil {
+			return Broker{}, nil, err
+		}
+		started := time.Now()
+		p, ready, err := startNATSChild(ctx, exe, natsChildConfig{Store: store, SyncAlways: syncAlways})
+		if err != nil {
+			os.RemoveAll(store)
+			return Broker{}, nil, err
+		}
+		b := Broker{
+			Kind:    "nats",
+			URL:     ready.URL,
+			Source:  NATSSourceProcess,
+			Version: ready.Version,
+			Details: map[string]string{
+				"jetstream":      "enabled",
+				"jetstream_sync": ready.Sync,
+				"max_payload":    strconv.Itoa(NATSMaxPayload),
+				"store_dir":      store,
+				"pid":            strconv.Itoa(p.cmd.Process.Pid),
+				"connection":     "tcp loopback (server in a child rpcbench process)",
+				"startup":        time.Since(started).Round(time.Millisecond).String(),
+			},
+		}
+		stop := func(ctx context.Context) error {
+			err := p.stop(ctx)
+			if rerr := os.RemoveAll(store); rerr != nil && err == nil {
+				err = fmt.Errorf("nats: remove store: %w", rerr)
+			}
+			return err
+		}
+		return b, stop, nil
+	}
+}
+
+// natsProc is a running child server.
+type natsProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *tailBuffer
+	exited chan struct{}
+	once   sync.Once
+	err    error
+}
+
+func startNATSChild(ctx context.Context, exe string, cfg natsChildConfig) (*natsProc, natsChildReady, error) {
+	raw, _ := json.Marshal(cfg)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), natsChildEnv+"="+string(raw))
+	cmd.Dir = os.TempDir()
+	p := &natsProc{cmd: cmd, stderr: &tailBuffer{max: 4 << 10}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, natsChildReady{}, fmt.Errorf("nats: broker process: %w", err)
+	}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, natsChildReady{}, fmt.Errorf("nats: broker process: %w", err)
+	}
+	// Own process group: a terminal's Ctrl-C reaches rpcbench only, which
+	// then stops the run and this broker in order. SIGKILL when rpcbench
+	// dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the thread that started the child exits:
+		// keep this goroutine on its thread for the child's lifetime.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			runtime.UnlockOSThread()
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+		close(p.exited)
+	}()
+	if err := <-started; err != nil {
+		return nil, natsChildReady{}, fmt.Errorf("nats: start broker process %s: %w", exe, err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		lines <- line
+		io.Copy(io.Discard, r)
+	}()
+	fail := func(err error) (*natsProc, natsChildReady, error) {
+		p.kill()
+		if s := strings.TrimSpace(p.stderr.String()); s != "" {
+			err = fmt.Errorf("%w\n--- broker process stderr ---\n%s", err, s)
+		}
+		return nil, natsChildReady{}, err
+	}
+	wait := time.NewTimer(readyWait(ctx) + time.Second)
+	defer wait.Stop()
+	var line string
+	select {
+	case line = <-lines:
+	case <-wait.C:
+		return fail(errors.New("nats: broker process not ready in time"))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	var ready natsChildReady
+	if err := json.Unmarshal([]byte(line), &ready); err != nil || (ready.URL == "" && ready.Error == "") {
+		return fail(fmt.Errorf("nats: broker process %s did not start a server (first line %q): is it rpcbench?", exe, strings.TrimSpace(line)))
+	}
+	if ready.Error != "" {
+		return fail(fmt.Errorf("nats: broker process: %s", ready.Error))
+	}
+	return p, ready, nil
+}
+
+// kill ends the child at once and waits for it.
+func (p *natsProc) kill() {
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	p.stdin.Close()
+	<-p.exited
+}
+
+// stop asks the child to shut down (SIGTERM), kills it after natsStopGrace
+// or when ctx ends, and waits for it.
+func (p *natsProc) stop(ctx context.Context) error {
+	p.once.Do(func() {
+		syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
+		grace := time.NewTimer(natsStopGrace)
+		defer grace.Stop()
+		select {
+		case <-p.exited:
+		case <-grace.C:
+			p.err = fmt.Errorf("nats: broker process did not stop within %v of SIGTERM: killed", natsStopGrace)
+		case <-ctx.Done():
+			p.err = fmt.Errorf("nats: broker process stop: %w: killed", ctx.Err())
+		}
+		p.kill()
+	})
+	return p.err
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// ---- container source ----
+
+// NATSOfficialImage is the image of the container source.
+const NATSOfficialImage = "nats:2.10"
 
 // NATSContainer starts the official nats image through the container
 // lifecycle: host networking, a free port on 127.0.0.1, JetStream on with
@@ -182,7 +512,7 @@ func NATSContainer() Starter {
 			return Broker{}, nil, err
 		}
 		b := Broker{Kind: "nats", URL: "nats://" + c.Endpoint(ports[0]), Source: "container", Image: c.Image,
-			Details: map[string]string{"jetstream_sync": "default", "network": string(c.Network)}}
+			Details: map[string]string{"jetstream_sync": "default", "max_payload": strconv.Itoa(server.MAX_PAYLOAD_SIZE), "network": string(c.Network)}}
 		return b, c.Stop, nil
 	}
 }

@@ -1,10 +1,15 @@
 package broker
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -175,5 +180,167 @@ func TestNATSContainerSource(t *testing.T) {
 	t.Setenv("RPCBENCH_NATS_SOURCE", "cloud")
 	if _, _, err := NATS()(ctx, StartOptions{}); err == nil || !strings.Contains(err.Error(), "RPCBENCH_NATS_SOURCE") {
 		t.Fatalf("bad source: %v", err)
+	}
+}
+
+func startNATSProcess(t *testing.T, opts StartOptions) (Broker, func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, stop, err := NATSProcess()(ctx, opts)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { stop(context.Background()) })
+	return b, stop
+}
+
+// alive reports whether process pid exists (and is not a zombie).
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) STATE ...
+	s := string(data)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+// TestNATSProcess: the default source runs the server in a child process
+// (this test binary re-executed), with max_payload raised, JetStream on
+// file in the run directory, and stop ends the process and removes the
+// store.
+func TestNATSProcess(t *testing.T) {
+	dir := t.TempDir()
+	b, stop := startNATSProcess(t, StartOptions{Dir: dir, Params: map[string]string{NATSSyncParam: "always"}})
+	if b.Kind != "nats" || b.Source != "process" || b.Version != server.VERSION || !strings.HasPrefix(b.URL, "nats://127.0.0.1:") {
+		t.Fatalf("broker = %+v", b)
+	}
+	if got := b.Details["jetstream_sync"]; got != "always" {
+		t.Fatalf("jetstream_sync = %q, want always", got)
+	}
+	pid, err := strconv.Atoi(b.Details["pid"])
+	if err != nil || pid == os.Getpid() || !alive(pid) {
+		t.Fatalf("pid %q: want a live child process (%v)", b.Details["pid"], err)
+	}
+	store := b.Details["store_dir"]
+	if filepath.Dir(store) != dir {
+		t.Fatalf("store %q is not inside the run directory %q", store, dir)
+	}
+	nc, err := natsgo.Connect(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nc.MaxPayload(); got != NATSMaxPayload {
+		t.Fatalf("server announces max_payload %d, want %d", got, NATSMaxPayload)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "t", make([]byte, NATSMaxPayload-1024)); err != nil {
+		t.Fatalf("publish near max_payload: %v", err)
+	}
+	if ents, err := os.ReadDir(store); err != nil || len(ents) == 0 {
+		t.Fatalf("store directory %s holds nothing (%v)", store, err)
+	}
+	nc.Close()
+	start := time.Now()
+	if err := stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	t.Logf("stopped in %v", time.Since(start))
+	if alive(pid) {
+		t.Fatalf("broker process %d still alive after stop", pid)
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Fatalf("store %s still there after stop (%v)", store, err)
+	}
+	if err := stop(ctx); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+}
+
+func TestNATSDefaultSource(t *testing.T) {
+	t.Setenv("RPCBENCH_NATS_SOURCE", "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, stop, err := NATS()(ctx, StartOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(ctx)
+	if b.Source != "process" {
+		t.Fatalf("default source %q, want process", b.Source)
+	}
+	t.Setenv("RPCBENCH_NATS_SOURCE", "embedded")
+	e, stopE, err := NATS()(ctx, StartOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopE(ctx)
+	if e.Source != "embedded" {
+		t.Fatalf("RPCBENCH_NATS_SOURCE=embedded gave source %q", e.Source)
+	}
+	if _, _, err := NATSProcess()(ctx, StartOptions{Params: map[string]string{"flush": "x"}}); err == nil {
+		t.Fatal("bad params accepted by the process source")
+	}
+}
+
+// TestNATSProcessDiesWithParent: a process that started a broker process
+// and is then SIGKILLed (no chance to stop anything) leaves no broker
+// behind.
+func TestNATSProcessDiesWithParent(t *testing.T) {
+	if os.Getenv("RPCBENCH_NATS_TEST_PARENT") == "1" {
+		b, _, err := NATSProcess()(context.Background(), StartOptions{Dir: os.Getenv("RPCBENCH_NATS_TEST_DIR")})
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("pid", b.Details["pid"])
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNATSProcessDiesWithParent$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "RPCBENCH_NATS_TEST_PARENT=1", "RPCBENCH_NATS_TEST_DIR="+t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	pid := 0
+	for sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "pid "); ok {
+			pid, _ = strconv.Atoi(p)
+			break
+		}
+		if strings.HasPrefix(sc.Text(), "error") {
+			t.Fatal(sc.Text())
+		}
+	}
+	if pid == 0 || !alive(pid) {
+		t.Fatalf("no broker process reported (pid %d)", pid)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if alive(pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("broker process %d outlived its killed parent", pid)
 	}
 }
