@@ -74,17 +74,22 @@ ensure_engine() {
   command -v docker >/dev/null 2>&1 || { log "no docker CLI after the install"; return 1; }
   engine_answers && return 0
   [ "$SUDO" = none ] && { log "not root and no sudo: cannot start dockerd"; return 1; }
-  log "starting dockerd (log: /var/log/rpcbench-dockerd.log)"
+  local dlog=/var/log/rpcbench-dockerd.log
+  local from=$(($($SUDO stat -c %s "$dlog" 2>/dev/null || echo 0) + 1))
+  log "starting dockerd (log: $dlog)"
   # setsid + nohup + closed stdin: the daemon outlives this script, its
   # session and the make or CI step that ran it.
-  $SUDO setsid nohup dockerd >>/var/log/rpcbench-dockerd.log 2>&1 </dev/null &
+  $SUDO setsid nohup dockerd >>"$dlog" 2>&1 </dev/null &
+  local pid=$!
   disown || true
+  local why="did not answer within 60 s"
   for _ in $(seq 1 60); do
     engine_answers && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then why="exited"; break; fi
     sleep 1
   done
-  log "dockerd did not answer within 60 s; last log lines:"
-  tail -n 20 /var/log/rpcbench-dockerd.log >&2 || true
+  log "dockerd $why; its last log lines:"
+  $SUDO tail -c +"$from" "$dlog" | tail -n 20 >&2 || true
   return 1
 }
 

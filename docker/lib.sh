@@ -27,12 +27,21 @@ debootstrap_root() {
   # policy-rc.d exit 101: package post-install scripts do not start services.
   printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
   chmod +x "$root/usr/sbin/policy-rc.d"
-  # Progress on stderr: debootstrap's stages, warnings and errors, not its
-  # line per package (the whole output is kept in DIR.log).
+  # Progress on stderr: debootstrap's stages, warnings and errors and a
+  # count of the packages retrieved, not its lines per package (the whole
+  # output is kept in DIR.log).
   local tag=${DEBOOTSTRAP_TAG:-debootstrap}
+  local line n=0
   debootstrap --variant=minbase --include="$pkgs" bookworm "$root" "$(debian_mirror)" 2>&1 |
     tee "$root.log" |
-    awk -v tag="$tag" '!/^I: (Retrieving|Validating) [^ ]+ [^ ]+$/ && !/^I: (Extracting|Unpacking|Configuring) [^ ]+\.\.\.$/ { print tag ": " $0; fflush() }' >&2
+    while IFS= read -r line; do
+      if [[ $line =~ ^I:\ Retrieving\ [^\ ]+\ [^\ ]+$ ]]; then
+        n=$((n + 1))
+        if [ $((n % 25)) = 0 ]; then echo "$tag: I: ... $n packages retrieved" >&2; fi
+      elif ! [[ $line =~ ^I:\ Validating\ [^\ ]+\ [^\ ]+$ || $line =~ ^I:\ (Extracting|Unpacking|Configuring)\ [^\ ]+\.\.\.$ ]]; then
+        echo "$tag: $line" >&2
+      fi
+    done
   # Keep the image small: package lists and caches are not needed to run.
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* || true
 }

@@ -32,7 +32,8 @@ fetch_jars() {
     { log "pom.xml does not pin $ROCKETMQ_VERSION"; return 1; }
   log "fetching jars for $ROCKETMQ_VERSION from Maven Central into $lib"
   rm -rf "$lib"
-  mvn -B -q -f "$here/pom.xml" dependency:copy-dependencies >&2
+  # (Maven 3.8 prints colour codes even with -B -q: stripped.)
+  mvn -B -q -f "$here/pom.xml" dependency:copy-dependencies 2>&1 | sed -u $'s/\e\\[[0-9;]*m//g' >&2
   touch "$lib/.complete-$ROCKETMQ_VERSION"
   log "$(find "$lib" -name '*.jar' | wc -l) jars in $lib"
 }
