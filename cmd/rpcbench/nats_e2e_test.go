@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,24 +10,29 @@ import (
 )
 
 // TestRunNATS runs each nats variant end to end through `rpcbench run` on
-// the embedded broker, which is stopped and whose store is removed after.
+// the broker rpcbench starts (a child rpcbench process), which is stopped
+// and whose store is removed after.
 func TestRunNATS(t *testing.T) {
 	out := t.TempDir()
-	r := runBin(t, "run", "--drivers", "nats:core,nats:jetstream", "--duration", "400ms", "--warmup", "100ms", "--concurrency", "1,4", "--out", out, "-q")
+	r := runBin(t, "run", "--drivers", "nats:core,nats:jetstream,nats:core+stream-copy", "--duration", "400ms", "--warmup", "100ms", "--concurrency", "1,4", "--out", out, "-q")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	_, run := onlyResult(t, out)
-	if !run.Complete || len(run.Cells) != 4 {
-		t.Fatalf("complete=%v, %d cells, want 4", run.Complete, len(run.Cells))
+	if !run.Complete || len(run.Cells) != 6 {
+		t.Fatalf("complete=%v, %d cells, want 6", run.Complete, len(run.Cells))
 	}
 	for _, c := range run.Cells {
 		if c.Error != "" || c.Counts.OK == 0 || c.Counts.Failed() != 0 {
 			t.Errorf("cell %s: %+v error %q", c.Key, c.Counts, c.Error)
 		}
 	}
-	if b := run.Environment.Brokers; len(b) != 1 || b[0].Kind != "nats" || b[0].Source != "embedded" || b[0].Version == "" {
-		t.Fatalf("brokers %+v, want the embedded nats-server", b)
+	b := run.Environment.Brokers
+	if len(b) != 1 || b[0].Kind != "nats" || b[0].Source != "process" || b[0].Version == "" || b[0].Details["pid"] == "" {
+		t.Fatalf("brokers %+v, want the nats-server in a child process", b)
+	}
+	if _, err := os.Stat("/proc/" + b[0].Details["pid"]); err == nil {
+		t.Fatalf("broker process %s still there after the run", b[0].Details["pid"])
 	}
 	if left, _ := filepath.Glob(filepath.Join(out, "*", "nats-store-*")); len(left) != 0 {
 		t.Fatalf("embedded broker store left behind: %v", left)
@@ -51,8 +57,8 @@ func TestRunNATSExternal(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	_, run := onlyResult(t, out)
-	if len(run.Cells) != 2 {
-		t.Fatalf("%d cells, want 2 (core, jetstream)", len(run.Cells))
+	if len(run.Cells) != 3 {
+		t.Fatalf("%d cells, want 3 (core, jetstream, core+stream-copy)", len(run.Cells))
 	}
 	for _, c := range run.Cells {
 		if c.Counts.OK == 0 || c.Counts.Failed() != 0 {

@@ -2,7 +2,10 @@ package nats_test
 
 import (
 	"context"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/nats"
+	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
 	"github.com/rpcbench/rpcbench/internal/runner"
 	"github.com/rpcbench/rpcbench/internal/wire"
@@ -155,9 +159,15 @@ func BenchmarkCoreThroughput(b *testing.B) {
 }
 
 // BenchmarkJetStreamThroughput is the same for the jetstream variant (no
-// target; it shows what storing every request costs).
+// target; it shows what RPC over a durable queue costs).
 func BenchmarkJetStreamThroughput(b *testing.B) {
 	benchThroughput(b, "jetstream", nil)
+}
+
+// BenchmarkStreamCopyThroughput is the same for core+stream-copy (no
+// target; it shows what storing a copy of every request costs).
+func BenchmarkStreamCopyThroughput(b *testing.B) {
+	benchThroughput(b, "core+stream-copy", nil)
 }
 
 func benchThroughput(b *testing.B, variant string, opts map[string]string) {
@@ -173,11 +183,11 @@ func benchThroughput(b *testing.B, variant string, opts map[string]string) {
 	ratios := make([]float64, 0, rounds)
 	b.ResetTimer()
 	for r := 0; r < rounds; r++ {
-		c0 := cpuTime()
+		c0 := cpuTime(bk)
 		m1 := dc.run(b, 1, n/rounds)
-		c1 := cpuTime()
+		c1 := cpuTime(bk)
 		m64 := dc.run(b, 64, 4*n/rounds)
-		cpu1, cpu64 = cpu1+c1-c0, cpu64+cpuTime()-c1
+		cpu1, cpu64 = cpu1+c1-c0, cpu64+cpuTime(bk)-c1
 		ok1, s1 = ok1+m1.Counts.OK, s1+m1.Seconds
 		ok64, s64 = ok64+m64.Counts.OK, s64+m64.Seconds
 		p50c1.Merge(m1.Corrected)
@@ -193,19 +203,45 @@ func benchThroughput(b *testing.B, variant string, opts map[string]string) {
 	b.ReportMetric(t64/t1, "c64/c1")
 	b.ReportMetric((ratios[rounds/2-1]+ratios[rounds/2])/2, "median-c64/c1")
 	b.ReportMetric(float64(p50c1.ValueAtQuantile(50))/1e3, "c1-p50-µs")
-	// CPU time of the whole process (caller, responder and the embedded
-	// broker) per call: what bounds throughput on a 2-core machine.
+	// CPU time of the test process (caller, responder) and the broker
+	// process per call: what bounds throughput on a 2-core machine.
 	b.ReportMetric(float64(cpu1.Microseconds())/float64(ok1), "c1-cpu-µs/call")
 	b.ReportMetric(float64(cpu64.Microseconds())/float64(ok64), "c64-cpu-µs/call")
 }
 
-// cpuTime is the CPU time (user + system) this process used so far.
-func cpuTime() time.Duration {
+// cpuTime is the CPU time (user + system) this process and the broker's
+// process (when it runs in its own) used so far.
+func cpuTime(bk broker.Broker) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + processCPU(bk.Details["pid"])
+}
+
+// processCPU reads utime + stime of process pid from /proc (clock ticks of
+// 10 ms), 0 when pid is empty or unreadable.
+func processCPU(pid string) time.Duration {
+	if pid == "" {
+		return 0
+	}
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	// after "pid (comm) ": state is field 3; utime and stime are 14 and 15
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // BenchmarkCoreOptions reports core throughput at concurrency 64 for a few

@@ -1,6 +1,6 @@
-// Package nats is MQ-RPC over NATS request-reply (github.com/nats-io/nats.go):
-// the caller publishes each request with a reply subject and the responder,
-// a queue group subscribed to the request subject, publishes the reply to it.
+// Package nats is MQ-RPC over NATS (github.com/nats-io/nats.go): the caller
+// publishes each request with the subject its reply must go to, and the
+// responder publishes the reply there.
 //
 // Variants:
 //   - core: plain NATS request-reply. Each caller connection has one shared
@@ -8,28 +8,67 @@
 //     call gets its own last token, exactly the pattern of nats.go's
 //     Conn.Request. The driver routes replies itself so it can reuse each
 //     caller's channel and timer across calls and honour ctx (Conn.Request
-//     allocates a channel per call and ignores ctx).
-//   - jetstream: the same calls, plus a JetStream stream with NoAck on file
-//     storage that captures the request subject, so every request is stored
-//     while the reply still flows. The server stores the request and delivers
-//     it to the responder in parallel: the reply does not wait for the write.
-//     The stream keeps at most StreamMaxBytes (oldest discarded) and is
-//     deleted when the responder closes.
+//     allocates a channel per call and ignores ctx). The responders are a
+//     queue group on the request subject. Nothing is stored: a request
+//     published while no responder is subscribed fails at once with
+//     nats: no responders, and requests in flight at a responder that dies
+//     are lost.
+//   - jetstream: RPC over JetStream. A file-backed work-queue stream
+//     captures the request subject; the caller publishes each request with
+//     a JetStream publish, which returns once the stream has stored it (the
+//     publish ack), carrying its reply inbox in the Rpcbench-Reply header,
+//     then waits for the reply on that inbox. The responders consume
+//     through one durable pull consumer with explicit acks (AckWait
+//     AckWait, at most responder_concurrency unacknowledged at once), reply
+//     with a core publish and then ack the request (reply first: a
+//     responder that dies between the two leaves the request to be
+//     redelivered after AckWait, a duplicate the caller has stopped waiting
+//     for; acked first it would be lost). An acked request leaves the
+//     stream. A call therefore costs the store's write and ack before the
+//     responder sees the request, and a responder started later (or
+//     restarted) gets the requests stored meanwhile.
+//   - core+stream-copy: core request-reply while a JetStream stream with
+//     NoAck on file storage captures the request subject, so every request
+//     is also stored. The server stores the request and delivers it to the
+//     responder in parallel: the reply does not wait for the write, and
+//     nobody ever consumes the copy (the stream keeps at most
+//     StreamMaxBytes, oldest discarded). What this variant measures is the
+//     cost of storing beside core request-reply, not RPC over a durable
+//     queue.
 //
-// The jetstream option sync (default or always) is not a stream setting:
-// NATS syncs its file store on a server-wide interval (sync_interval, every
-// 2 minutes by default; "always" fsyncs every stored message). BrokerParams
-// asks the run for a broker started with it, and the embedded broker
-// (internal/broker.NATSEmbedded) sets server.Options.SyncAlways and records
-// the effective setting in the broker's details (jetstream_sync). Against an
-// external broker (--broker nats=URL) the driver cannot change or check it:
-// sync=always then only labels the cells, and that server must itself be
-// configured with jetstream { sync_interval: always }.
+// The streams of jetstream and core+stream-copy are deleted when the
+// responder closes, unless the responder was given its subject
+// ("URL#subject", e.g. by rpcbench serve): then the jetstream variant's
+// stream and durable consumer are named after the subject and kept, so
+// that a responder served again on that subject resumes with the requests
+// stored meanwhile.
+//
+// The option sync (default or always) is not a stream setting: NATS syncs
+// its file store on a server-wide interval (sync_interval, every 2 minutes
+// by default; "always" fsyncs every stored message before the publish
+// ack). BrokerParams asks the run for a broker started with it, and the
+// brokers rpcbench starts (internal/broker) set server.Options.SyncAlways
+// and record the effective setting in the broker's details
+// (jetstream_sync). Against an external broker (--broker nats=URL) the
+// driver cannot change or check it: sync=always then only labels the
+// cells, and that server must itself be configured with
+// jetstream { sync_interval: always }.
 //
 // Options: connections (caller connections, each with its own reply inbox
-// and calls spread round-robin), responders (queue-group members, each its
-// own connection with one subscription) and handlers (requests one responder
-// handles at once; see responder).
+// and calls spread round-robin) and responders (responder connections:
+// queue-group members, or subscribers of the durable consumer). How many
+// requests the responders handle at once is the scenario's
+// responder_concurrency (drivers.Config.Concurrency), shared by all
+// responder connections; see responder.
+//
+// Limits: a message's payload plus headers must fit the server's
+// max_payload. Limits asks the server at cfg.Addr for it (nats.Conn.MaxPayload,
+// what the server announces); without an address it assumes
+// DefaultMaxPayload, the max_payload of the servers rpcbench starts. A
+// jetstream request also carries its reply inbox in a header
+// (HeaderReserve bytes are kept for it). A request over the limit fails at
+// once with nats: maximum payload exceeded; a reply over the limit is
+// answered with an error the caller reports (Rpcbench-Error).
 //
 // Addresses: Serve gets the broker URL in Config.Addr ("nats://host:port",
 // several comma-separated for a cluster) and picks a fresh request subject
@@ -38,13 +77,16 @@
 // the last '#' is what the caller connects to, the rest the subject it
 // publishes requests on.
 //
-// Failures: a call that gets no reply by its deadline returns an error
-// wrapping drivers.ErrTimeout. While the broker is unreachable the client
-// keeps reconnecting, buffers nothing (a publish fails at once) and fails the
-// calls waiting on a lost connection, so a stopped broker makes calls fail
-// within their timeout, never hang. A request nobody is subscribed to fails
-// at once with nats: no responders (core only: in jetstream the stream
-// itself is an interested party, so such calls time out).
+// Failures: a call that gets no reply (or, in jetstream, no publish ack) by
+// its deadline returns an error wrapping drivers.ErrTimeout at that
+// deadline. While the broker is unreachable the client keeps reconnecting,
+// buffers nothing (a publish fails at once) and fails the calls waiting on
+// a lost connection, so a stopped broker makes calls fail within their
+// timeout, never hang. A request nobody can take fails at once with an
+// error wrapping nats.ErrNoResponders: in core when no responder is
+// subscribed, in jetstream when no stream captures the subject (in
+// core+stream-copy the stream itself is an interested party, so such calls
+// time out).
 package nats
 
 import (
@@ -66,12 +108,45 @@ import (
 	"github.com/rpcbench/rpcbench/internal/wire"
 )
 
-// StreamMaxBytes caps the jetstream variant's stream; older requests are
-// discarded past it, so a long run does not fill the disk.
+// Variants.
+const (
+	Core           = "core"
+	JetStream      = "jetstream"
+	CoreStreamCopy = "core+stream-copy"
+)
+
+// StreamMaxBytes caps the streams of the jetstream and core+stream-copy
+// variants. core+stream-copy discards its oldest copies past it, so a long
+// run does not fill the disk; jetstream refuses new requests past it
+// (a backlog that large is a failing cell, not one to hide).
 const StreamMaxBytes = 256 << 20
 
-// queueGroup is the queue group every responder subscription joins.
-const queueGroup = "rpcbench-responders"
+// AckWait is how long the jetstream consumer waits for a responder's ack
+// before it delivers a request again.
+const AckWait = 30 * time.Second
+
+// DefaultMaxPayload is the max_payload of the nats-servers rpcbench starts
+// (internal/broker.NATSMaxPayload): Limits assumes it when it has no server
+// to ask.
+const DefaultMaxPayload = 8 << 20
+
+// HeaderReserve is what Limits keeps out of max_payload for the header a
+// jetstream request carries ("NATS/1.0\r\nRpcbench-Reply: <inbox>\r\n\r\n").
+const HeaderReserve = 256
+
+// ReplyHeader carries a jetstream request's reply subject; ErrorHeader
+// carries the error of a responder that could not send its reply.
+const (
+	ReplyHeader = "Rpcbench-Reply"
+	ErrorHeader = "Rpcbench-Error"
+)
+
+// queueGroup is the queue group every core responder subscription joins;
+// durableName the jetstream variant's durable consumer.
+const (
+	queueGroup  = "rpcbench-responders"
+	durableName = "rpcbench-responders"
+)
 
 // connectTimeout bounds one connection attempt when ctx has no earlier
 // deadline.
@@ -82,30 +157,36 @@ const connectTimeout = 10 * time.Second
 const reconnectWait = 100 * time.Millisecond
 
 // Driver is the nats driver.
-type Driver struct{}
+type Driver struct {
+	mu       sync.Mutex
+	payloads map[string]int // max_payload by broker URL
+}
 
 // New returns the nats driver.
 func New() *Driver { return &Driver{} }
 
 var spec = drivers.Spec{
 	Name:        "nats",
-	Description: "NATS request-reply through a nats-server (embedded in rpcbench unless --broker nats=URL)",
+	Description: "NATS request-reply and RPC over JetStream through a nats-server (started by rpcbench unless --broker nats=URL)",
 	Kind:        drivers.Broker,
 	Broker:      "nats",
 	Variants: []drivers.Variant{
-		{Name: "core", Description: "core NATS request-reply: a shared reply inbox per caller connection, a queue group of responders"},
-		{Name: "jetstream", Description: "core request-reply while a JetStream stream (NoAck, file storage) stores every request"},
+		{Name: Core, Description: "core NATS request-reply: a shared reply inbox per caller connection, a queue group of responders; nothing stored"},
+		{Name: JetStream, Description: "RPC over JetStream: the caller's publish waits for the file-backed work-queue stream's ack, responders consume through a durable pull consumer, reply, then ack"},
+		{Name: CoreStreamCopy, Description: "core request-reply while a JetStream stream (NoAck, file storage) stores a copy of every request nobody consumes; the reply never waits for the store"},
 	},
 	Options: []drivers.Option{
 		{Name: "connections", Default: "1", Description: "caller connections, each with its own reply inbox (1-256)"},
-		{Name: "responders", Default: "1", Description: "responder connections, each a member of the queue group (1-64)"},
-		{Name: "handlers", Default: "64", Description: "requests one responder handles at once (1-4096): zero-service-time requests are answered inline, requests with service time each on their own goroutine"},
-		{Name: "sync", Default: "default", Description: "jetstream only: default or always (fsync every stored request). A nats-server setting: the embedded broker is started with it; an external server must be configured with jetstream { sync_interval: always } itself"},
+		{Name: "responders", Default: "1", Description: "responder connections (1-64): queue-group members (core, core+stream-copy) or subscribers of the durable consumer (jetstream); they share responder_concurrency"},
+		{Name: "sync", Default: "default", Description: "jetstream and core+stream-copy: default (fsync every 2 min) or always (fsync every stored request before its publish ack). A nats-server setting: the brokers rpcbench starts are started with it; an external server must be configured with jetstream { sync_interval: always } itself"},
 	},
 	Libraries: []string{"github.com/nats-io/nats.go", "github.com/nats-io/nats-server/v2"},
 }
 
-var _ drivers.BrokerParams = (*Driver)(nil)
+var (
+	_ drivers.BrokerParams = (*Driver)(nil)
+	_ drivers.Limited      = (*Driver)(nil)
+)
 
 // Spec describes the driver.
 func (*Driver) Spec() drivers.Spec { return spec }
@@ -114,9 +195,11 @@ type settings struct {
 	variant     string
 	connections int
 	responders  int
-	handlers    int
+	concurrency int
 	sync        string
 }
+
+func (s settings) stored() bool { return s.variant != Core }
 
 func parse(cfg drivers.Config) (settings, error) {
 	if err := drivers.CheckConfig(spec, &cfg); err != nil {
@@ -125,13 +208,11 @@ func parse(cfg drivers.Config) (settings, error) {
 	var s settings
 	var err error
 	s.variant = cfg.Variant
+	s.concurrency = cfg.Concurrency()
 	if s.connections, err = drivers.IntOption(spec, cfg, "connections", 1, 256); err != nil {
 		return s, err
 	}
 	if s.responders, err = drivers.IntOption(spec, cfg, "responders", 1, 64); err != nil {
-		return s, err
-	}
-	if s.handlers, err = drivers.IntOption(spec, cfg, "handlers", 1, 4096); err != nil {
 		return s, err
 	}
 	s.sync = drivers.OptionValue(spec, cfg, "sync")
@@ -148,15 +229,53 @@ func (*Driver) Validate(cfg drivers.Config) error {
 }
 
 // BrokerParams returns the broker.StartOptions.Params a broker started for
-// cfg needs (nil when any will do): the jetstream variant with sync=always
+// cfg needs (nil when any will do): a stored variant with sync=always
 // needs a server with per-message fsync, which NATS sets server-wide. The
 // run asks for such a broker under its own key (e.g. "nats/sync=always").
 func (*Driver) BrokerParams(cfg drivers.Config) map[string]string {
 	s, err := parse(cfg)
-	if err != nil || s.variant != "jetstream" || s.sync != "always" {
+	if err != nil || !s.stored() || s.sync != "always" {
 		return nil
 	}
 	return map[string]string{"sync": "always"}
+}
+
+// Limits returns the largest request and reply cfg's variant carries: the
+// max_payload the server at cfg.Addr announces (asked once per URL), or
+// DefaultMaxPayload without an address or when the server cannot be
+// reached; a jetstream request keeps HeaderReserve bytes for its header.
+func (d *Driver) Limits(cfg drivers.Config) drivers.Limits {
+	mp := d.maxPayload(cfg.Addr)
+	l := drivers.Limits{MaxRequest: mp, MaxReply: mp}
+	if cfg.Variant == JetStream {
+		l.MaxRequest = mp - HeaderReserve
+	}
+	return l
+}
+
+func (d *Driver) maxPayload(addr string) int {
+	url, _ := SplitAddr(addr)
+	if url == "" {
+		return DefaultMaxPayload
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if mp, ok := d.payloads[url]; ok {
+		return mp
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	nc, err := connect(ctx, url, "rpcbench-limits")
+	if err != nil {
+		return DefaultMaxPayload
+	}
+	mp := int(nc.MaxPayload())
+	nc.Close()
+	if d.payloads == nil {
+		d.payloads = map[string]int{}
+	}
+	d.payloads[url] = mp
+	return mp
 }
 
 // SplitAddr splits a Server.Addr() string into the broker URL and the
@@ -235,10 +354,15 @@ func flush(ctx context.Context, nc *natsgo.Conn) error {
 // ---- responder ----
 
 type server struct {
-	addr   string
-	stream string
-	conns  []*natsgo.Conn
-	subs   []*natsgo.Subscription
+	addr string
+	// stream is the stream Close deletes ("" when none, or when it is kept).
+	stream   string
+	conns    []*natsgo.Conn
+	subs     []*natsgo.Subscription
+	consumes []jetstream.ConsumeContext
+	// sem admits responder_concurrency requests at once across all
+	// responder connections.
+	sem chan struct{}
 	// mu is held for reading while a request is taken on and for writing
 	// by Close, which then waits for the handlers in progress (wg).
 	mu     sync.RWMutex
@@ -249,7 +373,9 @@ type server struct {
 }
 
 // Serve connects the responders to the broker at cfg.Addr and subscribes
-// them, as one queue group, to the request subject.
+// them to the request subject: as one queue group (core,
+// core+stream-copy), or to a durable consumer of the request stream
+// (jetstream).
 func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handler) (drivers.Server, error) {
 	st, err := parse(cfg)
 	if err != nil {
@@ -259,34 +385,60 @@ func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handle
 	if url == "" {
 		return nil, errors.New("nats: no broker URL to serve on: start a broker or give --broker nats=nats://host:port")
 	}
-	if subj == "" {
+	given := subj != ""
+	if !given {
 		subj = "rpcbench." + rand.Text() + ".req"
 	}
 	if err := checkSubject(subj); err != nil {
 		return nil, err
 	}
-	s := &server{addr: url + "#" + subj}
+	s := &server{addr: url + "#" + subj, sem: make(chan struct{}, st.concurrency)}
 	fail := func(err error) (drivers.Server, error) {
 		s.Close()
 		return nil, err
 	}
+	var stream string
 	for i := 0; i < st.responders; i++ {
 		nc, err := connect(ctx, url, fmt.Sprintf("rpcbench-responder-%d", i))
 		if err != nil {
 			return fail(err)
 		}
 		s.conns = append(s.conns, nc)
-		if i == 0 && st.variant == "jetstream" {
-			if err := s.createStream(ctx, nc, subj); err != nil {
-				return fail(err)
+		r := &responder{s: s, nc: nc, h: h}
+		switch st.variant {
+		case JetStream:
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return fail(fmt.Errorf("nats: jetstream: %w", err))
 			}
+			if i == 0 {
+				if stream, err = s.createWorkQueue(ctx, js, subj, given, st.concurrency); err != nil {
+					return fail(err)
+				}
+			}
+			cons, err := js.Consumer(ctx, stream, durableName)
+			if err != nil {
+				return fail(fmt.Errorf("nats: consumer %s on %s: %w", durableName, stream, err))
+			}
+			cc, err := cons.Consume(r.handleJS,
+				jetstream.PullMaxMessages(st.concurrency),
+				jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {}))
+			if err != nil {
+				return fail(fmt.Errorf("nats: consume %s: %w", stream, err))
+			}
+			s.consumes = append(s.consumes, cc)
+		default:
+			if i == 0 && st.variant == CoreStreamCopy {
+				if err := s.createStreamCopy(ctx, nc, subj); err != nil {
+					return fail(err)
+				}
+			}
+			sub, err := nc.QueueSubscribe(subj, queueGroup, r.handle)
+			if err != nil {
+				return fail(fmt.Errorf("nats: subscribe %s: %w", subj, err))
+			}
+			s.subs = append(s.subs, sub)
 		}
-		r := &responder{s: s, nc: nc, h: h, sem: make(chan struct{}, st.handlers)}
-		sub, err := nc.QueueSubscribe(subj, queueGroup, r.handle)
-		if err != nil {
-			return fail(fmt.Errorf("nats: subscribe %s: %w", subj, err))
-		}
-		s.subs = append(s.subs, sub)
 		// The subscription is live on the server once it answers a flush.
 		if err := flush(ctx, nc); err != nil {
 			return fail(fmt.Errorf("nats: subscribe %s: %w", subj, err))
@@ -295,51 +447,152 @@ func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handle
 	return s, nil
 }
 
-// responder is one member of the queue group: a connection with one
-// subscription. A request without service time is answered inline on the
-// subscription's goroutine (no hand-off, the fastest path); a request that
-// asks for service time runs on its own goroutine so it holds up no other.
-// At most cap(sem) requests are in progress at once; when all are, the
-// responder takes no further message until one finishes (the rest wait in
-// the connection's pending buffer).
+// responder is one responder connection. A request without service time
+// is answered inline on the subscription's goroutine (no hand-off, the
+// fastest path); a request that asks for service time runs on its own
+// goroutine so it holds up no other. At most responder_concurrency
+// requests are in progress at once over all of a server's responders (the
+// shared sem): when all are, a responder takes no further message until
+// one finishes (the rest wait in the connection's pending buffer, or in the
+// stream). So the responders can reach responder_concurrency requests at
+// once, and never exceed it.
 type responder struct {
 	s   *server
 	nc  *natsgo.Conn
 	h   drivers.Handler
-	sem chan struct{}
 	out []byte
+}
+
+// begin takes a slot for one request; false when the server is closing.
+// On true, s.mu is held for reading.
+func (r *responder) begin() bool {
+	r.s.sem <- struct{}{}
+	r.s.mu.RLock()
+	if r.s.closed {
+		r.s.mu.RUnlock()
+		<-r.s.sem
+		return false
+	}
+	return true
+}
+
+// serve runs the handler for data and sends the reply to subject; done is
+// run after the reply was sent (the jetstream ack). It is called with s.mu
+// held for reading (begin) and releases it.
+func (r *responder) serve(subject string, data []byte, done func()) {
+	if wire.PeekServiceTime(data) > 0 {
+		r.s.wg.Add(1)
+		r.s.mu.RUnlock()
+		go func() {
+			defer r.s.wg.Done()
+			r.reply(subject, r.h(data, nil))
+			if done != nil {
+				done()
+			}
+			<-r.s.sem
+		}()
+		return
+	}
+	r.out = r.h(data, r.out[:0])
+	r.reply(subject, r.out)
+	if done != nil {
+		done()
+	}
+	r.s.mu.RUnlock()
+	<-r.s.sem
+}
+
+// reply publishes out to subject. A failed publish because of a lost
+// connection leaves the caller to time out or fail on its own disconnect;
+// a reply too large for the server is replaced by an error the caller
+// reports.
+func (r *responder) reply(subject string, out []byte) {
+	err := r.nc.Publish(subject, out)
+	if errors.Is(err, natsgo.ErrMaxPayload) {
+		m := natsgo.NewMsg(subject)
+		m.Header.Set(ErrorHeader, fmt.Sprintf("reply of %d bytes exceeds the server's max_payload %d", len(out), r.nc.MaxPayload()))
+		r.nc.PublishMsg(m)
+	}
 }
 
 func (r *responder) handle(m *natsgo.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	r.sem <- struct{}{}
-	r.s.mu.RLock()
-	if r.s.closed {
-		r.s.mu.RUnlock()
-		<-r.sem
+	if !r.begin() {
 		return
 	}
-	if wire.PeekServiceTime(m.Data) > 0 {
-		r.s.wg.Add(1)
-		r.s.mu.RUnlock()
-		go func() {
-			defer r.s.wg.Done()
-			// A failed publish (connection lost) leaves the caller to time
-			// out or fail on its own disconnect.
-			r.nc.Publish(m.Reply, r.h(m.Data, nil))
-			<-r.sem
-		}()
-		return
-	}
-	r.out = r.h(m.Data, r.out[:0])
-	r.nc.Publish(m.Reply, r.out)
-	r.s.mu.RUnlock()
-	<-r.sem
+	r.serve(m.Reply, m.Data, nil)
 }
 
-func (s *server) createStream(ctx context.Context, nc *natsgo.Conn, subj string) error {
+func (r *responder) handleJS(m jetstream.Msg) {
+	reply := m.Headers().Get(ReplyHeader)
+	if reply == "" {
+		m.Term() // not an rpcbench request: never deliver it again
+		return
+	}
+	if !r.begin() {
+		// Closing: the request stays unacknowledged, for the next
+		// responder (after AckWait).
+		return
+	}
+	r.serve(reply, m.Data(), func() { m.Ack() })
+}
+
+func jetStreamErr(err error, what string) error {
+	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, natsgo.ErrNoResponders) {
+		return fmt.Errorf("nats: this variant needs a server with JetStream enabled: %w", err)
+	}
+	return fmt.Errorf("nats: %s: %w", what, err)
+}
+
+// streamName is the name of the jetstream variant's stream for a given
+// subject (tokens joined by '_').
+func streamName(subj string) string {
+	return "RPCBENCH_" + strings.NewReplacer(".", "_", "/", "_", "\\", "_").Replace(subj)
+}
+
+// createWorkQueue makes the jetstream variant's stream and durable
+// consumer. For a subject the responder was given, both are named after
+// it, created or updated, and kept by Close; otherwise they are fresh and
+// deleted by Close.
+func (s *server) createWorkQueue(ctx context.Context, js jetstream.JetStream, subj string, keep bool, concurrency int) (string, error) {
+	name := "RPCBENCH_" + rand.Text()
+	if keep {
+		name = streamName(subj)
+	}
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "rpcbench requests on " + subj,
+		Subjects:    []string{subj},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    StreamMaxBytes,
+		Replicas:    1,
+	})
+	if err != nil {
+		return "", jetStreamErr(err, "create stream for "+subj)
+	}
+	if !keep {
+		s.stream = name
+	}
+	_, err = js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{
+		Durable:       durableName,
+		Description:   "rpcbench responders",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       AckWait,
+		MaxAckPending: concurrency,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return "", fmt.Errorf("nats: create consumer on %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// createStreamCopy makes core+stream-copy's stream.
+func (s *server) createStreamCopy(ctx context.Context, nc *natsgo.Conn, subj string) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("nats: jetstream: %w", err)
@@ -347,7 +600,7 @@ func (s *server) createStream(ctx context.Context, nc *natsgo.Conn, subj string)
 	name := "RPCBENCH_" + rand.Text()
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
-		Description: "rpcbench requests on " + subj,
+		Description: "rpcbench request copies on " + subj,
 		Subjects:    []string{subj},
 		Storage:     jetstream.FileStorage,
 		NoAck:       true,
@@ -357,10 +610,7 @@ func (s *server) createStream(ctx context.Context, nc *natsgo.Conn, subj string)
 		Replicas:    1,
 	})
 	if err != nil {
-		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, natsgo.ErrNoResponders) {
-			return fmt.Errorf("nats: the jetstream variant needs a server with JetStream enabled: %w", err)
-		}
-		return fmt.Errorf("nats: create stream for %s: %w", subj, err)
+		return jetStreamErr(err, "create stream for "+subj)
 	}
 	s.stream = name
 	return nil
@@ -369,11 +619,14 @@ func (s *server) createStream(ctx context.Context, nc *natsgo.Conn, subj string)
 // Addr is "<broker URL>#<request subject>", what Dial takes.
 func (s *server) Addr() string { return s.addr }
 
-// Close deletes the jetstream variant's stream (when the broker is still
-// there), unsubscribes, closes the responder connections and waits for
-// handlers in progress.
+// Close stops consuming, deletes the stream it made (when the broker is
+// still there), unsubscribes, closes the responder connections and waits
+// for handlers in progress.
 func (s *server) Close() error {
 	s.once.Do(func() {
+		for _, cc := range s.consumes {
+			cc.Stop()
+		}
 		if s.stream != "" && len(s.conns) > 0 && s.conns[0].IsConnected() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if js, err := jetstream.New(s.conns[0]); err == nil {
@@ -392,12 +645,14 @@ func (s *server) Close() error {
 			if nc.IsConnected() {
 				nc.FlushTimeout(2 * time.Second)
 			}
-			nc.Close()
 		}
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
 		s.wg.Wait()
+		for _, nc := range s.conns {
+			nc.Close()
+		}
 	})
 	return s.err
 }
@@ -405,14 +660,16 @@ func (s *server) Close() error {
 // ---- caller ----
 
 type client struct {
-	subject string
-	conns   []*conn
-	next    atomic.Uint32
+	subject   string
+	jetstream bool
+	conns     []*conn
+	next      atomic.Uint32
 }
 
 // conn is one caller connection with its shared reply inbox.
 type conn struct {
 	nc *natsgo.Conn
+	js jetstream.JetStream
 	// prefix is the inbox subject; a call's reply subject is prefix.<id>.
 	prefix string
 	calls  pending.Table
@@ -439,7 +696,7 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 	if err := checkSubject(subj); err != nil {
 		return nil, err
 	}
-	cl := &client{subject: subj}
+	cl := &client{subject: subj, jetstream: st.variant == JetStream}
 	for i := 0; i < st.connections; i++ {
 		c := &conn{}
 		nc, err := connect(ctx, url, fmt.Sprintf("rpcbench-caller-%d", i),
@@ -453,6 +710,12 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 		c.nc = nc
 		c.prefix = nc.NewInbox()
 		cl.conns = append(cl.conns, c)
+		if cl.jetstream {
+			if c.js, err = jetstream.New(nc); err != nil {
+				cl.Close()
+				return nil, fmt.Errorf("nats: jetstream: %w", err)
+			}
+		}
 		if _, err := nc.Subscribe(c.prefix+".*", c.dispatch); err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("nats: subscribe reply inbox: %w", err)
@@ -479,14 +742,19 @@ func (c *conn) dispatch(m *natsgo.Msg) {
 	if s == nil {
 		return
 	}
-	if len(m.Data) == 0 && m.Header != nil && m.Header.Get("Status") != "" {
-		// A status message from the server instead of a reply.
-		if m.Header.Get("Status") == "503" {
+	if len(m.Data) == 0 && m.Header != nil {
+		switch {
+		case m.Header.Get(ErrorHeader) != "":
+			s.Fail(id, fmt.Errorf("nats: responder: %s", m.Header.Get(ErrorHeader)))
+			return
+		case m.Header.Get("Status") == "503":
+			// A status message from the server instead of a reply.
 			s.Fail(id, natsgo.ErrNoResponders)
-		} else {
+			return
+		case m.Header.Get("Status") != "":
 			s.Fail(id, fmt.Errorf("nats: broker answered status %s %s", m.Header.Get("Status"), m.Header.Get("Description")))
+			return
 		}
-		return
 	}
 	s.Deliver(id, func(buf []byte) ([]byte, error) { return append(buf, m.Data...), nil })
 }
@@ -499,8 +767,12 @@ func (cl *client) NewCaller() (drivers.Caller, error) {
 	s, _ := c.calls.Add()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &caller{c: c, s: s, subject: cl.subject, timer: t,
-		reply: append(make([]byte, 0, len(c.prefix)+24), c.prefix+"."...)}, nil
+	k := &caller{c: c, s: s, subject: cl.subject, timer: t,
+		reply: append(make([]byte, 0, len(c.prefix)+24), c.prefix+"."...)}
+	if cl.jetstream {
+		k.msg = &natsgo.Msg{Subject: cl.subject, Header: natsgo.Header{ReplyHeader: make([]string, 1)}}
+	}
+	return k, nil
 }
 
 func (cl *client) Close() error {
@@ -520,7 +792,13 @@ type caller struct {
 	subject string
 	timer   *time.Timer
 	reply   []byte // prefix + "." + room for the id
+	// msg is the jetstream request, reused across calls.
+	msg *natsgo.Msg
 }
+
+// noRetry makes a JetStream publish fail at once when no stream captures
+// the subject (the library retries twice, 250 ms apart, by default).
+var noRetry = jetstream.WithRetryAttempts(0)
 
 func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
@@ -533,7 +811,14 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	id := s.Begin(buf)
 	n := len(cl.c.prefix) + 1
 	cl.reply = strconv.AppendUint(cl.reply[:n], id, 10)
-	if err := cl.c.nc.PublishRequest(cl.subject, string(cl.reply), req); err != nil {
+	if cl.msg != nil {
+		if err := cl.publishJS(ctx, deadline, req); err != nil {
+			if s.Withdraw() {
+				return s.Result()
+			}
+			return nil, err
+		}
+	} else if err := cl.c.nc.PublishRequest(cl.subject, string(cl.reply), req); err != nil {
 		if s.Withdraw() {
 			return s.Result()
 		}
@@ -552,12 +837,35 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 		if s.Withdraw() {
 			return s.Result()
 		}
-		return nil, fmt.Errorf("nats: %w after %v", drivers.ErrTimeout, wait)
+		return nil, fmt.Errorf("nats: %w: no reply by the deadline", drivers.ErrTimeout)
 	case <-ctx.Done():
 		cl.timer.Stop()
 		if s.Withdraw() {
 			return s.Result()
 		}
 		return nil, ctx.Err()
+	}
+}
+
+// publishJS publishes a jetstream request and waits for the stream's ack,
+// until deadline.
+func (cl *caller) publishJS(ctx context.Context, deadline time.Time, req []byte) error {
+	cl.msg.Header[ReplyHeader][0] = string(cl.reply)
+	cl.msg.Data = req
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	_, err := cl.c.js.PublishMsg(dctx, cl.msg, noRetry)
+	cancel()
+	cl.msg.Data = nil
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, natsgo.ErrTimeout):
+		return fmt.Errorf("nats: %w: no publish ack from the stream by the deadline", drivers.ErrTimeout)
+	case errors.Is(err, jetstream.ErrNoStreamResponse):
+		return fmt.Errorf("nats: no stream captures %s: %w", cl.subject, natsgo.ErrNoResponders)
+	default:
+		return fmt.Errorf("nats: jetstream publish: %w", err)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,16 +24,17 @@ import (
 	"github.com/rpcbench/rpcbench/scenarios"
 )
 
-// startBroker starts an embedded nats-server through the broker package's
-// starter, as `rpcbench run` does, and returns it with its stop function
-// (also run when the test ends; stopping twice is harmless).
+// startBroker starts a nats-server through the broker package's default
+// starter, as `rpcbench run` does (a child process: this test binary
+// re-executed), and returns it with its stop function (also run when the
+// test ends; stopping twice is harmless).
 func startBroker(t testing.TB, params map[string]string) (broker.Broker, func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, stop, err := broker.NATSEmbedded()(ctx, broker.StartOptions{Dir: t.TempDir(), Params: params})
+	b, stop, err := broker.NATSProcess()(ctx, broker.StartOptions{Dir: t.TempDir(), Params: params})
 	if err != nil {
-		t.Fatalf("start embedded nats: %v", err)
+		t.Fatalf("start nats: %v", err)
 	}
 	var stopped atomic.Bool
 	stopFn := func() {
@@ -41,7 +44,7 @@ func startBroker(t testing.TB, params map[string]string) (broker.Broker, func())
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := stop(ctx); err != nil {
-			t.Errorf("stop embedded nats: %v", err)
+			t.Errorf("stop nats: %v", err)
 		}
 	}
 	t.Cleanup(stopFn)
@@ -58,26 +61,42 @@ func TestConformance(t *testing.T) {
 		name    string
 		variant string
 		opts    map[string]string
+		conc    int
 	}{
-		{"core", "core", nil},
-		{"core/connections=3,responders=2,handlers=1", "core", map[string]string{"connections": "3", "responders": "2", "handlers": "1"}},
-		{"jetstream", "jetstream", nil},
+		{"core", "core", nil, 0},
+		{"core/connections=3,responders=2,concurrency=1", "core", map[string]string{"connections": "3", "responders": "2"}, 1},
+		{"jetstream", "jetstream", nil, 0},
+		{"jetstream/connections=2,responders=3,concurrency=4", "jetstream", map[string]string{"connections": "2", "responders": "3"}, 4},
+		{"core+stream-copy", "core+stream-copy", nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			driverstest.Conformance(t, nats.New(), cfg(tc.variant, b.URL, tc.opts))
+			c := cfg(tc.variant, b.URL, tc.opts)
+			c.ResponderConcurrency = tc.conc
+			driverstest.Conformance(t, nats.New(), c)
 		})
 	}
 }
 
-// TestJetStreamSyncAlways runs the jetstream variant with sync=always on a
+// TestStalled: calls to a responder whose handler hangs return by their
+// deadline, in every variant.
+func TestStalled(t *testing.T) {
+	b, _ := startBroker(t, nil)
+	for _, v := range nats.New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			driverstest.Stalled(t, nats.New(), cfg(v.Name, b.URL, nil))
+		})
+	}
+}
+
+// TestStreamCopySyncAlways runs core+stream-copy with sync=always on a
 // broker started with the params the driver asks for, and checks the stream
 // really stored the requests.
-func TestJetStreamSyncAlways(t *testing.T) {
+func TestStreamCopySyncAlways(t *testing.T) {
 	d := nats.New()
-	c := cfg("jetstream", "", map[string]string{"sync": "always"})
+	c := cfg("core+stream-copy", "", map[string]string{"sync": "always"})
 	params := d.BrokerParams(c)
 	if params["sync"] != "always" {
-		t.Fatalf("BrokerParams(jetstream, sync=always) = %v", params)
+		t.Fatalf("BrokerParams(core+stream-copy, sync=always) = %v", params)
 	}
 	b, _ := startBroker(t, params)
 	if got := b.Details["jetstream_sync"]; got != "always" {
@@ -91,6 +110,157 @@ func TestJetStreamSyncAlways(t *testing.T) {
 	_, subject := nats.SplitAddr(srv.Addr())
 	if n := storedMessages(t, b.URL, subject, 300); n != 300 {
 		t.Fatalf("stream holds %d requests, want 300", n)
+	}
+}
+
+// TestJetStreamSyncAlways runs the jetstream variant with sync=always: every
+// request went through the durable consumer and was acknowledged, so the
+// work-queue stream holds none afterwards.
+func TestJetStreamSyncAlways(t *testing.T) {
+	d := nats.New()
+	c := cfg("jetstream", "", map[string]string{"sync": "always"})
+	params := d.BrokerParams(c)
+	if params["sync"] != "always" {
+		t.Fatalf("BrokerParams(jetstream, sync=always) = %v", params)
+	}
+	b, _ := startBroker(t, params)
+	c.Addr = b.URL
+	srv := driverstest.Serve(t, d, c)
+	client := driverstest.Dial(t, d, c, srv.Addr())
+	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 4, Calls: 300}), 300)
+
+	_, subject := nats.SplitAddr(srv.Addr())
+	// Acks are sent after the replies, without waiting: give the last ones
+	// a moment.
+	ci := consumerInfo(t, b.URL, subject)
+	for end := time.Now().Add(5 * time.Second); ci.NumAckPending != 0 && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+		ci = consumerInfo(t, b.URL, subject)
+	}
+	if ci.Delivered.Consumer < 300 || ci.AckFloor.Consumer < 300 || ci.NumAckPending != 0 {
+		t.Fatalf("consumer delivered %d, ack floor %d, %d pending: want 300 delivered and acknowledged",
+			ci.Delivered.Consumer, ci.AckFloor.Consumer, ci.NumAckPending)
+	}
+	if n := storedMessages(t, b.URL, subject, 0); n != 0 {
+		t.Fatalf("work queue holds %d requests after every reply, want 0", n)
+	}
+}
+
+// consumerInfo returns the durable consumer of the stream capturing subject.
+func consumerInfo(t *testing.T, url, subject string) *jetstream.ConsumerInfo {
+	t.Helper()
+	nc, err := natsgo.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	name, err := js.StreamNameBySubject(ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, name, "rpcbench-responders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ci
+}
+
+// TestJetStreamDurable: the jetstream variant is RPC over a durable queue.
+// Requests published while no responder runs are stored (the publish is
+// acknowledged, the call times out waiting for its reply, never "no
+// responders"), and a responder served again on the same subject gets
+// them and answers them; then calls succeed again.
+func TestJetStreamDurable(t *testing.T) {
+	b, _ := startBroker(t, nil)
+	d := nats.New()
+	subject := "rpcbench.durable" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".req"
+	c := cfg("jetstream", b.URL+"#"+subject, nil)
+	first := driverstest.Serve(t, d, c)
+	client := driverstest.Dial(t, d, c, first.Addr())
+	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 50}), 50)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteStreams(t, b.URL, subject) })
+
+	// No responder: 20 calls are stored and time out.
+	caller, err := client.NewCaller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[uint64]bool{}
+	for i := uint64(1000); i < 1020; i++ {
+		req := wire.Append(nil, &wire.Fields{ID: i, Payload: []byte("stored"), Checksum: wire.Checksum([]byte("stored"))})
+		_, err := caller.Call(context.Background(), time.Now().Add(100*time.Millisecond), req, nil)
+		if !errors.Is(err, drivers.ErrTimeout) {
+			t.Fatalf("call %d with no responder: got %v, want a timeout waiting for the reply", i, err)
+		}
+		ids[i] = true
+	}
+	if n := storedMessages(t, b.URL, subject, 20); n != 20 {
+		t.Fatalf("stream holds %d requests, want the 20 sent while no responder ran", n)
+	}
+
+	// A new responder on the subject answers the stored requests.
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	second := driverstest.ServeWith(t, d, c, func(req, buf []byte) []byte {
+		var f wire.Fields
+		if wire.Parse(req, &f) == nil && ids[f.ID] {
+			mu.Lock()
+			seen[f.ID] = true
+			mu.Unlock()
+		}
+		return wire.Respond(req, buf)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new responder handled %d of the %d stored requests", n, len(ids))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 4, Calls: 100}), 100)
+	second.Close()
+}
+
+// deleteStreams deletes the streams capturing subject.
+func deleteStreams(t *testing.T, url, subject string) {
+	t.Helper()
+	nc, err := natsgo.Connect(url)
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lister := js.StreamNames(ctx, jetstream.WithStreamListSubject(subject))
+	var names []string
+	for n := range lister.Name() {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		js.DeleteStream(ctx, n)
 	}
 }
 
@@ -155,7 +325,7 @@ func streamsFor(t *testing.T, url, subject string) int {
 
 func TestResponderGone(t *testing.T) {
 	b, _ := startBroker(t, nil)
-	for _, variant := range []string{"core", "jetstream"} {
+	for _, variant := range []string{"core", "jetstream", "core+stream-copy"} {
 		t.Run(variant, func(t *testing.T) {
 			driverstest.ResponderGone(t, nats.New(), cfg(variant, b.URL, nil))
 		})
@@ -191,7 +361,7 @@ func TestExternalBroker(t *testing.T) {
 	}
 	defer m.Close(ctx)
 
-	for _, variant := range []string{"core", "jetstream"} {
+	for _, variant := range []string{"core", "jetstream", "core+stream-copy"} {
 		t.Run(variant, func(t *testing.T) {
 			d := nats.New()
 			c := cfg(variant, b.URL, map[string]string{"connections": "2"})
@@ -227,7 +397,7 @@ func TestExternalBroker(t *testing.T) {
 // (timeout or transport error, never a hang), the cell ends, counts add up,
 // and later calls keep failing within their timeout.
 func TestBrokerStoppedMidRun(t *testing.T) {
-	for _, variant := range []string{"core", "jetstream"} {
+	for _, variant := range []string{"core", "jetstream", "core+stream-copy"} {
 		t.Run(variant, func(t *testing.T) {
 			b, stop := startBroker(t, nil)
 			d := nats.New()
@@ -327,17 +497,17 @@ func TestValidate(t *testing.T) {
 	}{
 		{drivers.Config{Options: map[string]string{"connections": "0"}}, `nats: option connections="0": want a whole number from 1 to 256`},
 		{drivers.Config{Options: map[string]string{"responders": "65"}}, `nats: option responders="65": want a whole number from 1 to 64`},
-		{drivers.Config{Options: map[string]string{"handlers": "x"}}, `nats: option handlers="x": want a whole number from 1 to 4096`},
+		{drivers.Config{Options: map[string]string{"handlers": "8"}}, `nats: unknown option "handlers" (want one of connections, responders, sync)`},
 		{drivers.Config{Options: map[string]string{"sync": "sometimes"}}, `nats: option sync="sometimes": want default or always`},
-		{drivers.Config{Options: map[string]string{"conns": "2"}}, `nats: unknown option "conns" (want one of connections, responders, handlers, sync)`},
-		{drivers.Config{Variant: "kv"}, `nats: unknown variant "kv" (want one of core, jetstream)`},
+		{drivers.Config{Options: map[string]string{"conns": "2"}}, `nats: unknown option "conns" (want one of connections, responders, sync)`},
+		{drivers.Config{Variant: "kv"}, `nats: unknown variant "kv" (want one of core, jetstream, core+stream-copy)`},
 	} {
 		err := d.Validate(tc.cfg)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("Validate(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
-	for _, c := range []drivers.Config{{}, {Variant: "jetstream", Options: map[string]string{"sync": "always"}}} {
+	for _, c := range []drivers.Config{{}, {Variant: "jetstream", Options: map[string]string{"sync": "always"}}, {Variant: "core+stream-copy"}} {
 		if err := d.Validate(c); err != nil {
 			t.Errorf("Validate(%+v): %v", c, err)
 		}
@@ -384,9 +554,15 @@ func TestBrokerParams(t *testing.T) {
 		{Variant: "core", Options: map[string]string{"sync": "always"}},
 		{Variant: "jetstream"},
 		{Variant: "jetstream", Options: map[string]string{"sync": "default"}},
+		{Variant: "core+stream-copy"},
 	} {
 		if p := d.BrokerParams(c); p != nil {
 			t.Errorf("BrokerParams(%+v) = %v, want nil", c, p)
+		}
+	}
+	for _, v := range []string{"jetstream", "core+stream-copy"} {
+		if p := d.BrokerParams(drivers.Config{Variant: v, Options: map[string]string{"sync": "always"}}); p["sync"] != "always" || len(p) != 1 {
+			t.Errorf("BrokerParams(%s, sync=always) = %v, want sync=always", v, p)
 		}
 	}
 }
@@ -406,42 +582,162 @@ func TestJetStreamNeedsJetStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	d := nats.New()
-	if srv, err := d.Serve(ctx, cfg("jetstream", ns.ClientURL(), nil), wire.Respond); err == nil {
-		srv.Close()
-		t.Fatal("jetstream variant served on a server without JetStream")
-	} else if !strings.Contains(err.Error(), "JetStream enabled") {
-		t.Fatalf("error %q does not say JetStream is needed", err)
+	for _, v := range []string{"jetstream", "core+stream-copy"} {
+		if srv, err := d.Serve(ctx, cfg(v, ns.ClientURL(), nil), wire.Respond); err == nil {
+			srv.Close()
+			t.Fatalf("%s served on a server without JetStream", v)
+		} else if !strings.Contains(err.Error(), "JetStream enabled") {
+			t.Fatalf("%s: error %q does not say JetStream is needed", v, err)
+		}
 	}
 	srv := driverstest.Serve(t, d, cfg("core", ns.ClientURL(), nil))
 	client := driverstest.Dial(t, d, cfg("core", "", nil), srv.Addr())
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
 }
 
-// TestHandlers: one responder handles at most `handlers` requests with
-// service time at once, and does reach that many.
-func TestHandlers(t *testing.T) {
+// TestResponderConcurrency: the responders of a server (here two
+// connections) handle at most responder_concurrency requests with service
+// time at once, together, and do reach that many.
+func TestResponderConcurrency(t *testing.T) {
 	b, _ := startBroker(t, nil)
-	d := nats.New()
-	c := cfg("core", b.URL, map[string]string{"handlers": "3"})
-	var inProgress, most atomic.Int64
-	h := func(req, buf []byte) []byte {
-		n := inProgress.Add(1)
-		for {
-			m := most.Load()
-			if n <= m || most.CompareAndSwap(m, n) {
-				break
+	for _, variant := range []string{"core", "jetstream"} {
+		t.Run(variant, func(t *testing.T) {
+			d := nats.New()
+			c := cfg(variant, b.URL, map[string]string{"responders": "2"})
+			c.ResponderConcurrency = 3
+			var inProgress, most atomic.Int64
+			h := func(req, buf []byte) []byte {
+				n := inProgress.Add(1)
+				for {
+					m := most.Load()
+					if n <= m || most.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				defer inProgress.Add(-1)
+				return wire.Respond(req, buf)
 			}
+			srv := driverstest.ServeWith(t, d, c, h)
+			client := driverstest.Dial(t, d, c, srv.Addr())
+			m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 60, ServiceTime: scenarios.ServiceTime{Mean: 10 * time.Millisecond}})
+			driverstest.AllOK(t, m, 60)
+			if got := most.Load(); got != 3 {
+				t.Fatalf("at most %d requests were in progress at once, want 3 (responder concurrency 3)", got)
+			}
+		})
+	}
+}
+
+// requestOfSize returns a request (id, a payload of zeros, its checksum,
+// asking for a reply payload of respSize bytes) whose encoding is exactly
+// n bytes long.
+func requestOfSize(t *testing.T, id uint64, n int, respSize uint32) []byte {
+	t.Helper()
+	p := max(n-32, 0)
+	for range 8 {
+		payload := make([]byte, p)
+		req := wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: wire.Checksum(payload), ResponseSize: respSize})
+		if len(req) == n {
+			return req
 		}
-		defer inProgress.Add(-1)
-		return wire.Respond(req, buf)
+		p += n - len(req)
+		if p < 0 {
+			break
+		}
 	}
-	srv := driverstest.ServeWith(t, d, c, h)
-	client := driverstest.Dial(t, d, c, srv.Addr())
-	m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 60, ServiceTime: scenarios.ServiceTime{Mean: 10 * time.Millisecond}})
-	driverstest.AllOK(t, m, 60)
-	if got := most.Load(); got != 3 {
-		t.Fatalf("at most %d requests were in progress at once, want 3 (handlers=3)", got)
+	t.Fatalf("no request of exactly %d bytes", n)
+	return nil
+}
+
+// replyPayloadFor returns the largest reply payload whose reply encodes to
+// at most n bytes, whatever the handler time it carries.
+func replyPayloadFor(n int) uint32 {
+	for p := n - 32; ; p++ {
+		if len(wire.Append(nil, &wire.Fields{ID: 1 << 40, Payload: make([]byte, p+1), Checksum: 1 << 31, HandlerNs: 1 << 62})) > n {
+			return uint32(p)
+		}
 	}
+}
+
+// TestLimits: the driver declares the max_payload of the server (8 MiB on
+// the servers rpcbench starts, 1 MiB on a default nats-server), less the
+// header reserve for jetstream requests; a request and a reply at the
+// limit go through, a request one byte over fails at once with
+// nats: maximum payload exceeded, and a reply over it with an error.
+func TestLimits(t *testing.T) {
+	if got := (nats.New().Limits(drivers.Config{})); got.MaxRequest != broker.NATSMaxPayload || got.MaxReply != broker.NATSMaxPayload {
+		t.Fatalf("Limits without a broker: %+v, want %d (what rpcbench's servers announce)", got, broker.NATSMaxPayload)
+	}
+	if nats.DefaultMaxPayload != broker.NATSMaxPayload {
+		t.Fatalf("DefaultMaxPayload %d != broker.NATSMaxPayload %d", nats.DefaultMaxPayload, broker.NATSMaxPayload)
+	}
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	if got := nats.New().Limits(cfg("core", ns.ClientURL(), nil)); got.MaxRequest != 1<<20 || got.MaxReply != 1<<20 {
+		t.Fatalf("Limits of a default nats-server: %+v, want 1 MiB", got)
+	}
+
+	b, _ := startBroker(t, nil)
+	for _, variant := range []string{"core", "jetstream", "core+stream-copy"} {
+		t.Run(variant, func(t *testing.T) {
+			d := nats.New()
+			c := cfg(variant, b.URL, nil)
+			lim := d.Limits(c)
+			want := broker.NATSMaxPayload
+			if variant == "jetstream" {
+				want -= nats.HeaderReserve
+			}
+			if lim.MaxRequest != want || lim.MaxReply != broker.NATSMaxPayload {
+				t.Fatalf("Limits = %+v, want request %d, reply %d", lim, want, broker.NATSMaxPayload)
+			}
+			srv := driverstest.Serve(t, d, c)
+			client := driverstest.Dial(t, d, c, srv.Addr())
+			caller, err := client.NewCaller()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			call := func(req []byte) ([]byte, error) {
+				return caller.Call(ctx, time.Now().Add(10*time.Second), req, nil)
+			}
+			// request at the limit (echoed at 1 KiB), reply at the limit
+			if _, err := call(requestOfSize(t, 1, lim.MaxRequest, 1024)); err != nil {
+				t.Fatalf("request of %d bytes: %v", lim.MaxRequest, err)
+			}
+			reply, err := call(requestOfSize(t, 2, 100, replyPayloadFor(lim.MaxReply)))
+			if err != nil || len(reply) > lim.MaxReply || len(reply) < lim.MaxReply-16 {
+				t.Fatalf("reply at the limit: %d bytes, %v", len(reply), err)
+			}
+			// one byte over
+			start := time.Now()
+			_, err = call(requestOfSize(t, 3, lim.MaxRequest+nats.HeaderReserve*btoi(variant == "jetstream")+1, 1024))
+			if !errors.Is(err, natsgo.ErrMaxPayload) || time.Since(start) > time.Second {
+				t.Fatalf("request over max_payload: %v after %v, want nats: maximum payload exceeded at once", err, time.Since(start))
+			}
+			_, err = call(requestOfSize(t, 4, 100, replyPayloadFor(lim.MaxReply)+64))
+			if err == nil || errors.Is(err, drivers.ErrTimeout) || !strings.Contains(err.Error(), "max_payload") {
+				t.Fatalf("reply over max_payload: got %v, want the responder's error naming max_payload", err)
+			}
+			// and the caller still works
+			if _, err := call(requestOfSize(t, 5, 100, 0)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestBrokerRestart: a broker that comes back on the same address is
