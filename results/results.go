@@ -94,21 +94,83 @@ type Cell struct {
 	Counts  Counts  `json:"counts"`
 	// Throughput is successful calls per second over the measured window.
 	Throughput float64 `json:"throughput"`
-	// Latency is measured from each call's intended start (coordinated
-	// omission corrected); Uncorrected from its actual send. In closed loop
-	// the two are the same.
-	Latency     Latency    `json:"latency"`
-	Uncorrected Latency    `json:"uncorrected"`
-	Responder   Latency    `json:"responder"`
-	Histograms  Histograms `json:"histograms"`
-	Series      []Point    `json:"series"`
+	// ErrorRate is the share of the calls due in the window that did not
+	// succeed: (failed + overflow) / scheduled.
+	ErrorRate float64 `json:"error_rate"`
+	// Latency holds the ok calls, measured from each call's intended start
+	// (coordinated omission corrected) less the generator's own lateness;
+	// Uncorrected from its actual send. In closed loop the two are the
+	// same. AllCalls holds every call due, failed ones included (timeouts,
+	// stuck and overflow calls at their timeout).
+	Latency     Latency `json:"latency"`
+	Uncorrected Latency `json:"uncorrected"`
+	AllCalls    Latency `json:"all_calls"`
+	Responder   Latency `json:"responder"`
+	// ResponderConcurrency is how many requests the responder handled at
+	// once at most.
+	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
+	// Generator is the open-loop generator's own record (absent in closed
+	// loop).
+	Generator  *Generator   `json:"generator,omitempty"`
+	Errors     []ErrorCount `json:"errors,omitempty"`
+	Warnings   []string     `json:"warnings,omitempty"`
+	Histograms Histograms   `json:"histograms"`
+	Series     []Point      `json:"series"`
 	// Error is set when the cell could not run or was cut short.
 	Error      string `json:"error,omitempty"`
 	Incomplete bool   `json:"incomplete,omitempty"`
 }
 
+// Generator is what the open-loop generator itself did: how late it
+// started calls, beyond anything the system under test caused. Its
+// lateness is never part of Latency.
+type Generator struct {
+	Lateness Latency `json:"lateness"`
+	// Limited is set when the generator missed its bounds (BoundP99US at
+	// p99, or more than BoundLateShare of calls started over 1 ms late):
+	// the cell's load was not the load asked for.
+	Limited        bool    `json:"limited"`
+	Reason         string  `json:"reason,omitempty"`
+	BoundP99US     float64 `json:"bound_p99_us"`
+	BoundLateShare float64 `json:"bound_late_share"`
+}
+
+// ErrorCount is one distinct failure message and how many calls failed
+// with it.
+type ErrorCount struct {
+	Message string `json:"message"`
+	Count   int64  `json:"count"`
+}
+
+// Measured reports whether the cell ran and measured calls.
+func (c *Cell) Measured() bool { return c.Error == "" && c.Counts.Scheduled > 0 }
+
+// GeneratorLimited reports whether the cell's generator missed its bounds.
+func (c *Cell) GeneratorLimited() bool { return c.Generator != nil && c.Generator.Limited }
+
+// MaxErrorRate is the highest error rate at which a cell still counts in
+// headlines, rankings and ratios: 0.1%.
+const MaxErrorRate = 0.001
+
+// Rankable reports whether the cell may be used in a headline, ranking or
+// ratio, and why not: it must have run, measured calls, failed at most
+// MaxErrorRate of them, and have had a healthy generator.
+func (c *Cell) Rankable() (bool, string) {
+	switch {
+	case c.Error != "":
+		return false, "did not run: " + c.Error
+	case c.Counts.Scheduled == 0:
+		return false, "no calls measured"
+	case c.ErrorRate > MaxErrorRate:
+		return false, fmt.Sprintf("%.2f%% of calls failed (more than %.1f%%)", 100*c.ErrorRate, 100*MaxErrorRate)
+	case c.GeneratorLimited():
+		return false, "generator-limited: " + c.Generator.Reason
+	}
+	return true, ""
+}
+
 // Counts classifies every call. Scheduled = Started + Overflow and
-// Started = OK + Timeout + Transport + Responder + Mismatch.
+// Started = OK + Timeout + Transport + Responder + Mismatch + Stuck.
 type Counts struct {
 	Scheduled int64 `json:"scheduled"`
 	Started   int64 `json:"started"`
@@ -117,16 +179,36 @@ type Counts struct {
 	Transport int64 `json:"transport_error"`
 	Responder int64 `json:"responder_error"`
 	Mismatch  int64 `json:"mismatch"`
+	// Stuck counts calls still inside the driver when the cell stopped
+	// waiting (its window, one timeout and a grace past): abandoned.
+	Stuck int64 `json:"stuck"`
 	// Overflow counts open-loop calls that never started because the
 	// in-flight cap stayed full past their timeout.
 	Overflow int64 `json:"overflow"`
-	// Late counts open-loop calls that started more than 1 ms after their
-	// intended time.
+	// Late counts open-loop calls the generator itself started more than
+	// 1 ms after it could have (its own lateness, not the system's).
 	Late int64 `json:"late"`
+	// Queued counts open-loop calls that waited for a free in-flight slot
+	// (the system under test held every one): their latency counts from
+	// their intended start.
+	Queued int64 `json:"queued"`
+	// OutOfRange counts values beyond the histograms' range (not in them).
+	OutOfRange int64 `json:"out_of_range"`
 }
 
 // Failed is the number of started calls that did not succeed.
-func (c Counts) Failed() int64 { return c.Timeout + c.Transport + c.Responder + c.Mismatch }
+func (c Counts) Failed() int64 {
+	return c.Timeout + c.Transport + c.Responder + c.Mismatch + c.Stuck
+}
+
+// ErrorRate is the share of scheduled calls that did not succeed (failed or
+// never started).
+func (c Counts) ErrorRate() float64 {
+	if c.Scheduled == 0 {
+		return 0
+	}
+	return float64(c.Failed()+c.Overflow) / float64(c.Scheduled)
+}
 
 // Latency summarises a histogram, in microseconds.
 type Latency struct {
@@ -146,7 +228,9 @@ type Latency struct {
 type Histograms struct {
 	Corrected   string `json:"corrected"`
 	Uncorrected string `json:"uncorrected"`
+	AllCalls    string `json:"all_calls"`
 	Responder   string `json:"responder"`
+	Lateness    string `json:"lateness,omitempty"`
 }
 
 // Point is one second of a cell's measured window.

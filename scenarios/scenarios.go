@@ -45,6 +45,9 @@ type Scenario struct {
 	BrokerWarmup Duration `json:"broker_warmup"`
 	Timeout      Duration `json:"timeout"`
 	Repeat       int      `json:"repeat"`
+	// ResponderConcurrency is how many requests every driver's responder
+	// handles at once.
+	ResponderConcurrency int `json:"responder_concurrency"`
 }
 
 // DriverSpec selects a driver, some of its variants (none: all) and options.
@@ -170,6 +173,14 @@ const (
 	MaxRepeat      = 100
 )
 
+// DefaultResponderConcurrency is responder_concurrency when a scenario
+// does not set it (drivers.DefaultResponderConcurrency, the same for every
+// driver).
+const DefaultResponderConcurrency = 64
+
+// MaxResponderConcurrency bounds responder_concurrency.
+const MaxResponderConcurrency = 4096
+
 // DefaultBrokerWarmup is broker_warmup when a scenario does not set it.
 const DefaultBrokerWarmup = 10 * time.Second
 
@@ -255,10 +266,10 @@ func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
 	}
 }
 
-var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat"}
+var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency"}
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
-	s := &Scenario{MaxInFlight: 256, Duration: Duration(5 * time.Second), Warmup: Duration(time.Second), BrokerWarmup: Duration(DefaultBrokerWarmup), Timeout: Duration(5 * time.Second), Repeat: 1, ServiceTimes: []ServiceTime{{}}}
+	s := &Scenario{MaxInFlight: 256, Duration: Duration(5 * time.Second), Warmup: Duration(time.Second), BrokerWarmup: Duration(DefaultBrokerWarmup), Timeout: Duration(5 * time.Second), Repeat: 1, ServiceTimes: []ServiceTime{{}}, ResponderConcurrency: DefaultResponderConcurrency}
 	if root.Kind != yaml.MappingNode {
 		p.fail(root, "", "a scenario is a mapping of keys (name, drivers, payloads, ...), not a %s", kindName(root))
 		return s
@@ -305,6 +316,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 			s.Timeout = p.duration(v, "timeout", time.Millisecond, 10*time.Minute)
 		case "repeat":
 			s.Repeat = p.int(v, "repeat", 1, MaxRepeat)
+		case "responder_concurrency":
+			s.ResponderConcurrency = p.int(v, "responder_concurrency", 1, MaxResponderConcurrency)
 		default:
 			p.fail(k, k.Value, "unknown key (known keys: %s)", strings.Join(topKeys, ", "))
 		}
@@ -327,7 +340,25 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 	if seen["max_in_flight"] != nil && seen["rate"] == nil {
 		p.fail(seen["max_in_flight"], "max_in_flight", "only applies to open loop (rate)")
 	}
+	if msg := s.serviceBelowTimeout(); msg != "" && p.err == nil {
+		n := seen["service_time"]
+		if n == nil {
+			n = seen["timeout"]
+		}
+		p.fail(n, "service_time", "%s", msg)
+	}
 	return s
+}
+
+// serviceBelowTimeout says what is wrong when a service time is not below
+// the timeout: every call would time out by design.
+func (s *Scenario) serviceBelowTimeout() string {
+	for _, st := range s.ServiceTimes {
+		if st.Mean >= time.Duration(s.Timeout) {
+			return fmt.Sprintf("service time %s is not below the timeout %s: every call would time out; lower it or raise timeout", st, s.Timeout)
+		}
+	}
+	return ""
 }
 
 func validName(s string) bool {
@@ -571,6 +602,8 @@ type Overrides struct {
 	Repeat       int
 	Timeout      string
 	Calls        int64
+	// ResponderConcurrency replaces responder_concurrency (0: unset).
+	ResponderConcurrency int
 }
 
 // Apply applies o to s; errors name the flag.
@@ -692,6 +725,15 @@ func (s *Scenario) Apply(o Overrides) error {
 			return bad("calls", "%d: want a positive number of calls per cell", o.Calls)
 		}
 		s.Calls = o.Calls
+	}
+	if o.ResponderConcurrency != 0 {
+		if o.ResponderConcurrency < 1 || o.ResponderConcurrency > MaxResponderConcurrency {
+			return bad("responder-concurrency", "%d: want 1 to %d", o.ResponderConcurrency, MaxResponderConcurrency)
+		}
+		s.ResponderConcurrency = o.ResponderConcurrency
+	}
+	if msg := s.serviceBelowTimeout(); msg != "" {
+		return bad("service-time", "%s (--timeout sets the timeout)", msg)
 	}
 	return nil
 }

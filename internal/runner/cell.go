@@ -1,7 +1,8 @@
 // Package runner is rpcbench's core: it paces calls (closed or open loop),
-// times them, verifies every reply, classifies outcomes and records latency
-// into per-worker HdrHistograms, merged after the run. Drivers only carry
-// bytes; everything measured is measured here, once, for all of them.
+// times them by its own clock, enforces every call's deadline, verifies
+// every reply, classifies outcomes and records latency into HdrHistograms.
+// Drivers only carry bytes; everything measured is measured here, once, for
+// all of them.
 package runner
 
 import (
@@ -9,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/clock"
 	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -36,7 +39,7 @@ type Load struct {
 	ServiceTime scenarios.ServiceTime
 	Duration    time.Duration
 	// Calls > 0 ends the measured window after that many calls instead of
-	// after Duration.
+	// after Duration (open loop: the schedule holds that many calls).
 	Calls   int64
 	Warmup  time.Duration
 	Timeout time.Duration
@@ -55,29 +58,77 @@ type Live struct {
 	Calls       int64
 }
 
-// lateThreshold is how far past its intended time an open-loop call may
-// start before it counts as late.
-const lateThreshold = time.Millisecond
-
-// secondHistDigits: the per-second histograms only feed the time series
-// and live progress, two significant digits are plenty.
-const secondHistDigits = 2
+const (
+	// lateThreshold: an open-loop call the generator itself started more
+	// than this after its intended time counts as late.
+	lateThreshold = time.Millisecond
+	// GeneratorP99Bound and GeneratorLateBound are what the open-loop
+	// generator must keep to: its own lateness at p99, and the share of
+	// calls it started more than 1 ms late. A cell beyond either is marked
+	// generator-limited.
+	GeneratorP99Bound  = 200 * time.Microsecond
+	GeneratorLateBound = 0.01
+	// StopGrace is how long past its window plus one timeout a cell may
+	// run before the calls still out are abandoned (counted as stuck).
+	StopGrace = time.Second
+	// abandonGrace is how long workers get to return once their context
+	// is cancelled before the core abandons them.
+	abandonGrace = 500 * time.Millisecond
+	// MaxShards bounds the number of histogram sets a cell records into:
+	// workers share them beyond that.
+	MaxShards = 8
+	// maxErrorKinds is how many distinct error messages a cell keeps.
+	maxErrorKinds = 5
+	// secondHistDigits: the per-second histograms only feed the time series
+	// and live progress, two significant digits are plenty.
+	secondHistDigits = 2
+	// openPrespawn is how many open-loop workers start before the first
+	// call; more start as calls find every worker busy, up to the cap.
+	openPrespawn = 8
+)
 
 // Measurement is what RunCell measured: the counts, the merged histograms
 // and the time series.
 type Measurement struct {
-	Counts      results.Counts
-	Corrected   *hdrhistogram.Histogram
+	Counts results.Counts
+	// Corrected holds ok calls, from their intended start (closed loop:
+	// their send), less the generator's own lateness.
+	Corrected *hdrhistogram.Histogram
+	// Uncorrected holds ok calls from their actual send.
 	Uncorrected *hdrhistogram.Histogram
-	Responder   *hdrhistogram.Histogram
-	Series      []results.Point
-	Seconds     float64
+	// All holds every call that was due: ok, failed (timeouts, stuck and
+	// overflow at their timeout), corrected like Corrected.
+	All       *hdrhistogram.Histogram
+	Responder *hdrhistogram.Histogram
+	// Lateness is the open-loop generator's own lateness per call (nil in
+	// closed loop).
+	Lateness *hdrhistogram.Histogram
+	Series   []results.Point
+	Seconds  float64
+	// Errors are the first distinct failure messages with their counts.
+	Errors []results.ErrorCount
+	// GeneratorLimited is set when the generator missed its bounds; the
+	// reason says which.
+	GeneratorLimited bool
+	GeneratorReason  string
+	// HistMax is the largest value the histograms could hold (ns).
+	HistMax int64
 	// Interrupted is set when ctx ended the cell early.
 	Interrupted bool
 }
 
+// HistMax is the range of a cell's latency histograms: the longest latency
+// a call can record is a queued open-loop call (up to one timeout waiting
+// for a slot) that then runs to its deadline plus the stop grace.
+func HistMax(timeout time.Duration) int64 {
+	return max(int64(results.HistMax), int64(2*timeout+StopGrace+abandonGrace))
+}
+
 // RunCell runs one cell's load through client and returns what it measured.
 // live, if not nil, is called about once a second from another goroutine.
+// It returns within the cell's window plus one timeout plus StopGrace and
+// abandonGrace, whatever the driver does: calls still out then are
+// abandoned and counted as stuck.
 func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Live)) (*Measurement, error) {
 	if load.Concurrency < 1 {
 		return nil, errors.New("runner: concurrency must be at least 1")
@@ -88,43 +139,43 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 	if load.Timeout <= 0 {
 		load.Timeout = 5 * time.Second
 	}
-	workers := make([]*worker, load.Concurrency)
-	for i := range workers {
-		c, err := client.NewCaller()
-		if err != nil {
-			return nil, fmt.Errorf("new caller: %w", err)
+	s := newShared(load)
+	workers := s.workers
+	if load.Rate == 0 {
+		for i := 0; i < load.Concurrency; i++ {
+			c, err := client.NewCaller()
+			if err != nil {
+				return nil, fmt.Errorf("new caller: %w", err)
+			}
+			workers = append(workers, s.newWorker(i, c))
 		}
-		workers[i] = newWorker(i, c, load)
+	} else {
+		for i := 0; i < min(load.Concurrency, openPrespawn); i++ {
+			c, err := client.NewCaller()
+			if err != nil {
+				return nil, fmt.Errorf("new caller: %w", err)
+			}
+			workers = append(workers, s.newWorker(i, c))
+		}
 	}
-	s := &shared{load: load, series: &series{}}
+	s.workers = workers
 	s.start = time.Now()
 	s.startUnix = s.start.UnixNano()
-	s.measureStart = load.Warmup
-	if load.Calls > 0 {
-		s.remaining.Store(load.Calls)
-		s.end = 0 // ends by count; a safety bound follows
-		s.hardEnd = s.measureStart + maxCountedRun
-	} else {
-		s.end = s.measureStart + load.Duration
-		s.hardEnd = s.end
-	}
-	if load.Rate > 0 {
-		s.interval = float64(time.Second) / load.Rate
-	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if load.Rate > 0 {
-				w.openLoop(runCtx, s)
-			} else {
-				w.closedLoop(runCtx, s)
-			}
-		}()
+	if load.Rate > 0 {
+		s.client, s.wg = client, &wg
+		for i, w := range s.workers {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.openLoop(runCtx, s, i == 0) }()
+		}
+	} else {
+		for _, w := range s.workers {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.closedLoop(runCtx, s) }()
+		}
 	}
 	done := make(chan struct{})
 	var liveWG sync.WaitGroup
@@ -132,68 +183,173 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 		liveWG.Add(1)
 		go func() {
 			defer liveWG.Done()
-			s.report(done, workers, live)
+			s.report(done, live)
 		}()
 	}
-	wg.Wait()
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	s.wait(ctx, cancel, allDone)
+	stop := s.now()
 	close(done)
 	liveWG.Wait()
-	stop := s.now()
-
-	m := &Measurement{
-		Corrected:   results.NewHistogram(),
-		Uncorrected: results.NewHistogram(),
-		Responder:   results.NewHistogram(),
-		Interrupted: ctx.Err() != nil,
-	}
-	for _, w := range workers {
-		w.flushSecond(s)
-		m.Corrected.Merge(w.corrected)
-		if load.Rate > 0 {
-			m.Uncorrected.Merge(w.uncorrected)
-		}
-		m.Responder.Merge(w.responder)
-		addCounts(&m.Counts, &w.counts)
-	}
-	if load.Rate == 0 {
-		// closed loop: each call starts when it is sent, nothing to correct
-		m.Uncorrected.Merge(m.Corrected)
-	}
-	measuredEnd := stop
-	if s.end != 0 && measuredEnd > s.end {
-		measuredEnd = s.end
-	}
-	if measuredEnd > s.measureStart {
-		m.Seconds = (measuredEnd - s.measureStart).Seconds()
-	}
-	m.Series = s.series.points(m.Seconds)
-	return m, nil
+	return s.collect(ctx, stop), nil
 }
 
-// maxCountedRun bounds a run that ends by call count, so a broken transport
-// cannot keep it going for ever.
-const maxCountedRun = 24 * time.Hour
+// wait returns once every worker has returned, or once the cell has run
+// past its hard stop (or ctx ended) and the workers still inside a call
+// have been abandoned.
+func (s *shared) wait(ctx context.Context, cancel context.CancelFunc, allDone <-chan struct{}) {
+	var hard <-chan time.Time
+	if s.hardStop > 0 {
+		t := time.NewTimer(s.hardStop - s.now())
+		defer t.Stop()
+		hard = t.C
+	}
+	select {
+	case <-allDone:
+		return
+	case <-hard:
+	case <-ctx.Done():
+	}
+	cancel()
+	select {
+	case <-allDone:
+		return
+	case <-time.After(abandonGrace):
+	}
+	// Workers still inside a driver's Call are abandoned: they will never
+	// touch their shard again. The others are between calls and return
+	// promptly now that the context is cancelled.
+	for {
+		s.mu.Lock()
+		ws := s.workers
+		s.mu.Unlock()
+		pending := false
+		for _, w := range ws {
+			if w.exited.Load() || w.state.Load() == stateAbandoned {
+				continue
+			}
+			if w.state.CompareAndSwap(stateInCall, stateAbandoned) {
+				s.abandoned = append(s.abandoned, w)
+				continue
+			}
+			pending = true
+		}
+		if !pending {
+			select {
+			case <-allDone:
+				return
+			default:
+			}
+			return
+		}
+		select {
+		case <-allDone:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// Worker states: a worker inside a driver's Call is abandoned by switching
+// stateInCall to stateAbandoned; it checks on its way out of Call and
+// returns without recording.
+const (
+	stateIdle int32 = iota
+	stateInCall
+	stateAbandoned
+)
 
 // shared is the state of a cell its workers share. Times in the hot path
 // are monotonic offsets from start: reading the monotonic clock alone
 // (time.Since) costs half of time.Now.
 type shared struct {
-	load         Load
-	start        time.Time
-	startUnix    int64
+	load      Load
+	start     time.Time
+	startUnix int64
+	// measureStart is where the measured window starts (after the warm-up);
+	// end where it ends, zero when a closed-loop cell ends by count.
 	measureStart time.Duration
-	end          time.Duration // zero when the cell ends by count
-	hardEnd      time.Duration
-	remaining    atomic.Int64 // measured calls left, count mode
-	next         atomic.Int64 // open loop: next schedule index
-	interval     float64      // open loop: ns between intended starts
-	series       *series
+	end          time.Duration
+	// hardStop is when the cell stops waiting for calls (zero: never).
+	hardStop  time.Duration
+	remaining atomic.Int64 // closed loop, count mode: measured calls left
+	interval  float64      // open loop: ns between intended starts
+	scheduled int64        // open loop: calls in the schedule, warm-up included
+	histMax   int64
+
+	tmpl    *wire.RequestTemplate
+	want    []byte // the reply payload a correct responder sends back
+	wantSum uint32
+
+	shards []*shard
+	// disp is the shard of open-loop calls that never started (the
+	// token holder records them)
+	disp *shard
+	// open loop: the token, the schedule's cursor (touched by the token
+	// holder only), and whether the schedule is done
+	token    chan struct{}
+	next     int64
+	paceDone atomic.Bool
+	inCall   atomic.Int64 // open loop: workers inside a call
+	client   drivers.Client
+	wg       *sync.WaitGroup
+
+	mu        sync.Mutex // guards workers (the token holder adds to them)
+	workers   []*worker
+	abandoned []*worker
+
+	series *series
+}
+
+func newShared(load Load) *shared {
+	s := &shared{load: load, series: &series{}, histMax: HistMax(load.Timeout)}
+	s.measureStart = load.Warmup
+	switch {
+	case load.Rate > 0:
+		s.interval = float64(time.Second) / load.Rate
+		window := load.Duration
+		if load.Calls > 0 {
+			window = time.Duration(float64(load.Calls) * s.interval)
+		}
+		s.end = s.measureStart + window
+		s.scheduled = int64(math.Ceil(float64(s.end) / s.interval))
+		if load.Calls > 0 {
+			s.scheduled = int64(math.Ceil(float64(s.measureStart)/s.interval)) + load.Calls
+		}
+		s.hardStop = s.end + load.Timeout + StopGrace
+	case load.Calls > 0:
+		s.remaining.Store(load.Calls)
+	default:
+		s.end = s.measureStart + load.Duration
+		s.hardStop = s.end + load.Timeout + StopGrace
+	}
+	rng := rand.New(rand.NewPCG(load.Seed, 0))
+	payload := make([]byte, load.Payload)
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	s.want = payload
+	s.wantSum = wire.Checksum(payload)
+	if load.ResponseSize > 0 && load.ResponseSize != load.Payload {
+		s.want = wire.ResizePayload(payload, load.ResponseSize)
+		s.wantSum = wire.Checksum(s.want)
+	}
+	s.tmpl = wire.NewRequestTemplate(payload, uint32(load.ResponseSize))
+	n := min(load.Concurrency, MaxShards)
+	for i := 0; i < n; i++ {
+		s.shards = append(s.shards, newShard(s, load.Concurrency > MaxShards))
+	}
+	if load.Rate > 0 {
+		s.disp = newShard(s, false)
+		s.token = make(chan struct{})
+	}
+	return s
 }
 
 // schedule is the open loop's precomputed schedule: call i is intended to
 // start i intervals after the start, whatever happened to the calls before
-// it. Latency is measured from this time, which corrects coordinated
-// omission.
+// it.
 func (s *shared) schedule(i int64) time.Duration {
 	return time.Duration(float64(i) * s.interval)
 }
@@ -201,73 +357,89 @@ func (s *shared) schedule(i int64) time.Duration {
 // now is the monotonic time since the cell started.
 func (s *shared) now() time.Duration { return time.Since(s.start) }
 
-// claim decides whether a call that starts at t may run, and whether it is
-// measured (past the warm-up).
+// claim decides whether a closed-loop call that starts at t may run, and
+// whether it is measured (past the warm-up).
 func (s *shared) claim(t time.Duration) (run, measured bool) {
 	if t < s.measureStart {
 		return true, false
 	}
-	if s.load.Calls > 0 {
-		if t >= s.hardEnd {
-			return false, false
-		}
+	if s.end == 0 {
 		return s.remaining.Add(-1) >= 0, true
 	}
 	return t < s.end, true
 }
 
-type worker struct {
-	id          int
-	caller      drivers.Caller
-	load        Load
-	rng         *rand.Rand
-	payload     []byte
-	tmpl        *wire.RequestTemplate
-	want        []byte // the reply payload a correct responder sends back
-	wantSum     uint32
-	req, buf    []byte
-	seq         uint64
-	corrected   *hdrhistogram.Histogram
-	uncorrected *hdrhistogram.Histogram
-	responder   *hdrhistogram.Histogram
-	counts      results.Counts
-	// live counters read by the progress goroutine
-	liveOK, liveErr atomic.Int64
+// shard is one set of histograms and counts. Workers own one each while
+// there are at most MaxShards of them, and share them under mu beyond.
+type shard struct {
+	locked bool
+	mu     sync.Mutex
+
+	ok, unc, failed, resp, late *hdrhistogram.Histogram
+	counts                      results.Counts
+	errs                        map[string]int64
+	errOther                    int64
+
 	// the current second of the time series
 	sec              int
-	secStart, secEnd time.Duration // the current second's bounds
+	secStart, secEnd time.Duration
 	secHist          *hdrhistogram.Histogram
-	secOK            int64
-	secErr           int64
-	timer            *time.Timer
+	secOK, secErr    int64
 	_                [64]byte
 }
 
-func newWorker(id int, c drivers.Caller, load Load) *worker {
+func newShard(s *shared, locked bool) *shard {
+	h := func() *hdrhistogram.Histogram {
+		return hdrhistogram.New(results.HistMin, s.histMax, results.HistDigits)
+	}
+	sh := &shard{
+		locked:  locked,
+		ok:      h(),
+		failed:  h(),
+		resp:    h(),
+		secHist: hdrhistogram.New(results.HistMin, s.histMax, secondHistDigits),
+		sec:     -1,
+	}
+	if s.load.Rate > 0 {
+		sh.unc = h()
+		sh.late = h()
+	}
+	return sh
+}
+
+type worker struct {
+	id     int
+	s      *shared
+	caller drivers.Caller
+	sh     *shard
+	rng    *rand.Rand
+	req    []byte
+	buf    []byte
+	seq    uint64
+
+	state  atomic.Int32
+	exited atomic.Bool
+	// the call in flight, for the core to account for it if abandoned
+	curStart, curDeadline time.Duration
+	curMeasured           bool
+	// open loop: the precise wait of the token holder
+	waiter *clock.Waiter
+
+	// live counters read by the progress goroutine
+	liveOK, liveErr atomic.Int64
+	_               [64]byte
+}
+
+func (s *shared) newWorker(id int, c drivers.Caller) *worker {
 	w := &worker{
-		id:          id,
-		caller:      c,
-		load:        load,
-		rng:         rand.New(rand.NewPCG(load.Seed, uint64(id)+1)),
-		corrected:   results.NewHistogram(),
-		uncorrected: results.NewHistogram(),
-		responder:   results.NewHistogram(),
-		secHist:     hdrhistogram.New(results.HistMin, results.HistMax, secondHistDigits),
-		sec:         -1,
+		id:     id,
+		s:      s,
+		caller: c,
+		sh:     s.shards[id%len(s.shards)],
+		rng:    rand.New(rand.NewPCG(s.load.Seed, uint64(id)+1)),
 	}
-	w.payload = make([]byte, load.Payload)
-	for i := range w.payload {
-		w.payload[i] = byte(w.rng.Uint32())
-	}
-	w.want = w.payload
-	w.wantSum = wire.Checksum(w.payload)
-	if load.ResponseSize > 0 && load.ResponseSize != load.Payload {
-		w.want = wire.ResizePayload(w.payload, load.ResponseSize)
-		w.wantSum = wire.Checksum(w.want)
-	}
-	w.tmpl = wire.NewRequestTemplate(w.payload, uint32(load.ResponseSize))
-	w.req = make([]byte, 0, load.Payload+64)
-	w.buf = make([]byte, 0, len(w.want)+64)
+	w.req = make([]byte, 0, s.load.Payload+64)
+	w.buf = make([]byte, 0, len(s.want)+64)
 	return w
 }
 
@@ -280,68 +452,120 @@ const (
 	responderErr
 	mismatch
 	aborted
+	abandoned
 )
 
-// call makes one call that starts at t0 and returns its outcome, the reply
-// time, and the responder's handler time.
-func (w *worker) call(ctx context.Context, s *shared, t0 time.Duration) (outcome, time.Duration, int64) {
+// errLate stands for an ok reply that arrived after the call's deadline.
+var errLate = errors.New("reply arrived after the deadline (the core's clock)")
+
+// call makes one call with the given deadline (an offset) and returns its
+// outcome, the reply time, the responder's handler time, and the error
+// behind a failure.
+func (w *worker) call(ctx context.Context, start, deadline time.Duration, measured bool) (outcome, time.Duration, int64, error) {
+	s := w.s
 	w.seq++
 	id := uint64(w.id+1)<<40 | w.seq
 	var st int64
-	if w.load.ServiceTime.Mean > 0 {
-		st = int64(w.load.ServiceTime.Sample(w.rng))
+	if s.load.ServiceTime.Mean > 0 {
+		st = int64(s.load.ServiceTime.Sample(w.rng))
 	}
-	w.req = w.tmpl.Append(w.req[:0], id, st, s.startUnix+int64(t0))
-	reply, err := w.caller.Call(ctx, s.start.Add(t0+w.load.Timeout), w.req, w.buf[:0])
+	w.req = s.tmpl.Append(w.req[:0], id, st, s.startUnix+int64(start))
+	w.curStart, w.curDeadline, w.curMeasured = start, deadline, measured
+	w.state.Store(stateInCall)
+	if s.token != nil {
+		s.inCall.Add(1)
+	}
+	reply, err := w.caller.Call(ctx, s.start.Add(deadline), w.req, w.buf[:0])
 	t1 := s.now()
+	if !w.state.CompareAndSwap(stateInCall, stateIdle) {
+		return abandoned, t1, 0, nil
+	}
+	if s.token != nil {
+		s.inCall.Add(-1)
+	}
 	if cap(reply) > cap(w.buf) {
 		w.buf = reply[:0]
 	}
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return aborted, t1, 0
-		case errors.Is(err, drivers.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-			return timeout, t1, 0
+			return aborted, t1, 0, err
+		case t1 > deadline, errors.Is(err, drivers.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			return timeout, t1, 0, err
 		}
-		return transport, t1, 0
+		return transport, t1, 0, err
+	}
+	if t1 > deadline {
+		// The core's clock decides: a reply after the deadline is a
+		// timeout, whatever the driver returned.
+		return timeout, t1, 0, errLate
 	}
 	var r wire.Fields
 	if wire.Parse(reply, &r) != nil {
-		return mismatch, t1, 0
+		return mismatch, t1, 0, errMalformed
 	}
 	if len(r.Error) != 0 {
-		return responderErr, t1, r.HandlerNs
+		return responderErr, t1, r.HandlerNs, responderError(r.Error)
 	}
 	// The reply must carry the expected checksum and exactly the expected
 	// bytes (which hash to it): comparing the bytes is exact and cheaper
 	// than hashing them again.
-	if r.ID != id || r.Checksum != w.wantSum || !bytes.Equal(r.Payload, w.want) {
-		return mismatch, t1, r.HandlerNs
+	if r.ID != id {
+		return mismatch, t1, r.HandlerNs, errWrongID
 	}
-	return ok, t1, r.HandlerNs
+	if r.Checksum != s.wantSum || !bytes.Equal(r.Payload, s.want) {
+		return mismatch, t1, r.HandlerNs, errWrongPayload
+	}
+	return ok, t1, r.HandlerNs, nil
 }
 
-func (w *worker) record(s *shared, o outcome, intended, t0, t1 time.Duration, handlerNs int64) {
-	c := &w.counts
+var (
+	errMalformed    = errors.New("reply is not a Call message")
+	errWrongID      = errors.New("reply carries another call's id")
+	errWrongPayload = errors.New("reply payload or checksum differs from the expected")
+)
+
+type responderError []byte
+
+func (e responderError) Error() string { return "responder: " + string(e) }
+
+// record adds one measured call that ended at t1. start is where its
+// latency counts from (its intended start, or its send in closed loop),
+// sent its actual send, gen the generator's own lateness (open loop).
+func (w *worker) record(o outcome, start, sent, t1, gen time.Duration, handlerNs int64, err error, open bool) {
+	sh := w.sh
+	if sh.locked {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+	}
+	c := &sh.counts
 	c.Started++
-	switch o {
-	case ok:
+	if open {
+		c.Scheduled++
+		w.recordValue(sh.late, int64(gen))
+		if gen > lateThreshold {
+			c.Late++
+		}
+	}
+	lat := t1 - start
+	if o == ok {
 		c.OK++
-		corr := t1 - intended
-		w.corrected.RecordValue(int64(corr))
-		if w.load.Rate > 0 {
-			// closed loop: the two are the same histogram, copied at the end
-			w.uncorrected.RecordValue(int64(t1 - t0))
+		w.recordValue(sh.ok, int64(lat))
+		if open {
+			w.recordValue(sh.unc, int64(t1-sent))
 		}
 		if handlerNs > 0 {
-			w.responder.RecordValue(handlerNs)
+			w.recordValue(sh.resp, handlerNs)
 		}
-		w.tick(s, t1, corr, true)
+		sh.tick(w.s, t1, lat, true)
 		w.liveOK.Add(1)
 		return
+	}
+	switch o {
 	case timeout:
 		c.Timeout++
+		// a timed-out call counts at its timeout (the caller gave up then)
+		lat = min(lat, w.s.load.Timeout)
 	case transport:
 		c.Transport++
 	case responderErr:
@@ -349,108 +573,372 @@ func (w *worker) record(s *shared, o outcome, intended, t0, t1 time.Duration, ha
 	case mismatch:
 		c.Mismatch++
 	}
-	w.tick(s, t1, 0, false)
+	w.recordValue(sh.failed, int64(lat))
+	sh.addError(err)
+	sh.tick(w.s, t1, 0, false)
 	w.liveErr.Add(1)
 }
 
-// tick adds a call to the worker's current second of the time series.
-func (w *worker) tick(s *shared, t, lat time.Duration, success bool) {
-	if s.end != 0 && t >= s.end {
-		// a call that started in the window and ended just after it
-		t = s.end - 1
-	}
-	if t < w.secStart || t >= w.secEnd {
-		w.flushSecond(s)
-		w.sec = int((t - s.measureStart) / time.Second)
-		w.secStart = s.measureStart + time.Duration(w.sec)*time.Second
-		w.secEnd = w.secStart + time.Second
-	}
-	if success {
-		w.secOK++
-		w.secHist.RecordValue(int64(lat))
-	} else {
-		w.secErr++
+// recordValue records v, counting values beyond the histogram's range
+// instead of dropping them.
+func (w *worker) recordValue(h *hdrhistogram.Histogram, v int64) {
+	if h.RecordValue(max(v, 1)) != nil {
+		w.sh.counts.OutOfRange++
 	}
 }
 
-func (w *worker) flushSecond(s *shared) {
-	if w.sec < 0 || (w.secOK == 0 && w.secErr == 0) {
+func (sh *shard) addError(err error) {
+	if err == nil {
 		return
 	}
-	w.secHist = s.series.add(w.sec, w.secHist, w.secOK, w.secErr)
-	w.secOK, w.secErr = 0, 0
+	if sh.errs == nil {
+		sh.errs = map[string]int64{}
+	}
+	msg := err.Error()
+	if _, ok := sh.errs[msg]; ok || len(sh.errs) < maxErrorKinds {
+		sh.errs[msg]++
+		return
+	}
+	sh.errOther++
+}
+
+// tick adds a call that ended at t to the shard's current second of the
+// time series. Calls that end after the window are in the counts and
+// histograms, not in the series.
+func (sh *shard) tick(s *shared, t, lat time.Duration, success bool) {
+	if t < s.measureStart || (s.end != 0 && t >= s.end) {
+		return
+	}
+	if t < sh.secStart || t >= sh.secEnd {
+		sh.flushSecond(s)
+		sh.sec = int((t - s.measureStart) / time.Second)
+		sh.secStart = s.measureStart + time.Duration(sh.sec)*time.Second
+		sh.secEnd = sh.secStart + time.Second
+	}
+	if success {
+		sh.secOK++
+		sh.secHist.RecordValue(max(int64(lat), 1))
+	} else {
+		sh.secErr++
+	}
+}
+
+func (sh *shard) flushSecond(s *shared) {
+	if sh.sec < 0 || (sh.secOK == 0 && sh.secErr == 0) {
+		return
+	}
+	sh.secHist = s.series.add(sh.sec, sh.secHist, sh.secOK, sh.secErr)
+	sh.secOK, sh.secErr = 0, 0
 }
 
 func (w *worker) closedLoop(ctx context.Context, s *shared) {
+	defer w.exited.Store(true)
 	for ctx.Err() == nil {
 		t0 := s.now()
 		run, measured := s.claim(t0)
 		if !run {
 			return
 		}
-		o, t1, h := w.call(ctx, s, t0)
-		if o == aborted {
+		o, t1, h, err := w.call(ctx, t0, t0+s.load.Timeout, measured)
+		switch {
+		case o == aborted || o == abandoned:
 			return
-		}
-		if measured {
-			w.record(s, o, t0, t0, t1, h)
+		case measured:
+			w.record(o, t0, t0, t1, 0, h, err, false)
+		case o == ok:
+			w.liveOK.Add(1)
+		default:
+			w.liveErr.Add(1)
 		}
 	}
 }
 
-func (w *worker) openLoop(ctx context.Context, s *shared) {
-	w.timer = time.NewTimer(time.Hour)
-	w.timer.Stop()
-	for ctx.Err() == nil {
-		intended := s.schedule(s.next.Add(1) - 1)
-		if intended >= s.hardEnd {
-			return
-		}
-		if wait := intended - s.now(); wait > 0 {
-			w.timer.Reset(wait)
+// The open loop's generator is a token passed between the workers: the
+// worker holding it waits precisely for the next intended start (a timer
+// until shortly before, then a tight spin that holds its P but is never
+// in a run queue, so it cannot starve the network poller), hands the token
+// to an idle worker (or starts a new one, up to the in-flight cap), and
+// makes that call itself at once: no hand-off between the wait and the
+// send. With every slot busy it keeps the token through its own call.
+//
+// What the generator itself adds is told apart from what the system under
+// test causes. A call could have started at its intended time if a slot
+// was free then; if the holder had to keep the token through its previous
+// call (every slot busy), it could start only when that call ended. Time
+// before that point the system under test caused (coordinated omission,
+// corrected by counting from the intended time); time after it is the
+// generator's own lateness, recorded apart and never charged to the
+// transport.
+func (w *worker) openLoop(ctx context.Context, s *shared, holder bool) {
+	defer w.exited.Store(true)
+	for {
+		if !holder {
 			select {
+			case _, more := <-s.token:
+				if !more {
+					return
+				}
 			case <-ctx.Done():
-				w.timer.Stop()
 				return
-			case <-w.timer.C:
 			}
 		}
-		run, measured := s.claim(intended)
-		if !run {
+		holder = w.pace(ctx)
+		if s.paceDone.Load() {
+			if holder {
+				s.finishSchedule()
+			}
 			return
 		}
+	}
+}
+
+// pace runs the schedule while holding the token, and reports whether the
+// worker still holds it (it made a call with every slot busy).
+func (w *worker) pace(ctx context.Context) bool {
+	s := w.s
+	freeAt := time.Duration(-1 << 62) // when this holder's slot became free
+	if w.waiter == nil {
+		w.waiter = clock.NewWaiter(s.start)
+		// spinning holds a P: at most half of the time between calls
+		w.waiter.MaxSpin = min(clock.MaxSpin, time.Duration(s.interval/2))
+	}
+	for {
+		i := s.next
+		if i >= s.scheduled {
+			s.paceDone.Store(true)
+			return true
+		}
+		intended := s.schedule(i)
+		if !w.waiter.Until(ctx, intended) {
+			s.paceDone.Store(true)
+			return true
+		}
+		s.next++
+		measured := intended >= s.measureStart
 		now := s.now()
-		if now-intended > w.load.Timeout {
-			// Every slot stayed busy past this call's whole timeout: it never
-			// starts. Counted, never dropped silently.
+		if now-intended > s.load.Timeout {
+			// every slot stayed busy past this call's whole timeout: it
+			// never starts (its deadline has passed)
 			if measured {
-				w.counts.Scheduled++
-				w.counts.Overflow++
-				w.tick(s, now, 0, false)
-				w.liveErr.Add(1)
+				s.overflow(now)
 			}
 			continue
 		}
-		t0 := s.now()
-		o, t1, h := w.call(ctx, s, t0)
-		if o == aborted {
-			return
-		}
-		if measured {
-			w.counts.Scheduled++
-			if t0-intended > lateThreshold {
-				w.counts.Late++
+		passed := false
+		s.mu.Lock()
+		free := len(s.workers) - 1 - int(s.inCall.Load())
+		s.mu.Unlock()
+		if free > 0 {
+			// a worker is idle, or about to be: hand it the token
+			select {
+			case s.token <- struct{}{}:
+				passed = true
+			case <-ctx.Done():
+				s.paceDone.Store(true)
+				return true
 			}
-			w.record(s, o, intended, t0, t1, h)
+		} else {
+			passed = s.spawn(ctx)
+		}
+		ready := intended
+		if !passed {
+			ready = max(intended, freeAt)
+		}
+		t0 := s.now()
+		gen := max(t0-ready, 0)
+		// the deadline runs from the intended start, as a real client's
+		// timeout runs from when its request was created
+		o, t1, h, err := w.call(ctx, t0, intended+s.load.Timeout, measured)
+		switch {
+		case o == aborted || o == abandoned:
+			if !passed {
+				s.paceDone.Store(true)
+			}
+			return !passed
+		case measured:
+			if ready > intended {
+				w.sh.queued()
+			}
+			// latency from the intended start, less the generator's own
+			// lateness: what the system under test made this call wait
+			w.record(o, intended+gen, t0, t1, gen, h, err, true)
+		case o == ok:
+			w.liveOK.Add(1)
+		default:
+			w.liveErr.Add(1)
+		}
+		if passed {
+			return false
+		}
+		freeAt = t1
+	}
+}
+
+// spawn starts a new worker holding the token, if the in-flight cap
+// allows; it reports whether it did.
+func (s *shared) spawn(ctx context.Context) bool {
+	s.mu.Lock()
+	n := len(s.workers)
+	s.mu.Unlock()
+	if n >= s.load.Concurrency {
+		return false
+	}
+	c, err := s.client.NewCaller()
+	if err != nil {
+		return false
+	}
+	w := s.newWorker(n, c)
+	s.mu.Lock()
+	s.workers = append(s.workers, w)
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); w.openLoop(ctx, s, true) }()
+	return true
+}
+
+// overflow counts an open-loop call that never started, at its timeout.
+func (s *shared) overflow(now time.Duration) {
+	sh := s.disp
+	sh.counts.Scheduled++
+	sh.counts.Overflow++
+	if sh.failed.RecordValue(int64(s.load.Timeout)) != nil {
+		sh.counts.OutOfRange++
+	}
+	sh.tick(s, now, 0, false)
+}
+
+// finishSchedule ends the schedule: idle workers are released.
+func (s *shared) finishSchedule() { close(s.token) }
+
+// unscheduled counts the calls of the schedule never handed out (the cell
+// was stopped, or its token holder is stuck in a call) as overflow. It runs
+// once every worker has returned or been abandoned.
+func (s *shared) unscheduled(now time.Duration) {
+	if s.token == nil {
+		return
+	}
+	for ; s.next < s.scheduled; s.next++ {
+		if s.schedule(s.next) >= s.measureStart {
+			s.overflow(now)
 		}
 	}
 }
 
-func addCounts(dst, src *results.Counts) {
-	if src.Scheduled == 0 {
-		// closed loop: every started call was scheduled
-		src.Scheduled = src.Started
+func (sh *shard) queued() {
+	if sh.locked {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
 	}
+	sh.counts.Queued++
+}
+
+// collect merges what the shards and the abandoned workers recorded.
+func (s *shared) collect(ctx context.Context, stop time.Duration) *Measurement {
+	h := func() *hdrhistogram.Histogram {
+		return hdrhistogram.New(results.HistMin, s.histMax, results.HistDigits)
+	}
+	m := &Measurement{
+		Corrected:   h(),
+		Uncorrected: h(),
+		All:         h(),
+		Responder:   h(),
+		HistMax:     s.histMax,
+		Interrupted: ctx.Err() != nil,
+	}
+	open := s.load.Rate > 0
+	if open {
+		m.Lateness = h()
+	}
+	errs := map[string]int64{}
+	var other int64
+	shards := s.shards
+	if s.disp != nil {
+		shards = append(shards[:len(shards):len(shards)], s.disp)
+	}
+	s.unscheduled(stop)
+	// abandoned calls: stuck inside the driver past the hard stop
+	for _, w := range s.abandoned {
+		if !w.curMeasured {
+			continue
+		}
+		sh := w.sh
+		sh.counts.Started++
+		sh.counts.Stuck++
+		if open {
+			sh.counts.Scheduled++
+		}
+		lat := min(stop-w.curStart, s.load.Timeout)
+		if sh.failed.RecordValue(int64(lat)) != nil {
+			sh.counts.OutOfRange++
+		}
+		sh.addError(fmt.Errorf("call still inside the driver %v after its deadline: abandoned", (stop - w.curDeadline).Round(time.Millisecond)))
+	}
+	for _, sh := range shards {
+		sh.flushSecond(s)
+		m.Corrected.Merge(sh.ok)
+		m.All.Merge(sh.ok)
+		m.All.Merge(sh.failed)
+		m.Responder.Merge(sh.resp)
+		if open && sh.unc != nil {
+			m.Uncorrected.Merge(sh.unc)
+			m.Lateness.Merge(sh.late)
+		}
+		addCounts(&m.Counts, &sh.counts)
+		for k, v := range sh.errs {
+			errs[k] += v
+		}
+		other += sh.errOther
+	}
+	if !open {
+		// closed loop: each call starts when it is sent, nothing to correct
+		m.Uncorrected.Merge(m.Corrected)
+		m.Counts.Scheduled = m.Counts.Started
+	}
+	for k, v := range errs {
+		m.Errors = append(m.Errors, results.ErrorCount{Message: k, Count: v})
+	}
+	sort.Slice(m.Errors, func(i, j int) bool {
+		if m.Errors[i].Count != m.Errors[j].Count {
+			return m.Errors[i].Count > m.Errors[j].Count
+		}
+		return m.Errors[i].Message < m.Errors[j].Message
+	})
+	if len(m.Errors) > maxErrorKinds {
+		for _, e := range m.Errors[maxErrorKinds:] {
+			other += e.Count
+		}
+		m.Errors = m.Errors[:maxErrorKinds]
+	}
+	if other > 0 {
+		m.Errors = append(m.Errors, results.ErrorCount{Message: "(other messages)", Count: other})
+	}
+	// the measured window: the schedule's (or the duration's) length, cut
+	// short only by an interruption; a cell that ends by count ends at its
+	// last call
+	measuredEnd := stop
+	if s.end != 0 && (!m.Interrupted || stop > s.end) {
+		measuredEnd = s.end
+	}
+	if measuredEnd > s.measureStart {
+		m.Seconds = (measuredEnd - s.measureStart).Seconds()
+	}
+	m.Series = s.series.points(m.Seconds)
+	if open && m.Lateness.TotalCount() > 0 {
+		p99 := time.Duration(m.Lateness.ValueAtQuantile(99))
+		lateShare := float64(m.Counts.Late) / float64(m.Lateness.TotalCount())
+		switch {
+		case p99 > GeneratorP99Bound:
+			m.GeneratorLimited = true
+			m.GeneratorReason = fmt.Sprintf("the generator's own lateness p99 %v exceeds %v", p99.Round(time.Microsecond), GeneratorP99Bound)
+		case lateShare > GeneratorLateBound:
+			m.GeneratorLimited = true
+			m.GeneratorReason = fmt.Sprintf("the generator started %.1f%% of calls more than %v late (bound %.0f%%)", 100*lateShare, lateThreshold, 100*GeneratorLateBound)
+		}
+	}
+	return m
+}
+
+func addCounts(dst, src *results.Counts) {
 	dst.Scheduled += src.Scheduled
 	dst.Started += src.Started
 	dst.OK += src.OK
@@ -458,12 +946,15 @@ func addCounts(dst, src *results.Counts) {
 	dst.Transport += src.Transport
 	dst.Responder += src.Responder
 	dst.Mismatch += src.Mismatch
+	dst.Stuck += src.Stuck
 	dst.Overflow += src.Overflow
 	dst.Late += src.Late
+	dst.Queued += src.Queued
+	dst.OutOfRange += src.OutOfRange
 }
 
 // report feeds live progress about once a second until done closes.
-func (s *shared) report(done <-chan struct{}, workers []*worker, live func(Live)) {
+func (s *shared) report(done <-chan struct{}, live func(Live)) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	total := s.load.Warmup + s.load.Duration
@@ -476,10 +967,12 @@ func (s *shared) report(done <-chan struct{}, workers []*worker, live func(Live)
 		case <-t.C:
 			now := s.now()
 			var okN, errN int64
-			for _, w := range workers {
+			s.mu.Lock()
+			for _, w := range s.workers {
 				okN += w.liveOK.Load()
 				errN += w.liveErr.Load()
 			}
+			s.mu.Unlock()
 			l := Live{
 				Elapsed:     now,
 				Total:       total,
@@ -497,7 +990,7 @@ func (s *shared) report(done <-chan struct{}, workers []*worker, live func(Live)
 	}
 }
 
-// series gathers per-second histograms and counts from the workers.
+// series gathers per-second histograms and counts from the shards.
 type series struct {
 	mu   sync.Mutex
 	secs map[int]*second
@@ -508,7 +1001,7 @@ type second struct {
 	ok, err int64
 }
 
-// add merges one worker's second and returns an empty histogram for its next.
+// add merges one shard's second and returns an empty histogram for its next.
 func (s *series) add(sec int, h *hdrhistogram.Histogram, ok, errs int64) *hdrhistogram.Histogram {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -517,7 +1010,7 @@ func (s *series) add(sec int, h *hdrhistogram.Histogram, ok, errs int64) *hdrhis
 	}
 	cur := s.secs[sec]
 	if cur == nil {
-		cur = &second{hist: hdrhistogram.New(results.HistMin, results.HistMax, secondHistDigits)}
+		cur = &second{hist: hdrhistogram.New(results.HistMin, h.HighestTrackableValue(), secondHistDigits)}
 		s.secs[sec] = cur
 	}
 	cur.hist.Merge(h)
@@ -536,33 +1029,29 @@ func (s *series) p99(sec int) time.Duration {
 	return 0
 }
 
-// points renders the series for a measured window of the given length.
+// points renders the series for a measured window of the given length: a
+// point for every second of the window, zeros included, the last one
+// scaled to the part of a second it covers.
 func (s *series) points(window float64) []results.Point {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var secs []int
-	for k := range s.secs {
-		secs = append(secs, k)
-	}
-	sort.Ints(secs)
-	out := make([]results.Point, 0, len(secs))
-	for _, k := range secs {
-		if k < 0 {
-			continue
+	n := int(math.Ceil(window - 1e-9))
+	out := make([]results.Point, 0, n)
+	for k := 0; k < n; k++ {
+		p := results.Point{Second: k}
+		if cur := s.secs[k]; cur != nil {
+			span := 1.0
+			if rest := window - float64(k); rest < 1 {
+				span = rest
+			}
+			p.OK, p.Errors = cur.ok, cur.err
+			p.Throughput = float64(cur.ok) / span
+			if cur.ok > 0 {
+				p.P50 = float64(cur.hist.ValueAtQuantile(50)) / 1e3
+				p.P99 = float64(cur.hist.ValueAtQuantile(99)) / 1e3
+			}
 		}
-		cur := s.secs[k]
-		span := 1.0
-		if rest := window - float64(k); rest > 0 && rest < 1 {
-			span = rest
-		}
-		out = append(out, results.Point{
-			Second:     k,
-			OK:         cur.ok,
-			Errors:     cur.err,
-			Throughput: float64(cur.ok) / span,
-			P50:        float64(cur.hist.ValueAtQuantile(50)) / 1e3,
-			P99:        float64(cur.hist.ValueAtQuantile(99)) / 1e3,
-		})
+		out = append(out, p)
 	}
 	return out
 }

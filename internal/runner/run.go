@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/wire"
@@ -149,6 +151,7 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 func runUnit(ctx context.Context, p Plan, u Unit, key string, warmed map[string]bool, run *results.Run, index *int, total int) (failed bool, err error) {
 	spec := u.Driver.Spec()
 	cfg := u.Config
+	cfg.ResponderConcurrency = p.Scenario.ResponderConcurrency
 	plans := cellPlans(p.Scenario, u)
 	brokerName := ""
 	if key != "" {
@@ -177,7 +180,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, key string, warmed map[string]
 	}
 	addr := p.Target
 	if addr == "" {
-		srv, err := u.Driver.Serve(ctx, cfg, wire.Respond)
+		srv, err := u.Driver.Serve(ctx, cfg, wire.Limit(cfg.Concurrency()))
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -337,7 +340,8 @@ func cellPlans(sc *scenarios.Scenario, u Unit) []cellPlan {
 					c := results.Cell{
 						Driver: spec.Name, Kind: string(spec.Kind), Variant: u.Config.Variant, Options: u.Config.Options,
 						Payload: payload, ResponseSize: payload, ServiceTime: st.String(), Repetition: rep,
-						Series: []results.Point{},
+						ResponderConcurrency: sc.ResponderConcurrency,
+						Series:               []results.Point{},
 					}
 					if sc.ResponseSize > 0 {
 						c.ResponseSize = sc.ResponseSize
@@ -385,31 +389,92 @@ func runCell(ctx context.Context, u Unit, cfg drivers.Config, addr string, load 
 		}
 		return fmt.Errorf("connect caller: %w", err)
 	}
-	defer client.Close()
 	m, err := RunCell(ctx, client, load, obs.Live)
+	if cerr := closeBounded(client, 5*time.Second); cerr != nil && err == nil {
+		c.Warnings = append(c.Warnings, "closing the client: "+cerr.Error())
+	}
 	if err != nil {
 		return err
 	}
+	return fill(c, m, load)
+}
+
+// closeBounded closes a client, giving up after d: a driver whose Close
+// hangs must not hang the run.
+func closeBounded(cl drivers.Client, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cl.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("Close did not return within %v: abandoned", d)
+	}
+}
+
+// fill writes what RunCell measured into the cell.
+func fill(c *results.Cell, m *Measurement, load Load) error {
 	c.Incomplete = m.Interrupted
 	c.Seconds = m.Seconds
 	c.Counts = m.Counts
+	c.ErrorRate = m.Counts.ErrorRate()
 	if m.Seconds > 0 {
 		c.Throughput = float64(m.Counts.OK) / m.Seconds
 	}
 	c.Latency = results.Summarize(m.Corrected)
 	c.Uncorrected = results.Summarize(m.Uncorrected)
+	c.AllCalls = results.Summarize(m.All)
 	c.Responder = results.Summarize(m.Responder)
+	c.Errors = m.Errors
 	c.Series = m.Series
-	if c.Histograms.Corrected, err = results.EncodeHistogram(m.Corrected); err != nil {
-		return err
+	if m.Lateness != nil {
+		c.Generator = &results.Generator{
+			Lateness:       results.Summarize(m.Lateness),
+			Limited:        m.GeneratorLimited,
+			Reason:         m.GeneratorReason,
+			BoundP99US:     float64(GeneratorP99Bound) / 1e3,
+			BoundLateShare: GeneratorLateBound,
+		}
 	}
-	if c.Histograms.Uncorrected, err = results.EncodeHistogram(m.Uncorrected); err != nil {
-		return err
+	c.Warnings = append(c.Warnings, warnings(m, load)...)
+	var err error
+	enc := func(h *hdrhistogram.Histogram) string {
+		if err != nil || h == nil {
+			return ""
+		}
+		var s string
+		s, err = results.EncodeHistogram(h)
+		return s
 	}
-	if c.Histograms.Responder, err = results.EncodeHistogram(m.Responder); err != nil {
-		return err
+	c.Histograms = results.Histograms{
+		Corrected:   enc(m.Corrected),
+		Uncorrected: enc(m.Uncorrected),
+		AllCalls:    enc(m.All),
+		Responder:   enc(m.Responder),
+		Lateness:    enc(m.Lateness),
 	}
-	return nil
+	return err
+}
+
+// warnings lists what makes a cell's numbers less than they seem.
+func warnings(m *Measurement, load Load) []string {
+	var out []string
+	if n := m.Counts.Stuck; n > 0 {
+		out = append(out, fmt.Sprintf("%d calls were still inside the driver %v past the window plus one timeout: abandoned and counted as stuck", n, StopGrace))
+	}
+	if n := m.Counts.OutOfRange; n > 0 {
+		out = append(out, fmt.Sprintf("%d values beyond the histograms' range (%v) are counted but not in the percentiles", n, time.Duration(m.HistMax)))
+	}
+	if m.GeneratorLimited {
+		out = append(out, "generator-limited: "+m.GeneratorReason+"; the offered load was not the load asked for")
+	}
+	if want := load.ServiceTime.Mean; want > 0 && m.Responder.TotalCount() > 0 {
+		got := time.Duration(m.Responder.Mean())
+		if d := got - want; d > want/10 || -d > want/10 {
+			out = append(out, fmt.Sprintf("the responder realised a mean service time of %v against %v requested (more than 10%% off)", got.Round(time.Microsecond), want))
+		}
+	}
+	return out
 }
 
 // cellKey names a cell the same way in every run, repetition excluded.

@@ -140,8 +140,8 @@ func TestCoordinatedOmission(t *testing.T) {
 	if unc.Max < float64(stall.Microseconds()) {
 		t.Errorf("uncorrected max %.0fµs, want the stalled call itself (≥ %v)", unc.Max, stall)
 	}
-	if m.Counts.Late < 200 {
-		t.Errorf("%d calls counted late, want the ~300 scheduled during the stall", m.Counts.Late)
+	if m.Counts.Queued < 200 {
+		t.Errorf("%d calls counted queued, want the ~300 scheduled during the stall", m.Counts.Queued)
 	}
 }
 
@@ -253,5 +253,192 @@ func BenchmarkHarness(b *testing.B) {
 				b.Fatalf("err %v counts %+v", err, m.Counts)
 			}
 		})
+	}
+}
+
+// spin busy-waits d: work that takes a known time without a timer.
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
+// TestOpenLoopUnstalled: with a transport that never holds the generator
+// up, corrected and uncorrected latency agree: the generator's own
+// lateness is not charged to the transport.
+func TestOpenLoopUnstalled(t *testing.T) {
+	fn := func(_ int64, req, buf []byte) ([]byte, error) {
+		spin(50 * time.Microsecond)
+		return append(buf, req...), nil
+	}
+	for _, rate := range []float64{200, 2000} {
+		m, err := RunCell(context.Background(), &funcClient{fn: fn}, Load{Payload: 16, Concurrency: 64, Rate: rate, Duration: time.Second, Timeout: time.Second}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		corr, unc := results.Summarize(m.Corrected), results.Summarize(m.Uncorrected)
+		if corr.P50 > unc.P50*1.1+5 {
+			t.Errorf("rate %v: corrected p50 %.1fµs against uncorrected %.1fµs: the generator's lateness is charged to the transport", rate, corr.P50, unc.P50)
+		}
+		if m.Lateness == nil || m.Lateness.TotalCount() != m.Counts.Started {
+			t.Errorf("rate %v: generator lateness recorded for %v of %d calls", rate, m.Lateness, m.Counts.Started)
+		}
+		if m.Counts.Queued != 0 {
+			t.Errorf("rate %v: %d calls queued with 64 slots and 50 µs calls", rate, m.Counts.Queued)
+		}
+	}
+}
+
+// TestOpenLoopWindow: the measured window is the schedule's duration, not
+// the time of the last completion.
+func TestOpenLoopWindow(t *testing.T) {
+	m, err := RunCell(context.Background(), &funcClient{fn: echo}, Load{Payload: 8, Concurrency: 4, Rate: 2, Duration: 2 * time.Second, Timeout: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Seconds != 2 || m.Counts.Scheduled != 4 || m.Counts.OK != 4 {
+		t.Fatalf("window %vs, counts %+v; want 2 s and 4 calls", m.Seconds, m.Counts)
+	}
+	if len(m.Series) != 2 {
+		t.Fatalf("series %+v, want 2 points", m.Series)
+	}
+}
+
+// TestLateReplyIsTimeout: the core's clock classifies: a reply that
+// arrives after the deadline is a timeout whatever the driver returned.
+func TestLateReplyIsTimeout(t *testing.T) {
+	fn := func(n int64, req, buf []byte) ([]byte, error) {
+		if n%2 == 0 {
+			time.Sleep(150 * time.Millisecond)
+		}
+		return append(buf, req...), nil
+	}
+	for _, load := range []Load{
+		{Payload: 8, Concurrency: 1, Calls: 6, Timeout: 50 * time.Millisecond},
+		{Payload: 8, Concurrency: 4, Rate: 20, Calls: 6, Timeout: 50 * time.Millisecond},
+	} {
+		m, err := RunCell(context.Background(), &funcClient{fn: fn}, load, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Counts.OK != 3 || m.Counts.Timeout != 3 {
+			t.Errorf("rate %v: counts %+v, want 3 ok and 3 timeouts", load.Rate, m.Counts)
+		}
+		if m.All.TotalCount() != 6 || m.Corrected.TotalCount() != 3 {
+			t.Errorf("rate %v: all-calls histogram %d, ok %d; want 6 and 3", load.Rate, m.All.TotalCount(), m.Corrected.TotalCount())
+		}
+		// timeouts count at their timeout in the all-calls distribution
+		if max := time.Duration(m.All.Max()); max < 49*time.Millisecond || max > 51*time.Millisecond {
+			t.Errorf("rate %v: all-calls max %v, want the 50ms timeout", load.Rate, max)
+		}
+		if len(m.Errors) != 1 || m.Errors[0].Count != 3 {
+			t.Errorf("rate %v: errors %+v, want one message counted 3 times", load.Rate, m.Errors)
+		}
+	}
+}
+
+// blockClient's calls never return until release closes, ignoring their
+// context and deadline: the worst a driver can do.
+type blockClient struct{ release chan struct{} }
+
+func (c *blockClient) NewCaller() (drivers.Caller, error) { return c, nil }
+func (c *blockClient) Close() error                       { return nil }
+func (c *blockClient) Call(context.Context, time.Time, []byte, []byte) ([]byte, error) {
+	<-c.release
+	return nil, errors.New("released")
+}
+
+// TestNoCellHangs: a driver that ignores its deadline and context cannot
+// hold a cell past its window plus one timeout plus the grace: the calls
+// out are abandoned and counted as stuck.
+func TestNoCellHangs(t *testing.T) {
+	for _, load := range []Load{
+		{Payload: 8, Concurrency: 4, Duration: 300 * time.Millisecond, Timeout: 100 * time.Millisecond},
+		{Payload: 8, Concurrency: 4, Rate: 100, Duration: 300 * time.Millisecond, Timeout: 100 * time.Millisecond},
+	} {
+		c := &blockClient{release: make(chan struct{})}
+		start := time.Now()
+		m, err := RunCell(context.Background(), c, load, nil)
+		took := time.Since(start)
+		close(c.release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound := load.Duration + load.Timeout + StopGrace + abandonGrace + 500*time.Millisecond
+		if took > bound {
+			t.Errorf("rate %v: the cell took %v, bound %v", load.Rate, took, bound)
+		}
+		cn := m.Counts
+		if cn.Stuck != 4 || cn.OK != 0 || cn.Started != cn.OK+cn.Failed() || cn.Scheduled != cn.Started+cn.Overflow {
+			t.Errorf("rate %v: counts %+v, want 4 stuck and counts that add up", load.Rate, cn)
+		}
+		if load.Rate > 0 && cn.Scheduled != 30 {
+			t.Errorf("open loop: %d scheduled, want all 30 of the window accounted for", cn.Scheduled)
+		}
+		if m.All.TotalCount() != cn.Scheduled {
+			t.Errorf("rate %v: all-calls histogram holds %d of %d calls", load.Rate, m.All.TotalCount(), cn.Scheduled)
+		}
+	}
+}
+
+// TestInterruptBounded: an interrupted cell whose driver ignores ctx still
+// returns within the abandon grace.
+func TestInterruptBounded(t *testing.T) {
+	c := &blockClient{release: make(chan struct{})}
+	defer close(c.release)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	m, err := RunCell(ctx, c, Load{Payload: 8, Concurrency: 2, Duration: time.Hour, Timeout: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 100*time.Millisecond+abandonGrace+500*time.Millisecond {
+		t.Fatalf("interrupted cell returned after %v", took)
+	}
+	if !m.Interrupted {
+		t.Fatal("not marked interrupted")
+	}
+}
+
+// TestSeriesZeros: a stall shows as seconds without calls, not as a line
+// drawn across them.
+func TestSeriesZeros(t *testing.T) {
+	fn := func(n int64, req, buf []byte) ([]byte, error) {
+		if n == 10 {
+			time.Sleep(2200 * time.Millisecond)
+		}
+		return append(buf, req...), nil
+	}
+	m, err := RunCell(context.Background(), &funcClient{fn: fn}, Load{Payload: 8, Concurrency: 1, Duration: 3500 * time.Millisecond, Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Series) != 4 {
+		t.Fatalf("%d points for a 3.5 s window, want 4: %+v", len(m.Series), m.Series)
+	}
+	if p := m.Series[1]; p.OK != 0 || p.Throughput != 0 {
+		t.Fatalf("second 1 during the stall: %+v, want zero", p)
+	}
+	var ok int64
+	for _, p := range m.Series {
+		ok += p.OK
+	}
+	// a call that ends after the window is counted, not in the series
+	if ok != m.Counts.OK && ok != m.Counts.OK-1 {
+		t.Fatalf("series holds %d calls, counts %d", ok, m.Counts.OK)
+	}
+}
+
+// TestShardsBounded: many callers share a bounded number of histogram sets.
+func TestShardsBounded(t *testing.T) {
+	for _, load := range []Load{
+		{Concurrency: 4096, Duration: time.Second},
+		{Concurrency: 100_000, Rate: 1000, Duration: time.Second},
+		{Concurrency: 1, Duration: time.Second},
+	} {
+		s := newShared(load)
+		if len(s.shards) > MaxShards || (load.Concurrency <= MaxShards) == s.shards[0].locked {
+			t.Errorf("concurrency %d: %d shards, locked %v", load.Concurrency, len(s.shards), s.shards[0].locked)
+		}
 	}
 }

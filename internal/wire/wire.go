@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/rpcbench/rpcbench/internal/clock"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -147,7 +149,9 @@ func Respond(req, buf []byte) []byte {
 		out.Error = []byte(fmt.Sprintf("request %d: response_size %d exceeds %d", in.ID, in.ResponseSize, MaxResponseSize))
 	default:
 		if in.ServiceTimeNs > 0 {
-			time.Sleep(time.Duration(in.ServiceTimeNs))
+			// sleep, then spin: a sleep alone overshoots sub-millisecond
+			// service times several times over
+			clock.Sleep(time.Duration(in.ServiceTimeNs))
 		}
 		if in.ResponseSize == 0 || int(in.ResponseSize) == len(in.Payload) {
 			out.Payload, out.Checksum = in.Payload, in.Checksum
@@ -222,4 +226,19 @@ func (t *RequestTemplate) Append(b []byte, id uint64, serviceTimeNs, sentUnixNan
 		b = protowire.AppendVarint(b, uint64(sentUnixNano))
 	}
 	return b
+}
+
+// Limit returns Respond admitting at most n requests at once (n < 1: no
+// limit): the responder concurrency every driver's responder runs with.
+// Requests beyond n wait for a free slot.
+func Limit(n int) func(req, buf []byte) []byte {
+	if n < 1 {
+		return Respond
+	}
+	slots := make(chan struct{}, n)
+	return func(req, buf []byte) []byte {
+		slots <- struct{}{}
+		defer func() { <-slots }()
+		return Respond(req, buf)
+	}
 }
