@@ -139,7 +139,7 @@ func BenchmarkP50VsRawLoop(b *testing.B) {
 // can do at that cost per call, and ratio-ceiling = ceiling / c1 rate the
 // highest ratio it allows.
 func BenchmarkConcurrency(b *testing.B) {
-	_, client, _ := benchResponder(b, map[string]string{"handlers": "64"})
+	_, client, _ := benchResponder(b, nil) // responder concurrency: the default, 64
 	var c1, c64, inflight, goCPU, brokerCPU, nsCPU, busy, machine float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -290,7 +290,7 @@ func processCPU() int64 {
 // throughputs: what rocketmq-client-go and the broker reach without the
 // driver or the harness, to compare with BenchmarkConcurrency.
 func BenchmarkRawLoopConcurrency(b *testing.B) {
-	srv, _, ns := benchResponder(b, map[string]string{"handlers": "64"})
+	srv, _, ns := benchResponder(b, nil) // responder concurrency: the default, 64
 	_, topic, _ := rocketmq.ParseAddr(srv.Addr())
 	raw := newRawLoop(b, ns, topic)
 	rate := func(n int) float64 {

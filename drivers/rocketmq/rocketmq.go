@@ -5,10 +5,29 @@
 // Caller: each Caller makes a synchronous producer.Request per call, with a
 // new message per call; a client holds one or more producers (each its own
 // client instance and broker connection) shared by its callers. Responder:
-// a push consumer on the request topic runs the handler on up to `handlers`
-// goroutines, and a separate reply producer sends each reply
-// (consumer.CreateReplyMessage + SendSync); the broker pushes the reply to
-// the caller's connection.
+// a push consumer on the request topic runs the handler on up to
+// responder_concurrency goroutines (drivers.Config.Concurrency, the push
+// consumer's ConsumeGoroutineNums, a per-topic semaphore in the library:
+// it reaches that many requests at once and never more), and a separate
+// reply producer sends each reply (consumer.CreateReplyMessage + SendSync);
+// the broker pushes the reply to the caller's connection.
+//
+// Durability: the broker acknowledges a request (the send result Request
+// waits for before it waits for the reply) once it is in the commit log:
+// written to the page cache under async-flush, flushed to disk (the
+// group-commit flush waited for, syncFlushTimeout 5 s) under sync-flush.
+// The reply goes through the broker too, which pushes it to the caller's
+// connection first and only then stores it in the commit log
+// (ReplyMessageProcessor, storeReplyMessageEnable, default true): the
+// reply never waits for a flush.
+//
+// Limits: the broker refuses a message whose body exceeds its
+// maxMessageSize (MessageStoreConfig, 4 MiB by default; the brokers
+// rpcbench starts keep the default), so requests and replies are limited
+// to MaxMessageSize bytes. The library does not check it and hides the
+// broker's refusal of a request until Request times out (defect 4), so Call
+// refuses a larger request at once, and the responder answers a request
+// whose reply would be larger with an error reply the caller reports.
 //
 // Addresses: the driver's endpoint (drivers.Config.Addr, the broker URL) is
 // the name server list, "HOST:PORT" or "HOST:PORT;HOST:PORT" (an optional
@@ -35,14 +54,15 @@
 //     shares a client instance) and waits for its route; every producer and
 //     consumer gets its own instance name.
 //  7. replies are lost before the caller's first heartbeat: Dial warms every
-//     producer up with requests until one is answered.
+//     producer up with requests until one is answered (marked with
+//     WarmupProperty: the responder echoes them without the handler).
 //  8. a new group replays old requests: one fresh topic and group per Serve,
 //     consumed from the first offset; Close deletes them.
 //  9. interceptors break Request: none are used.
 //  10. every reply logs at Info: the library's logger is replaced by a quiet
 //     one unless ROCKETMQ_GO_LOG_LEVEL is set.
 //  11. handler parallelism is the push consumer's ConsumeGoroutineNums
-//     (option handlers); never the orderly consumer.
+//     (responder_concurrency); never the orderly consumer.
 //  12. TTL is written in whole seconds and the message is mutated: the wait
 //     given to Request is rounded up to whole seconds (never a TTL of 0) and
 //     every call sends a new message with its own copy of the bytes.
@@ -91,6 +111,19 @@ import (
 // Module is the client library the results record.
 const Module = "github.com/apache/rocketmq-client-go/v2"
 
+// MaxMessageSize is the largest request or reply body (the wire.Call bytes)
+// the driver carries: the broker's default maxMessageSize, 4 MiB.
+const MaxMessageSize = 4 << 20
+
+// ErrorProperty is the user property of an error reply: the responder could
+// not send the real one. WarmupProperty marks Dial's warm-up requests, which
+// the responder echoes without running the handler (a stalled or slow
+// handler must not keep a client from dialling).
+const (
+	ErrorProperty  = "RPCBENCH_ERROR"
+	WarmupProperty = "RPCBENCH_WARMUP"
+)
+
 // Variants: the broker's flushDiskType.
 const (
 	AsyncFlush = "async-flush"
@@ -113,7 +146,6 @@ var spec = drivers.Spec{
 		{Name: SyncFlush, Description: "broker flushDiskType=SYNC_FLUSH: a message is acknowledged once flushed to disk"},
 	},
 	Options: []drivers.Option{
-		{Name: "handlers", Default: "20", Description: "responder handler goroutines: the push consumer's ConsumeGoroutineNums (1-1000)"},
 		{Name: "queues", Default: "8", Description: "read and write queues of the request topic (1-64)"},
 		{Name: "producers", Default: "1", Description: "caller producers, each its own client instance and broker connection, shared round-robin by the callers (1-64)"},
 		{Name: "pull-batch", Default: "32", Description: "messages the push consumer pulls at most per request (1-1024)"},
@@ -141,16 +173,26 @@ func FlushDiskType(variant string) string {
 // Spec describes the driver.
 func (*Driver) Spec() drivers.Spec { return spec }
 
+var _ drivers.Limited = (*Driver)(nil)
+
+// Limits are the broker's default maxMessageSize for requests and replies.
+func (*Driver) Limits(drivers.Config) drivers.Limits {
+	return drivers.Limits{MaxRequest: MaxMessageSize, MaxReply: MaxMessageSize}
+}
+
 type options struct {
 	handlers, queues, producers, pullBatch int
 	compress                               bool
 }
 
+// maxHandlers is the library's bound on ConsumeGoroutineNums.
+const maxHandlers = 100000
+
 func parseOptions(cfg drivers.Config) (options, error) {
 	var o options
 	var err error
-	if o.handlers, err = drivers.IntOption(spec, cfg, "handlers", 1, 1000); err != nil {
-		return o, err
+	if o.handlers = cfg.Concurrency(); o.handlers > maxHandlers {
+		return o, fmt.Errorf("rocketmq: responder concurrency %d: the push consumer runs at most %d handler goroutines", o.handlers, maxHandlers)
 	}
 	if o.queues, err = drivers.IntOption(spec, cfg, "queues", 1, 64); err != nil {
 		return o, err
@@ -434,8 +476,24 @@ func (s *server) consume(_ context.Context, msgs ...*primitive.MessageExt) (cons
 		if bp == nil {
 			bp = new([]byte)
 		}
-		out := s.h(req.Body, (*bp)[:0])
-		m, err := replyMessage(req, out)
+		var out []byte
+		if req.GetProperty(WarmupProperty) != "" {
+			out = append((*bp)[:0], req.Body...)
+		} else {
+			out = s.h(req.Body, (*bp)[:0])
+		}
+		var m *primitive.Message
+		var err error
+		if len(out) > MaxMessageSize {
+			// The broker would refuse it: tell the caller why instead.
+			msg := fmt.Sprintf("reply of %d bytes exceeds the broker's maxMessageSize %d", len(out), MaxMessageSize)
+			m, err = replyMessage(req, []byte(msg))
+			if err == nil {
+				m.WithProperty(ErrorProperty, msg)
+			}
+		} else {
+			m, err = replyMessage(req, out)
+		}
 		if err == nil {
 			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 			_, err = s.replier.SendSync(ctx, m)
@@ -571,7 +629,9 @@ func warmUp(ctx context.Context, p rmq.Producer, topic string) error {
 	req := wire.Append(nil, &wire.Fields{ID: 1})
 	var last error
 	for attempt := 1; ; attempt++ {
-		m, err := p.Request(ctx, time.Second, primitive.NewMessage(topic, req))
+		msg := primitive.NewMessage(topic, req)
+		msg.WithProperty(WarmupProperty, "1")
+		m, err := p.Request(ctx, time.Second, msg)
 		if err == nil && m != nil && len(m.Body) > 0 {
 			var f wire.Fields
 			if err := wire.Parse(m.Body, &f); err == nil && f.ID == 1 {
@@ -651,6 +711,9 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 	if c.cl.closed.Load() {
 		return nil, errors.New("rocketmq: client closed")
 	}
+	if len(req) > MaxMessageSize {
+		return nil, fmt.Errorf("rocketmq: request of %d bytes exceeds the broker's maxMessageSize %d", len(req), MaxMessageSize)
+	}
 	wait := time.Until(deadline)
 	if wait <= 0 {
 		return nil, fmt.Errorf("rocketmq: %w (no time left)", drivers.ErrTimeout)
@@ -679,6 +742,9 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 		}
 		if r.m == nil {
 			return nil, errors.New("rocketmq: request returned no reply")
+		}
+		if e := r.m.GetProperty(ErrorProperty); e != "" {
+			return nil, fmt.Errorf("rocketmq: responder: %s", e)
 		}
 		return append(buf, r.m.Body...), nil
 	case <-c.timer.C:

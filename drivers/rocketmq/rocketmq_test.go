@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
 	"github.com/rpcbench/rpcbench/internal/runner"
+	"github.com/rpcbench/rpcbench/internal/wire"
+	"github.com/rpcbench/rpcbench/scenarios"
 )
 
 // Brokers shared by the tests, one per flush mode, started on first use
@@ -159,11 +162,12 @@ func TestValidate(t *testing.T) {
 		cfg  drivers.Config
 		want string
 	}{
-		{drivers.Config{Options: map[string]string{"handlers": "0"}}, `rocketmq: option handlers="0": want a whole number from 1 to 1000`},
+		{drivers.Config{Options: map[string]string{"handlers": "8"}}, `rocketmq: unknown option "handlers" (want one of queues, producers, pull-batch, compress)`},
+		{drivers.Config{ResponderConcurrency: 100001}, `rocketmq: responder concurrency 100001: the push consumer runs at most 100000 handler goroutines`},
 		{drivers.Config{Options: map[string]string{"queues": "x"}}, `rocketmq: option queues="x": want a whole number from 1 to 64`},
 		{drivers.Config{Options: map[string]string{"producers": "65"}}, `rocketmq: option producers="65": want a whole number from 1 to 64`},
 		{drivers.Config{Options: map[string]string{"compress": "maybe"}}, `rocketmq: option compress="maybe": want true or false`},
-		{drivers.Config{Options: map[string]string{"group": "x"}}, `rocketmq: unknown option "group" (want one of handlers, queues, producers, pull-batch, compress)`},
+		{drivers.Config{Options: map[string]string{"group": "x"}}, `rocketmq: unknown option "group" (want one of queues, producers, pull-batch, compress)`},
 		{drivers.Config{Variant: "no-flush"}, `rocketmq: unknown variant "no-flush" (want one of async-flush, sync-flush)`},
 	} {
 		err := d.Validate(tc.cfg)
@@ -248,9 +252,121 @@ func TestConformance(t *testing.T) {
 		})
 	}
 	t.Run("options", func(t *testing.T) {
-		opts := map[string]string{"handlers": "4", "queues": "2", "producers": "3", "pull-batch": "8", "compress": "true"}
-		driverstest.Conformance(t, rocketmq.New(), cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), opts))
+		opts := map[string]string{"queues": "2", "producers": "3", "pull-batch": "8", "compress": "true"}
+		c := cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), opts)
+		c.ResponderConcurrency = 4
+		driverstest.Conformance(t, rocketmq.New(), c)
 	})
+}
+
+// TestStalled: calls to a responder whose handler hangs return by their
+// deadline (Request runs on its own goroutine: the library's own wait is
+// whole seconds and ignores ctx).
+func TestStalled(t *testing.T) {
+	driverstest.Stalled(t, rocketmq.New(), cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), nil))
+}
+
+// TestResponderConcurrency: the push consumer handles at most
+// responder_concurrency requests at once, and does reach that many.
+func TestResponderConcurrency(t *testing.T) {
+	d := rocketmq.New()
+	c := cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), map[string]string{"producers": "2"})
+	c.ResponderConcurrency = 3
+	var inProgress, most atomic.Int64
+	h := func(req, buf []byte) []byte {
+		n := inProgress.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		defer inProgress.Add(-1)
+		return wireRespond(req, buf)
+	}
+	srv := driverstest.ServeWith(t, d, c, h)
+	client := driverstest.Dial(t, d, c, srv.Addr())
+	m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 80, ServiceTime: scenarios.ServiceTime{Mean: 20 * time.Millisecond}})
+	driverstest.AllOK(t, m, 80)
+	if got := most.Load(); got != 3 {
+		t.Fatalf("at most %d requests were in progress at once, want 3 (responder concurrency 3)", got)
+	}
+}
+
+// requestOfSize returns a request (id, a payload of zeros, its checksum,
+// asking for a reply payload of respSize bytes) whose encoding is exactly
+// n bytes long.
+func requestOfSize(t *testing.T, id uint64, n int, respSize uint32) []byte {
+	t.Helper()
+	p := max(n-32, 0)
+	for range 8 {
+		payload := make([]byte, p)
+		req := wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: wire.Checksum(payload), ResponseSize: respSize})
+		if len(req) == n {
+			return req
+		}
+		p += n - len(req)
+		if p < 0 {
+			break
+		}
+	}
+	t.Fatalf("no request of exactly %d bytes", n)
+	return nil
+}
+
+// replyPayloadFor returns the largest reply payload whose reply encodes to
+// at most n bytes, whatever the handler time it carries.
+func replyPayloadFor(n int) uint32 {
+	for p := n - 32; ; p++ {
+		if len(wire.Append(nil, &wire.Fields{ID: 1 << 40, Payload: make([]byte, p+1), Checksum: 1 << 31, HandlerNs: 1 << 62})) > n {
+			return uint32(p)
+		}
+	}
+}
+
+// TestLimits: requests and replies of the broker's maxMessageSize (4 MiB)
+// go through; a request one byte larger is refused at once, and a reply
+// one byte larger comes back as the responder's error, not a timeout.
+func TestLimits(t *testing.T) {
+	d := rocketmq.New()
+	lim := d.Limits(drivers.Config{})
+	if lim.MaxRequest != 4<<20 || lim.MaxReply != 4<<20 {
+		t.Fatalf("Limits = %+v, want 4 MiB both ways", lim)
+	}
+	for _, v := range []string{rocketmq.AsyncFlush, rocketmq.SyncFlush} {
+		t.Run(v, func(t *testing.T) {
+			c := cfg(v, needBroker(t, v), nil)
+			srv := driverstest.Serve(t, d, c)
+			client := driverstest.Dial(t, d, c, srv.Addr())
+			caller, err := client.NewCaller()
+			if err != nil {
+				t.Fatal(err)
+			}
+			call := func(req []byte) ([]byte, error) {
+				return caller.Call(context.Background(), time.Now().Add(20*time.Second), req, nil)
+			}
+			if _, err := call(requestOfSize(t, 1, lim.MaxRequest, 1024)); err != nil {
+				t.Fatalf("request of %d bytes: %v", lim.MaxRequest, err)
+			}
+			reply, err := call(requestOfSize(t, 2, 100, replyPayloadFor(lim.MaxReply)))
+			if err != nil || len(reply) > lim.MaxReply || len(reply) < lim.MaxReply-16 {
+				t.Fatalf("reply at the limit: %d bytes, %v", len(reply), err)
+			}
+			start := time.Now()
+			_, err = call(requestOfSize(t, 3, lim.MaxRequest+1, 1024))
+			if err == nil || !strings.Contains(err.Error(), "maxMessageSize") || time.Since(start) > 100*time.Millisecond {
+				t.Fatalf("request over the limit: %v after %v, want a refusal naming maxMessageSize at once", err, time.Since(start))
+			}
+			_, err = caller.Call(context.Background(), time.Now().Add(5*time.Second), requestOfSize(t, 4, 100, replyPayloadFor(lim.MaxReply)+64), nil)
+			if err == nil || errors.Is(err, drivers.ErrTimeout) || !strings.Contains(err.Error(), "maxMessageSize") {
+				rs := srv.(interface{ LastReplyError() error })
+				t.Fatalf("reply over the limit: %v, want the responder's error naming maxMessageSize (last reply error: %v)", err, rs.LastReplyError())
+			}
+			if _, err := call(requestOfSize(t, 5, 100, 0)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 func TestResponderGone(t *testing.T) {
