@@ -120,7 +120,7 @@ func (m *model) page() (*page, error) {
 	pg := &page{
 		Title:    "rpcbench report",
 		Headline: m.headline(),
-		Second:   m.directVsBroker(),
+		Second:   strings.TrimSpace(m.directVsBroker() + " " + m.leftOut()),
 		ShowRun:  m.multiRun(),
 		Skipped:  m.skipped(),
 	}
@@ -193,7 +193,7 @@ func (m *model) rowView(r *row) rowView {
 		Load:    cellVal{formatLoad(r.mode, r.concurrency, r.rate), num(r.load())},
 		Service: cellVal{r.service, num(serviceNanos(r.service))},
 		Tput:    cellVal{formatRate(r.throughput), num(r.throughput)},
-		Errors:  cellVal{strconv.FormatInt(r.errors, 10), strconv.FormatInt(r.errors, 10)},
+		Errors:  cellVal{errorsCell(r), strconv.FormatInt(r.errors, 10)},
 		Reps:    len(r.reps),
 	}
 	lat := func(us float64) cellVal {
@@ -215,6 +215,14 @@ func (m *model) rowView(r *row) rowView {
 		v.Flag = "cut short"
 	case !r.ok():
 		v.Flag = "no successful call"
+	case r.errorRate > results.MaxErrorRate:
+		v.Flag, v.FlagDetail = "failures", fmt.Sprintf("%.2f%% of calls failed: left out of rankings and ratios", 100*r.errorRate)
+	case r.genLimited != "":
+		v.Flag, v.FlagDetail = "generator-limited", r.genLimited
+	}
+	if v.FlagDetail == "" && len(r.errorMsgs) > 0 {
+		e := r.errorMsgs[0]
+		v.FlagDetail = fmt.Sprintf("%d× %s", e.Count, e.Message)
 	}
 	return v
 }

@@ -27,6 +27,9 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 	if s := m.directVsBroker(); s != "" {
 		fmt.Fprintf(bw, "%s\n", mdEscape(s))
 	}
+	if s := m.leftOut(); s != "" {
+		fmt.Fprintf(bw, "\n> %s\n", mdEscape(s))
+	}
 	bw.WriteString("\n")
 	for i, run := range runs {
 		if !run.Complete {
@@ -62,6 +65,8 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 			drv += " ⚠ error"
 		case r.incomplete:
 			drv += " ⚠ cut short"
+		case r.genLimited != "":
+			drv += " ⚠ generator-limited"
 		}
 		cells := []string{drv, r.variant}
 		if m.multiRun() {
@@ -78,7 +83,7 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 			return formatMicros(us)
 		}
 		cells = append(cells, lat(r.lat.P50), lat(r.lat.P99), lat(r.lat.P999), formatRate(r.throughput),
-			fmt.Sprint(r.errors), formatRatio(r.ratio))
+			errorsCell(r), formatRatio(r.ratio))
 		if !uniform {
 			cells = append(cells, fmt.Sprint(len(r.reps)))
 		}
@@ -107,6 +112,24 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 	}
 	if len(failed) > 0 {
 		fmt.Fprintf(bw, "**Cells that failed**\n\n%s\n\n", strings.Join(failed, "\n"))
+	}
+	var msgs []string
+	for _, r := range m.rows {
+		for _, e := range r.errorMsgs {
+			msgs = append(msgs, fmt.Sprintf("- %s: %d× %s", mdEscape(cellLabel(r, showService)), e.Count, mdEscape(e.Message)))
+		}
+		if r.genLimited != "" {
+			msgs = append(msgs, fmt.Sprintf("- %s: generator-limited: %s", mdEscape(cellLabel(r, showService)), mdEscape(r.genLimited)))
+		}
+		for _, w := range r.warnings {
+			if strings.HasPrefix(w, "generator-limited") {
+				continue
+			}
+			msgs = append(msgs, fmt.Sprintf("- %s: %s", mdEscape(cellLabel(r, showService)), mdEscape(w)))
+		}
+	}
+	if len(msgs) > 0 {
+		fmt.Fprintf(bw, "**Errors and warnings**\n\n%s\n\n", strings.Join(msgs, "\n"))
 	}
 	if sk := m.skipped(); len(sk) > 0 {
 		bw.WriteString("**Skipped drivers**\n\n")
@@ -148,3 +171,11 @@ var mdReplacer = strings.NewReplacer(
 )
 
 func mdEscape(s string) string { return mdReplacer.Replace(s) }
+
+// errorsCell is a row's failed calls with their share: "0", "12 (0.50%)".
+func errorsCell(r *row) string {
+	if r.errors == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%.2f%%)", r.errors, 100*r.errorRate)
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,10 @@ type row struct {
 	throughput             float64 // mean over repetitions
 	counts                 results.Counts
 	errors                 int64 // failed + overflow, summed
+	errorRate              float64
+	genLimited             string // why the generator missed its bounds, "" when it did not
+	errorMsgs              []results.ErrorCount
+	warnings               []string
 	cellErrors             []string
 	incomplete             bool
 
@@ -81,6 +86,25 @@ func (r *row) point() point {
 }
 
 func (r *row) ok() bool { return r.lat.Count > 0 }
+
+// rankable reports whether the row may stand in a headline, a ranking or a
+// ratio: it measured successful calls, at most results.MaxErrorRate of its
+// calls failed, and its generator kept its schedule.
+func (r *row) rankable() bool { return r.ok() && r.leftOutWhy() == "" }
+
+// leftOutWhy says why a row with successful calls is kept out of
+// headlines, rankings and ratios.
+func (r *row) leftOutWhy() string {
+	switch {
+	case r.errorRate > results.MaxErrorRate:
+		return fmt.Sprintf("%.2f%% of calls failed", 100*r.errorRate)
+	case r.genLimited != "":
+		return "generator-limited"
+	case r.incomplete:
+		return "cut short"
+	}
+	return ""
+}
 
 // load is the load value on a load axis: concurrency or rate.
 func (r *row) load() float64 {
@@ -230,6 +254,30 @@ func (r *row) merge() error {
 	}
 	r.throughput = tput / float64(len(r.reps))
 	r.errors = r.counts.Failed() + r.counts.Overflow
+	r.errorRate = r.counts.ErrorRate()
+	msgs := map[string]int64{}
+	for _, c := range r.reps {
+		if c.GeneratorLimited() && r.genLimited == "" {
+			r.genLimited = c.Generator.Reason
+		}
+		for _, e := range c.Errors {
+			msgs[e.Message] += e.Count
+		}
+		for _, w := range c.Warnings {
+			if !slices.Contains(r.warnings, w) {
+				r.warnings = append(r.warnings, w)
+			}
+		}
+	}
+	for k, v := range msgs {
+		r.errorMsgs = append(r.errorMsgs, results.ErrorCount{Message: k, Count: v})
+	}
+	sort.Slice(r.errorMsgs, func(i, j int) bool {
+		if r.errorMsgs[i].Count != r.errorMsgs[j].Count {
+			return r.errorMsgs[i].Count > r.errorMsgs[j].Count
+		}
+		return r.errorMsgs[i].Message < r.errorMsgs[j].Message
+	})
 	if haveHist {
 		r.lat = results.Summarize(r.corrected)
 		r.uncor = results.Summarize(r.uncorrected)
@@ -412,7 +460,7 @@ func serviceNanos(s string) float64 {
 func (m *model) ratios() {
 	best := map[point]float64{}
 	for _, r := range m.rows {
-		if r.kind != "direct" || !r.ok() || r.lat.P99 <= 0 {
+		if r.kind != "direct" || !r.rankable() || r.lat.P99 <= 0 {
 			continue
 		}
 		p := r.point()
@@ -421,7 +469,7 @@ func (m *model) ratios() {
 		}
 	}
 	for _, r := range m.rows {
-		if b, ok := best[r.point()]; ok && r.ok() {
+		if b, ok := best[r.point()]; ok && r.rankable() {
 			r.ratio = r.lat.P99 / b
 		}
 	}
@@ -585,14 +633,19 @@ func (p point) String() string {
 // headline says in one sentence what was compared and what won.
 func (m *model) headline() string {
 	var ok []*row
+	anyOK := false
 	for _, r := range m.rows {
-		if r.ok() {
+		if r.rankable() {
 			ok = append(ok, r)
 		}
+		anyOK = anyOK || r.ok()
 	}
 	if len(ok) == 0 {
-		if len(m.rows) == 0 {
+		switch {
+		case len(m.rows) == 0:
 			return "No cells were measured."
+		case anyOK:
+			return fmt.Sprintf("None of the %d cells can be ranked: each failed more than %.1f%% of its calls, was cut short or was generator-limited.", len(m.rows), 100*results.MaxErrorRate)
 		}
 		return fmt.Sprintf("None of the %d cells measured a successful call.", len(m.rows))
 	}
@@ -676,7 +729,7 @@ func (m *model) directVsBroker() string {
 	for _, p := range m.points {
 		var bestD, bestB float64
 		for _, r := range m.rowsAt(p) {
-			if !r.ok() {
+			if !r.rankable() {
 				continue
 			}
 			switch r.kind {
@@ -707,6 +760,27 @@ func (m *model) directVsBroker() string {
 	}
 	return fmt.Sprintf("At the median load point the fastest message-queue driver's p99 was %s that of the fastest direct RPC (range %s to %s over %d points).",
 		formatRatio(med), formatRatio(ratios[0]), formatRatio(ratios[len(ratios)-1]), len(ratios))
+}
+
+// leftOut names the cells kept out of the headline, rankings and ratios,
+// and why ("" when none was).
+func (m *model) leftOut() string {
+	var parts []string
+	for _, r := range m.rows {
+		if !r.ok() {
+			continue
+		}
+		if why := r.leftOutWhy(); why != "" {
+			parts = append(parts, fmt.Sprintf("%s at %s (%s)", r.label, r.point(), why))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	if len(parts) > 6 {
+		parts = append(parts[:6], fmt.Sprintf("%d more", len(parts)-6))
+	}
+	return fmt.Sprintf("Left out of the headline, rankings and ratios (more than %.1f%% of calls failed, generator-limited or cut short): %s.", 100*results.MaxErrorRate, strings.Join(parts, "; "))
 }
 
 func okAt(rows []*row, p point) []*row {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -186,7 +187,7 @@ func TestServeAndRun(t *testing.T) {
 func TestInterrupt(t *testing.T) {
 	out := t.TempDir()
 	cmd := exec.Command(rpcbench(t), "run", "--drivers", "tcp", "--duration", "1m", "--warmup", "0s", "--concurrency", "1", "--out", out)
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -214,4 +215,23 @@ func TestDriversList(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "tcp (direct)") || !strings.Contains(r.stdout, "variant  stream") {
 		t.Fatalf("exit %d:\n%s", r.code, r.stdout)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a child process's output
+// is being copied into it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -62,6 +62,7 @@ the reason; --require-brokers makes that an error.`,
 	fl.IntVar(&f.over.Repeat, "repeat", 0, "independent repetitions of every cell")
 	fl.StringVar(&f.over.Timeout, "timeout", "", "per-call timeout (e.g. 5s)")
 	fl.Int64Var(&f.over.Calls, "calls", 0, "end each cell after this many measured calls instead of after --duration")
+	fl.IntVar(&f.over.ResponderConcurrency, "responder-concurrency", 0, "requests every driver's responder handles at once (default 64)")
 	fl.StringVarP(&f.out, "out", "o", "results", "directory the run's directory is created in")
 	fl.StringVar(&f.target, "target", "", "address of a responder started with `rpcbench serve` (needs exactly one driver)")
 	fl.StringArrayVar(&f.brokers, "broker", nil, "use a running broker: KIND=URL (e.g. rabbitmq=amqp://guest:guest@127.0.0.1:5672/); repeatable")
@@ -104,6 +105,9 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	}
 	ext, err := broker.ParseExternal(f.brokers, brokerKinds())
 	if err != nil {
+		return nil, nil, nil, usageErr("%v", err)
+	}
+	if err := runner.Check(sc, units); err != nil {
 		return nil, nil, nil, usageErr("%v", err)
 	}
 	return sc, units, ext, nil
@@ -187,7 +191,25 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	case runErr != nil:
 		return runErr
 	}
+	if dead := allFailed(run); len(dead) > 0 {
+		return fmt.Errorf("every call failed in %d cell(s): %s (results in %s)", len(dead), strings.Join(dead, "; "), dir)
+	}
 	return nil
+}
+
+// allFailed names the cells that ran and in which no call succeeded.
+func allFailed(run *results.Run) []string {
+	var out []string
+	for _, c := range run.Cells {
+		if c.Error == "" && c.Counts.Scheduled > 0 && c.Counts.OK == 0 {
+			why := ""
+			if len(c.Errors) > 0 {
+				why = ": " + c.Errors[0].Message
+			}
+			out = append(out, fmt.Sprintf("%s/%s %s%s", c.Driver, c.Variant, loadLabel(c), why))
+		}
+	}
+	return out
 }
 
 func cellCount(sc *scenarios.Scenario, units []runner.Unit) int {
@@ -210,15 +232,32 @@ func writeOutputs(dir string, run *results.Run) error {
 func printSummary(w io.Writer, run *results.Run) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "driver\tvariant\tpayload\tload\tp50\tp99\tp99.9\tcalls/s\terrors\t")
+	var notes []string
 	for _, c := range run.Cells {
 		errs := fmt.Sprint(c.Counts.Failed() + c.Counts.Overflow)
+		if n := c.Counts.Failed() + c.Counts.Overflow; n > 0 {
+			errs = fmt.Sprintf("%d (%.2f%%)", n, 100*c.ErrorRate)
+		}
 		if c.Error != "" {
 			errs = "failed: " + c.Error
+		}
+		if c.GeneratorLimited() {
+			errs += " gen-limited"
+		}
+		label := fmt.Sprintf("%s/%s %s", c.Driver, c.Variant, loadLabel(c))
+		for _, e := range c.Errors {
+			notes = append(notes, fmt.Sprintf("%s: %d× %s", label, e.Count, e.Message))
+		}
+		for _, w := range c.Warnings {
+			notes = append(notes, label+": "+w)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%dB\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n", c.Driver, c.Variant, c.Payload, loadLabel(c),
 			fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), fmtUS(c.Latency.P999), c.Throughput, errs)
 	}
 	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
 	for _, s := range run.Skipped {
 		v := s.Driver
 		if s.Variant != "" {

@@ -117,7 +117,7 @@ func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handle
 	if err != nil {
 		return nil, fmt.Errorf("grpc: listen: %w", err)
 	}
-	gs := grpclib.NewServer(grpclib.ForceServerCodec(rawCodec{}))
+	gs := grpclib.NewServer(grpclib.ForceServerCodec(rawCodec{}), grpclib.MaxRecvMsgSize(MaxMessage))
 	gs.RegisterService(serviceDesc(h), nil)
 	reflection.Register(gs)
 	s := &server{gs: gs, ln: ln}
@@ -177,6 +177,16 @@ func serviceDesc(h drivers.Handler) *grpclib.ServiceDesc {
 	}
 }
 
+// MaxMessage is the largest message either side accepts: grpc-go's default
+// of 4 MiB is raised to the largest Call rpcbench sends (a 64 MiB payload
+// and its fields).
+const MaxMessage = wire.MaxResponseSize + 1<<20
+
+// Limits are MaxMessage both ways.
+func (d *Driver) Limits(drivers.Config) drivers.Limits {
+	return drivers.Limits{MaxRequest: MaxMessage, MaxReply: MaxMessage}
+}
+
 // ---- caller ----
 
 type client struct {
@@ -197,7 +207,7 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 	for i := 0; i < n; i++ {
 		cc, err := grpclib.NewClient(addr,
 			grpclib.WithTransportCredentials(insecure.NewCredentials()),
-			grpclib.WithDefaultCallOptions(grpclib.ForceCodec(rawCodec{})))
+			grpclib.WithDefaultCallOptions(grpclib.ForceCodec(rawCodec{}), grpclib.MaxCallRecvMsgSize(MaxMessage)))
 		if err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("grpc: dial %s: %w", addr, err)

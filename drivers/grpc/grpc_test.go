@@ -32,3 +32,15 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestStalled(t *testing.T) {
+	for _, v := range grpc.New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) { driverstest.Stalled(t, grpc.New(), drivers.Config{Variant: v.Name}) })
+	}
+}
+
+func TestSilentPeer(t *testing.T) {
+	for _, v := range grpc.New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) { driverstest.SilentPeer(t, grpc.New(), drivers.Config{Variant: v.Name}) })
+	}
+}

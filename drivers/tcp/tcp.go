@@ -114,6 +114,9 @@ type frameWriter struct {
 	flushing bool
 	err      error
 	kick     chan struct{} // to the flusher goroutine (callers' side only)
+	// latest is the latest deadline of the frames pending: a write still
+	// blocked then is of no use to any of them.
+	latest time.Time
 }
 
 func newFrameWriter(c net.Conn) *frameWriter {
@@ -123,6 +126,15 @@ func newFrameWriter(c net.Conn) *frameWriter {
 // maxPending is how much a writer asked not to flush may leave pending.
 const maxPending = 256 << 10
 
+// maxQueued bounds what may wait behind a write under way: beyond it the
+// peer is not keeping up (or not reading at all) and a call fails at once
+// instead of queueing without bound.
+const maxQueued = 2 * MaxFrame
+
+// ErrQueueFull is returned for a call whose frame would grow the queue of
+// unwritten frames past maxQueued.
+var ErrQueueFull = errors.New("tcp: write queue full (the peer is not reading)")
+
 // How write flushes.
 const (
 	flushNow   = iota // write at once (or ride with a write under way)
@@ -130,14 +142,23 @@ const (
 	flushSoon         // many calls in flight: let the flusher goroutine write
 )
 
-// write queues a frame and flushes as mode says. A write error closes the
-// connection, which fails every call waiting on it.
-func (w *frameWriter) write(id uint64, msg []byte, mode int) error {
+// write queues a frame and flushes as mode says. A write error, or a write
+// still blocked at the deadline of the call flushing it (the peer stopped
+// reading), closes the connection, which fails every call waiting on it:
+// a half-written frame cannot be taken back.
+func (w *frameWriter) write(id uint64, msg []byte, mode int, deadline time.Time) error {
 	w.mu.Lock()
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
 		return err
+	}
+	if w.flushing && len(w.pending)+len(msg) > maxQueued {
+		w.mu.Unlock()
+		return ErrQueueFull
+	}
+	if deadline.After(w.latest) {
+		w.latest = deadline
 	}
 	w.pending = binary.BigEndian.AppendUint32(w.pending, uint32(8+len(msg)))
 	w.pending = binary.BigEndian.AppendUint64(w.pending, id)
@@ -149,7 +170,7 @@ func (w *frameWriter) write(id uint64, msg []byte, mode int) error {
 		}
 		return nil
 	}
-	err := w.flushLocked()
+	err := w.flushLocked(deadline)
 	w.mu.Unlock()
 	return err
 }
@@ -175,30 +196,40 @@ func (w *frameWriter) flusher(done <-chan struct{}) {
 		runtime.Gosched()
 		w.mu.Lock()
 		if !w.flushing && w.err == nil {
-			w.flushLocked()
+			w.flushLocked(w.latest)
 		}
 		w.mu.Unlock()
 	}
 }
 
 // flushLocked writes everything pending, outside the lock, until nothing
-// is left. It is called with w.mu held and returns with it held.
-func (w *frameWriter) flushLocked() error {
+// is left, giving up at deadline (zero: none). It is called with w.mu held
+// and returns with it held.
+func (w *frameWriter) flushLocked(deadline time.Time) error {
 	w.flushing = true
 	for len(w.pending) > 0 && w.err == nil {
 		buf := w.pending
 		w.pending = w.spare[:0]
 		w.mu.Unlock()
+		w.conn.SetWriteDeadline(deadline)
 		_, err := w.conn.Write(buf)
 		w.mu.Lock()
 		w.spare = buf[:0]
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("tcp: a write was still blocked at the deadline (the peer stopped reading): %w", err)
+			}
 			w.err = err
 			w.conn.Close()
 		}
 	}
 	w.flushing = false
 	return w.err
+}
+
+// Limits: a frame's body holds an 8-byte id and the message.
+func (d *Driver) Limits(drivers.Config) drivers.Limits {
+	return drivers.Limits{MaxRequest: MaxFrame - 8, MaxReply: MaxFrame - 8}
 }
 
 // ---- responder ----
@@ -281,7 +312,7 @@ func (s *server) serveConn(c net.Conn) {
 			slow.Add(1)
 			go func() {
 				defer slow.Done()
-				fw.write(id, s.h(req, nil), flushNow)
+				fw.write(id, s.h(req, nil), flushNow, time.Time{})
 			}()
 			continue
 		}
@@ -292,7 +323,7 @@ func (s *server) serveConn(c net.Conn) {
 		if br.Buffered() >= headerLen {
 			mode = flushLater // replies to a burst of requests share one write
 		}
-		if fw.write(id, out, mode) != nil {
+		if fw.write(id, out, mode, time.Time{}) != nil {
 			return
 		}
 	}
@@ -403,18 +434,13 @@ func (c *conn) lead(ctx context.Context, s *pending.Slot, deadline time.Time) bo
 			c.fail(err)
 			return false
 		}
-		// The body follows its header at once: read it without a deadline,
-		// so a deadline never cuts a frame in half.
-		unbounded := c.br.Buffered() < size
-		if unbounded {
-			c.nc.SetReadDeadline(time.Time{})
-		}
+		// The body follows its header at once. A peer that stops in the
+		// middle of a frame past this caller's deadline has lost the
+		// framing: the connection fails (every call on it with it) rather
+		// than leave this call blocked.
 		if err := c.deliver(id, size); err != nil {
 			c.fail(err)
 			return false
-		}
-		if unbounded {
-			c.nc.SetReadDeadline(deadline)
 		}
 	}
 }
@@ -486,7 +512,10 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 		mode = flushSoon
 	}
 	defer c.outstanding.Add(-1)
-	if err := c.fw.write(id, req, mode); err != nil {
+	if err := c.fw.write(id, req, mode, deadline); err != nil {
+		if err != ErrQueueFull {
+			c.fail(err)
+		}
 		if s.Withdraw() {
 			return s.Result()
 		}

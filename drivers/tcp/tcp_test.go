@@ -106,3 +106,11 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestStalled(t *testing.T) {
+	driverstest.Stalled(t, tcp.New(), drivers.Config{})
+}
+
+func TestSilentPeer(t *testing.T) {
+	driverstest.SilentPeer(t, tcp.New(), drivers.Config{})
+}

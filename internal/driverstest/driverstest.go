@@ -7,6 +7,7 @@ package driverstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -170,39 +171,102 @@ func Stalled(t *testing.T, d drivers.Driver, cfg drivers.Config) {
 	once.Do(func() { close(release) })
 }
 
-// SilentPeer checks a direct driver against a peer that accepts
-// connections and never reads or writes (a SIGSTOPped responder): with
-// large requests that fill the socket buffers, every call still returns by
-// its deadline plus DeadlineEpsilon.
+// SilentPeer checks a direct driver against a responder that stops
+// reading and writing mid-run, as a SIGSTOPped process does: the caller
+// connects through a proxy that forwards to a real responder, makes calls
+// that succeed, then the proxy freezes (keeps every connection open, moves
+// no byte). With requests large enough to fill the socket buffers, every
+// call must still return by its deadline plus DeadlineEpsilon.
 func SilentPeer(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+	t.Helper()
+	srv := Serve(t, d, cfg)
+	p := newFreezer(t, srv.Addr())
+	client := Dial(t, d, cfg, p.addr())
+	AllOK(t, Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 20}), 20)
+	p.freeze()
+	CallsReturnByDeadline(t, client, 1<<20, 8, 4)
+}
+
+// freezer is a TCP proxy that can stop moving bytes.
+type freezer struct {
+	ln     net.Listener
+	frozen chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
 	t.Helper()
 	ln, err := drivers.Listen(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
+	f := &freezer{ln: ln, frozen: make(chan struct{})}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c, u)
+			f.mu.Unlock()
+			go f.pipe(c, u)
+			go f.pipe(u, c)
 		}
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
+		f.freeze()
+		f.mu.Lock()
+		for _, c := range f.conns {
 			c.Close()
 		}
-		mu.Unlock()
+		f.mu.Unlock()
 	})
-	client := Dial(t, d, cfg, ln.Addr().String())
-	CallsReturnByDeadline(t, client, 256<<10, 8, 3)
+	return f
+}
+
+func (f *freezer) addr() string { return f.ln.Addr().String() }
+
+func (f *freezer) freeze() { f.once.Do(func() { close(f.frozen) }) }
+
+// pipe copies src to dst until the proxy freezes; then it reads nothing
+// more, so the sender's buffers fill as behind a stopped process.
+func (f *freezer) pipe(dst, src net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		select {
+		case <-f.frozen:
+			return
+		default:
+		}
+		src.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		n, err := src.Read(buf)
+		if n > 0 {
+			select {
+			case <-f.frozen:
+				return
+			default:
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+	}
 }
 
 // CallsReturnByDeadline makes rounds of calls from callers goroutines, each

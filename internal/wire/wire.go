@@ -7,6 +7,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -242,3 +243,13 @@ func Limit(n int) func(req, buf []byte) []byte {
 		return Respond(req, buf)
 	}
 }
+
+// MaxRequestLen is an upper bound on the encoded length of a request with
+// a payload of n bytes (every scalar field at its widest).
+func MaxRequestLen(n int) int {
+	return 1 + protowire.SizeVarint(uint64(n)) + n + 5*(1+binary.MaxVarintLen64)
+}
+
+// MaxReplyLen is an upper bound on the encoded length of a reply with a
+// payload of n bytes.
+func MaxReplyLen(n int) int { return MaxRequestLen(n) }
