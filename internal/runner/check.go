@@ -89,4 +89,3 @@ func size(n int) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
-
