@@ -28,7 +28,7 @@ var ErrRegression = errors.New("regression")
 const MinRepetitions = 3
 
 // Metrics compare knows, in display order. Latencies are in µs.
-var metricNames = []string{"p50", "p90", "p99", "p99.9", "p99.99", "mean", "throughput"}
+var metricNames = []string{"p50", "p90", "p99", "p99.9", "p99.99", "mean", "throughput", "errors"}
 
 // DefaultMetrics are the metrics compare reports when no threshold names
 // another.
@@ -36,7 +36,9 @@ var DefaultMetrics = []string{"p50", "p99", "p99.9", "throughput"}
 
 // Threshold is a --fail-on rule: fail when Metric changes by more than
 // Percent, in the direction of its sign (+10: an increase of more than 10%;
-// -5: a decrease of more than 5%).
+// -5: a decrease of more than 5%). For "errors", the error rate, Percent is
+// in percentage points: errors:+0.1% fails a cell whose share of failed
+// calls grows by more than 0.1 points.
 type Threshold struct {
 	Metric  string  `json:"metric"`
 	Percent float64 `json:"percent"`
@@ -103,6 +105,8 @@ func canonicalMetric(s string) (string, bool) {
 		return "mean", true
 	case "throughput", "tput", "calls/s", "rate":
 		return "throughput", true
+	case "errors", "error_rate", "error-rate", "failures":
+		return "errors", true
 	}
 	return "", false
 }
@@ -120,7 +124,19 @@ type CompareOptions struct {
 	Test string
 	// BaseName and NewName label the two sides in the output (file names).
 	BaseName, NewName string
+	// RequireSignificance fails only on changes a significance test
+	// confirmed; by default a cell with fewer than MinRepetitions a side is
+	// judged on its point estimates (and the output says significance is
+	// unknown).
+	RequireSignificance bool
+	// AllowMissing lets a cell of the base be absent from the new run.
+	AllowMissing bool
 }
+
+// DefaultErrorRate is the error-rate line compare holds every cell to when
+// no errors threshold is given: a cell at or under it in the base that
+// goes over it in the new run fails.
+const DefaultErrorRate = results.MaxErrorRate
 
 // Comparison is the result of comparing two runs cell by cell.
 type Comparison struct {
@@ -139,7 +155,10 @@ type Comparison struct {
 	// Unconfirmed are threshold crossings whose significance is unknown
 	// (too few repetitions) or that are not significant; they do not fail.
 	Unconfirmed []Violation `json:"unconfirmed,omitempty"`
-	Notes       []string    `json:"notes,omitempty"`
+	// Failures are what fails the comparison besides a cell's metrics:
+	// cells missing from the new run, an incomplete new run.
+	Failures []string `json:"failures,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // RunRef names one side of a comparison.
@@ -156,6 +175,9 @@ type CellDelta struct {
 	BaseReps int           `json:"base_repetitions"`
 	NewReps  int           `json:"new_repetitions"`
 	Metrics  []MetricDelta `json:"metrics"`
+	// Verdict is "pass" or "fail"; Why says what decided it.
+	Verdict string   `json:"verdict"`
+	Why     []string `json:"why"`
 }
 
 // MetricDelta compares one metric of one cell.
@@ -172,7 +194,9 @@ type MetricDelta struct {
 	// Better is true when the change is an improvement, false when it is a
 	// degradation; nil when there is no change to speak of.
 	Better   *bool    `json:"better,omitempty"`
-	Crossed  []string `json:"crossed,omitempty"`
+	Crossed []string `json:"crossed,omitempty"`
+	// Failing is set when a crossing fails the comparison.
+	Failing  bool     `json:"failing,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -194,8 +218,21 @@ type Violation struct {
 	Significance string  `json:"significance"`
 }
 
-// Failed reports whether a significant change crossed a threshold.
-func (c *Comparison) Failed() bool { return len(c.Regressions) > 0 }
+// Failed reports whether the comparison fails: a change crossed a
+// threshold (confirmed by a significance test when both sides have enough
+// repetitions or RequireSignificance is set), or the new run is missing
+// cells or incomplete.
+func (c *Comparison) Failed() bool {
+	if len(c.Regressions) > 0 || len(c.Failures) > 0 {
+		return true
+	}
+	for _, cd := range c.Cells {
+		if cd.Verdict == "fail" {
+			return true
+		}
+	}
+	return false
+}
 
 // Compare compares two runs cell by cell (cells match on Key; cells of one
 // Key with different Repetition values are repetitions). It returns an
@@ -267,6 +304,10 @@ func Compare(base, cur *results.Run, opts CompareOptions) (*Comparison, error) {
 	baseKeys := map[string]bool{}
 	showService := mb.variesService() || mn.variesService()
 	thr := &benchmath.Thresholds{CompareAlpha: opts.Alpha}
+	errorRule := false
+	for _, t := range opts.Thresholds {
+		errorRule = errorRule || t.Metric == "errors"
+	}
 	for _, rb := range mb.rows {
 		baseKeys[rb.key] = true
 		rn, ok := newRows[rb.key]
@@ -275,21 +316,64 @@ func Compare(base, cur *results.Run, opts CompareOptions) (*Comparison, error) {
 			continue
 		}
 		cd := CellDelta{Key: rb.key, Label: cellLabel(rb, showService), BaseReps: len(rb.reps), NewReps: len(rn.reps)}
+		fail := func(format string, args ...any) {
+			cd.Why = append(cd.Why, fmt.Sprintf(format, args...))
+			cd.Verdict = "fail"
+		}
 		for _, metric := range c.Metrics {
 			md := compareMetric(metric, rb, rn, assume, thr, opts)
+			if metric == "errors" {
+				md = compareErrors(rb, rn)
+			}
 			for _, t := range opts.Thresholds {
 				if t.Metric != metric || !t.crossed(md.DeltaPercent) {
 					continue
 				}
 				md.Crossed = append(md.Crossed, t.String())
 				v := Violation{Cell: cd.Label, Metric: metric, Threshold: t.String(), DeltaPercent: md.DeltaPercent, Significance: md.Significance}
-				if md.Significance == "significant" {
+				switch {
+				case md.Significance == "significant", md.Significance == "point estimate",
+					md.Significance == "unknown" && !opts.RequireSignificance:
+					md.Failing = true
 					c.Regressions = append(c.Regressions, v)
-				} else {
+					fail("%s %s crosses %s (%s)", metric, formatDelta(md), t, md.Significance)
+				default:
 					c.Unconfirmed = append(c.Unconfirmed, v)
+					cd.Why = append(cd.Why, fmt.Sprintf("%s %s crosses %s but is %s: not failing", metric, formatDelta(md), t, md.Significance))
 				}
 			}
 			cd.Metrics = append(cd.Metrics, md)
+		}
+		if !errorRule {
+			// the default error rule: no cell may go over the 0.1% line
+			be, ne := rb.errorRate, rn.errorRate
+			if ne > DefaultErrorRate && be <= DefaultErrorRate {
+				md := compareErrors(rb, rn)
+				md.Crossed = []string{fmt.Sprintf("errors over %.1f%%", 100*DefaultErrorRate)}
+				md.Failing = true
+				cd.Metrics = append(cd.Metrics, md)
+				c.Regressions = append(c.Regressions, Violation{Cell: cd.Label, Metric: "errors", Threshold: md.Crossed[0], DeltaPercent: md.DeltaPercent, Significance: md.Significance})
+				fail("error rate %.2f%% → %.2f%%: over the %.1f%% every cell is held to (set --fail-on errors:+N%% to change it)", 100*be, 100*ne, 100*DefaultErrorRate)
+			}
+		}
+		if why := rn.genLimited; why != "" {
+			fail("the new run's generator missed its schedule (generator-limited: %s): its latency is not the load asked for", why)
+		}
+		if rn.incomplete {
+			fail("the new cell was cut short")
+		}
+		if len(rn.cellErrors) > 0 {
+			fail("the new cell did not run: %s", rn.cellErrors[0])
+		}
+		if cd.Verdict == "" {
+			cd.Verdict = "pass"
+			if len(cd.Why) == 0 {
+				if len(opts.Thresholds) == 0 {
+					cd.Why = append(cd.Why, fmt.Sprintf("no --fail-on threshold; error rate %.2f%%, within %.1f%%", 100*rn.errorRate, 100*DefaultErrorRate))
+				} else {
+					cd.Why = append(cd.Why, "no threshold crossed")
+				}
+			}
 		}
 		c.Cells = append(c.Cells, cd)
 	}
@@ -297,6 +381,16 @@ func Compare(base, cur *results.Run, opts CompareOptions) (*Comparison, error) {
 		if !baseKeys[r.key] {
 			c.OnlyNew = append(c.OnlyNew, cellLabel(r, showService))
 		}
+	}
+	if len(c.OnlyBase) > 0 && !opts.AllowMissing {
+		c.Failures = append(c.Failures, fmt.Sprintf("%d cell(s) of the base are missing from the new run: %s (--allow-missing accepts that)", len(c.OnlyBase), strings.Join(c.OnlyBase, "; ")))
+	}
+	if !cur.Complete {
+		why := cur.Incomplete
+		if why == "" {
+			why = "no reason recorded"
+		}
+		c.Failures = append(c.Failures, "the new run is incomplete: "+why)
 	}
 	if len(c.Cells) == 0 {
 		return nil, badInput("%s and %s have no cell in common (%d and %d cells): compare two runs of the same scenario; cells match on driver, variant, options, payload, load and service time",
@@ -309,8 +403,12 @@ func Compare(base, cur *results.Run, opts CompareOptions) (*Comparison, error) {
 			unknown++
 		}
 	}
-	if unknown > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("%d of %d cells have fewer than %d repetitions on a side: their significance is unknown and they cannot fail the comparison; run with repeat: %d or more to test them.",
+	switch {
+	case unknown > 0 && opts.RequireSignificance:
+		c.Notes = append(c.Notes, fmt.Sprintf("%d of %d cells have fewer than %d repetitions on a side: their significance is unknown and, with --require-significance, they cannot fail the comparison; run with repeat: %d or more to test them.",
+			unknown, len(c.Cells), MinRepetitions, MinRepetitions))
+	case unknown > 0:
+		c.Notes = append(c.Notes, fmt.Sprintf("%d of %d cells have fewer than %d repetitions on a side: thresholds apply to their point estimates and significance is unknown; run with repeat: %d or more for a significance test, or add --require-significance to fail only on confirmed changes.",
 			unknown, len(c.Cells), MinRepetitions, MinRepetitions))
 	}
 	return c, nil
@@ -434,6 +532,21 @@ func compareMetric(metric string, rb, rn *row, assume benchmath.Assumption, thr 
 	return md
 }
 
+// compareErrors compares error rates, in percent: the delta is in
+// percentage points, judged on the point estimates (a rate over all the
+// repetitions' calls).
+func compareErrors(rb, rn *row) MetricDelta {
+	md := MetricDelta{Metric: "errors", Unit: "%", Significance: "point estimate"}
+	md.Base = Estimate{Center: 100 * rb.errorRate, N: len(rb.reps)}
+	md.New = Estimate{Center: 100 * rn.errorRate, N: len(rn.reps)}
+	md.DeltaPercent = md.New.Center - md.Base.Center
+	if md.DeltaPercent != 0 {
+		better := md.DeltaPercent < 0
+		md.Better = &better
+	}
+	return md
+}
+
 func estimate(s benchmath.Summary, n int) Estimate {
 	e := Estimate{Center: s.Center, N: n}
 	if !math.IsInf(s.Lo, 0) && !math.IsNaN(s.Lo) {
@@ -519,8 +632,11 @@ func jsonSafe(c *Comparison) *Comparison {
 }
 
 func formatValue(unit string, v float64) string {
-	if unit == "calls/s" {
+	switch unit {
+	case "calls/s":
 		return formatRate(v)
+	case "%":
+		return fmt.Sprintf("%.2f%%", v)
 	}
 	return formatMicros(v)
 }
@@ -547,6 +663,8 @@ func formatDelta(md MetricDelta) string {
 		return "?"
 	case math.IsInf(d, 1):
 		return "+∞"
+	case md.Metric == "errors":
+		return fmt.Sprintf("%+.2f pts", d)
 	}
 	return fmt.Sprintf("%+.1f%%", d)
 }
@@ -574,7 +692,7 @@ func formatSignificance(md MetricDelta) string {
 
 func verdict(md MetricDelta) string {
 	var parts []string
-	if md.Better != nil && md.Significance == "significant" {
+	if md.Better != nil && (md.Significance == "significant" || md.Significance == "point estimate") {
 		if *md.Better {
 			parts = append(parts, "better")
 		} else {
@@ -582,7 +700,7 @@ func verdict(md MetricDelta) string {
 		}
 	}
 	for _, t := range md.Crossed {
-		if md.Significance == "significant" {
+		if md.Failing {
 			parts = append(parts, "FAIL "+t)
 		} else {
 			parts = append(parts, "crossed "+t+" (not failing: "+md.Significance+")")
@@ -618,15 +736,26 @@ func sideName(r RunRef, fallback string) string {
 }
 
 func (c *Comparison) summaryLine() string {
+	failedCells := 0
+	for _, cd := range c.Cells {
+		if cd.Verdict == "fail" {
+			failedCells++
+		}
+	}
 	switch {
 	case c.Failed():
-		return fmt.Sprintf("FAIL: %d significant change(s) crossed a threshold.", len(c.Regressions))
+		var why []string
+		if failedCells > 0 {
+			why = append(why, fmt.Sprintf("%d of %d cells failed", failedCells, len(c.Cells)))
+		}
+		why = append(why, c.Failures...)
+		return "FAIL: " + strings.Join(why, "; ") + "."
 	case len(c.Thresholds) == 0:
-		return "No thresholds given (--fail-on): nothing can fail."
+		return fmt.Sprintf("PASS: no --fail-on threshold given; every cell's error rate stayed within %.1f%%, every base cell is in the new run and the new run is complete.", 100*DefaultErrorRate)
 	case len(c.Unconfirmed) > 0:
-		return fmt.Sprintf("PASS: no significant change crossed a threshold (%d crossing(s) without significance).", len(c.Unconfirmed))
+		return fmt.Sprintf("PASS: no threshold crossed that fails (%d crossing(s) a significance test did not confirm).", len(c.Unconfirmed))
 	}
-	return "PASS: no significant change crossed a threshold."
+	return "PASS: no threshold crossed."
 }
 
 func writeCompareText(w io.Writer, c *Comparison) error {
@@ -667,8 +796,8 @@ func writeCompareText(w io.Writer, c *Comparison) error {
 		bw.printf("\n")
 	}
 	bw.printf("\n%s\n", c.summaryLine())
-	for _, v := range c.Regressions {
-		bw.printf("  %s: %s %+.1f%% crosses %s\n", v.Cell, v.Metric, v.DeltaPercent, v.Threshold)
+	for _, cd := range c.Cells {
+		bw.printf("  %s %s: %s\n", strings.ToUpper(cd.Verdict), cd.Label, strings.Join(cd.Why, "; "))
 	}
 	return bw.err
 }
@@ -705,6 +834,14 @@ func writeCompareMarkdown(w io.Writer, c *Comparison) error {
 		for _, n := range c.Notes {
 			bw.printf("- %s\n", mdEscape(n))
 		}
+	}
+	bw.printf("\n**Verdicts**\n\n")
+	for _, cd := range c.Cells {
+		v := strings.ToUpper(cd.Verdict)
+		if cd.Verdict == "fail" {
+			v = "**FAIL**"
+		}
+		bw.printf("- %s %s: %s\n", v, mdEscape(cd.Label), mdEscape(strings.Join(cd.Why, "; ")))
 	}
 	return bw.err
 }

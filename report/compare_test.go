@@ -129,15 +129,18 @@ func TestCompareImprovementDoesNotFail(t *testing.T) {
 	}
 }
 
-func TestCompareWithoutRepetitionsIsUnknown(t *testing.T) {
+// With one repetition a side, significance is unknown: thresholds apply
+// to the point estimates and the output says so; --require-significance
+// keeps such a comparison from failing.
+func TestCompareWithoutRepetitions(t *testing.T) {
 	base := synthRun(t, 1, cellSpecs(1, 1)...)
 	shifted := synthRun(t, 2, cellSpecs(1, 1.5)...)
 	c, err := Compare(base, shifted, CompareOptions{Thresholds: mustThresholds(t, "p99:+10%")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Failed() {
-		t.Error("a comparison without repetitions failed: significance is unknown")
+	if !c.Failed() || len(c.Regressions) != 2 {
+		t.Errorf("a single-repetition regression of +50%% passed: regressions %v", c.Regressions)
 	}
 	p99 := metricOf(t, c, "tcp", "p99")
 	if p99.Significance != "unknown" || p99.P != nil || p99.Base.Lo != nil {
@@ -146,15 +149,104 @@ func TestCompareWithoutRepetitionsIsUnknown(t *testing.T) {
 	if p99.DeltaPercent < 40 {
 		t.Errorf("p99 delta %.1f%%, want about +50%%", p99.DeltaPercent)
 	}
-	if len(c.Unconfirmed) != 2 {
-		t.Errorf("unconfirmed crossings %v, want both cells' p99", c.Unconfirmed)
-	}
 	var buf bytes.Buffer
 	if err := WriteComparison(&buf, c, "text"); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(buf.String(), "significance unknown") {
-		t.Errorf("text output does not say significance is unknown:\n%s", buf.String())
+	for _, want := range []string{"significance unknown", "FAIL tcp", "point estimates"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("text output does not say %q:\n%s", want, buf.String())
+		}
+	}
+
+	c, err = Compare(base, shifted, CompareOptions{Thresholds: mustThresholds(t, "p99:+10%"), RequireSignificance: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Failed() || len(c.Unconfirmed) != 2 {
+		t.Errorf("with --require-significance: failed=%v unconfirmed %v, want a pass with both crossings unconfirmed", c.Failed(), c.Unconfirmed)
+	}
+}
+
+// An unchanged single-repetition run passes, every cell saying why.
+func TestCompareUnchangedPasses(t *testing.T) {
+	base := synthRun(t, 1, cellSpecs(1, 1)...)
+	same := synthRun(t, 2, cellSpecs(1, 1)...)
+	c, err := Compare(base, same, CompareOptions{Thresholds: mustThresholds(t, "p99:+10%", "throughput:-5%")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Failed() {
+		t.Fatalf("an unchanged run failed: %v %v", c.Regressions, c.Failures)
+	}
+	for _, cd := range c.Cells {
+		if cd.Verdict != "pass" || len(cd.Why) == 0 {
+			t.Errorf("%s: verdict %q why %v", cd.Label, cd.Verdict, cd.Why)
+		}
+	}
+}
+
+// A new run in which every call of a cell failed fails, with no
+// threshold given at all.
+func TestCompareAllFailedFails(t *testing.T) {
+	base := synthRun(t, 1, cellSpecs(1, 1)...)
+	cur := synthRun(t, 2, cellSpecs(1, 1)...)
+	for i := range cur.Cells {
+		c := &cur.Cells[i]
+		c.Counts = results.Counts{Scheduled: 1000, Started: 1000, Timeout: 1000}
+		c.Latency, c.Uncorrected, c.Throughput = results.Latency{}, results.Latency{}, 0
+		c.Histograms = results.Histograms{}
+	}
+	for _, th := range [][]Threshold{nil, mustThresholds(t, "p99:+10%", "throughput:-5%")} {
+		c, err := Compare(base, cur, CompareOptions{Thresholds: th})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Failed() {
+			t.Fatalf("thresholds %v: a run where every call failed passed", th)
+		}
+		for _, cd := range c.Cells {
+			if cd.Verdict != "fail" || !strings.Contains(strings.Join(cd.Why, " "), "error rate") {
+				t.Errorf("%s: verdict %q why %v", cd.Label, cd.Verdict, cd.Why)
+			}
+		}
+	}
+	// an explicit errors threshold replaces the default rule
+	c, err := Compare(base, cur, CompareOptions{Thresholds: mustThresholds(t, "errors:+0.5%")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Failed() || metricOf(t, c, "tcp", "errors").DeltaPercent != 100 {
+		t.Fatalf("errors:+0.5%%: failed=%v", c.Failed())
+	}
+}
+
+// A cell missing from the new run fails unless allowed; an incomplete new
+// run fails.
+func TestCompareMissingAndIncomplete(t *testing.T) {
+	base := synthRun(t, 1, cellSpecs(1, 1)...)
+	cur := synthRun(t, 2, cellSpecs(1, 1)...)
+	cur.Cells = cur.Cells[:1]
+	c, err := Compare(base, cur, CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Failed() || len(c.Failures) != 1 || !strings.Contains(c.Failures[0], "missing") {
+		t.Fatalf("missing cell: failed=%v failures %v", c.Failed(), c.Failures)
+	}
+	if c, err = Compare(base, cur, CompareOptions{AllowMissing: true}); err != nil || c.Failed() {
+		t.Fatalf("--allow-missing: err %v failed %v", err, c.Failed())
+	}
+	cur = synthRun(t, 2, cellSpecs(1, 1)...)
+	cur.Complete, cur.Incomplete = false, "interrupted"
+	if c, err = Compare(base, cur, CompareOptions{}); err != nil || !c.Failed() {
+		t.Fatalf("incomplete new run: err %v failed %v", err, c.Failed())
+	}
+	// a generator-limited new cell fails
+	cur = synthRun(t, 2, cellSpecs(1, 1)...)
+	cur.Cells[0].Generator = &results.Generator{Limited: true, Reason: "lateness p99 3ms exceeds 200µs"}
+	if c, err = Compare(base, cur, CompareOptions{}); err != nil || !c.Failed() {
+		t.Fatalf("generator-limited new cell: err %v failed %v", err, c.Failed())
 	}
 }
 

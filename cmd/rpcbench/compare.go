@@ -35,13 +35,23 @@ func newCompareCmd() *cobra.Command {
 		Short: "Compare two runs cell by cell; fail on significant regressions",
 		Long: `compare matches the cells of two results (same driver, variant, options,
 payload, load and service time) and reports p50, p99, p99.9 and throughput
-deltas. When both sides have at least 3 repetitions (scenario repeat: 3) it
-tests significance and gives confidence intervals; otherwise it says that
-significance is unknown.
+deltas, and says for every cell why it passed or failed.
 
-Exit status: 1 when a statistically significant change crosses a --fail-on
-threshold, 0 otherwise, 2 on bad input (missing file, incompatible schema
-version, no common cells, malformed flag).`,
+It fails (exit 1) when:
+  - a metric crosses a --fail-on threshold. With at least 3 repetitions a
+    side (scenario repeat: 3) the change must also be statistically
+    significant; with fewer, the threshold applies to the point estimates
+    and the output says significance is unknown (--require-significance:
+    fail only on significant changes, as a noisy single-repetition job may
+    prefer);
+  - a cell's error rate goes over 0.1% (from at most 0.1% in the base), or
+    crosses --fail-on errors:+N% (N in percentage points) when given;
+  - a cell of the base is missing from the new run (--allow-missing
+    accepts that), the new run is incomplete, or a new cell is
+    generator-limited, cut short or did not run.
+
+Exit status: 1 on a failure above, 0 otherwise, 2 on bad input (missing
+file, incompatible schema version, no common cells, malformed flag).`,
 		Example: `  rpcbench compare base/result.json new/result.json
   rpcbench compare base.json new.json --fail-on p99:+10% --fail-on throughput:-5%
   rpcbench compare base.json new.json --format markdown >> "$GITHUB_STEP_SUMMARY"`,
@@ -58,7 +68,9 @@ version, no common cells, malformed flag).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&failOn, "fail-on", nil, "fail (exit 1) when a significant change crosses METRIC:+N% or METRIC:-N%, e.g. p99:+10% or throughput:-5% (repeatable; metrics: p50, p90, p99, p99.9, p99.99, mean, throughput)")
+	f.StringArrayVar(&failOn, "fail-on", nil, "fail (exit 1) when a change crosses METRIC:+N% or METRIC:-N%, e.g. p99:+10%, throughput:-5% or errors:+0.5% (points) (repeatable; metrics: p50, p90, p99, p99.9, p99.99, mean, throughput, errors)")
+	f.BoolVar(&opts.RequireSignificance, "require-significance", false, "fail only on changes a significance test confirms (cells with fewer than 3 repetitions a side then never fail on a threshold)")
+	f.BoolVar(&opts.AllowMissing, "allow-missing", false, "do not fail when cells of the base are missing from the new run")
 	f.StringVar(&format, "format", "text", "output format: text, markdown or json")
 	f.Float64Var(&opts.Alpha, "alpha", 0.05, "significance level")
 	f.StringVar(&opts.Test, "test", "welch", "significance test: welch (Welch's t-test, mean) or mann-whitney (U test, median; needs 4+ repetitions a side)")
