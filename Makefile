@@ -38,7 +38,7 @@ test-deps:
 
 test: test-deps build vet
 	$(MAKE) --no-print-directory run-check
-	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 45m ./...
+	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 45m ./...
 	$(MAKE) fuzz
 
 vet:

@@ -12,9 +12,11 @@ import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/wire"
+	"github.com/rpcbench/rpcbench/scenarios"
 )
 
 type serveFlags struct {
+	responderConcurrency int
 	driver  string
 	variant string
 	options []string
@@ -47,6 +49,7 @@ to --target. Broker drivers connect the responder to the broker given with
 	fl.StringArrayVar(&f.options, "option", nil, "driver option KEY=VALUE; repeatable")
 	fl.StringVarP(&f.listen, "listen", "l", "127.0.0.1:0", "address to listen on (direct drivers)")
 	fl.StringArrayVar(&f.brokers, "broker", nil, "broker to connect the responder to: KIND=URL; repeatable")
+	fl.IntVar(&f.responderConcurrency, "responder-concurrency", scenarios.DefaultResponderConcurrency, "requests handled at once (match the scenario's responder_concurrency)")
 	return c
 }
 
@@ -107,7 +110,11 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) error {
 		}
 		cfg.Addr = b.URL
 	}
-	srv, err := d.Serve(ctx, cfg, wire.Respond)
+	if f.responderConcurrency < 1 || f.responderConcurrency > scenarios.MaxResponderConcurrency {
+		return usageErr("--responder-concurrency %d: want 1 to %d", f.responderConcurrency, scenarios.MaxResponderConcurrency)
+	}
+	cfg.ResponderConcurrency = f.responderConcurrency
+	srv, err := d.Serve(ctx, cfg, wire.Limit(cfg.ResponderConcurrency))
 	if err != nil {
 		return fmt.Errorf("serve %s/%s: %w", spec.Name, cfg.Variant, err)
 	}
