@@ -17,11 +17,11 @@ import (
 
 type serveFlags struct {
 	responderConcurrency int
-	driver  string
-	variant string
-	options []string
-	listen  string
-	brokers []string
+	driver               string
+	variant              string
+	options              []string
+	listen               string
+	brokers              []string
 }
 
 func newServeCmd() *cobra.Command {
