@@ -262,6 +262,7 @@ var c64Settings = []struct {
 	cfg  drivers.Config
 }{
 	{"driver-direct-reply-to-transient", drivers.Config{Variant: "direct-reply-to/transient"}},
+	{"driver-direct-reply-to-transient-shared-channel", drivers.Config{Variant: "direct-reply-to/transient", Options: map[string]string{"channels": "1"}}},
 	{"driver-direct-reply-to-transient-2conn-2ch-4par", drivers.Config{Variant: "direct-reply-to/transient", Options: map[string]string{"connections": "2", "channels": "2", "parallelism": "4"}}},
 	{"driver-reply-queue-transient-2conn-2ch-4par", drivers.Config{Variant: "reply-queue/transient", Options: map[string]string{"connections": "2", "channels": "2", "parallelism": "4"}}},
 }

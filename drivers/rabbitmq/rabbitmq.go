@@ -7,34 +7,62 @@
 //   - reply-queue: every caller channel declares one exclusive, server-named
 //     reply queue and consumes it; replies are routed to the waiting call by
 //     correlation id (the tutorial's pattern, but declared once per channel,
-//     not once per call). With channels=1 that is one reply queue per
-//     connection.
+//     not once per call).
 //   - direct-reply-to: replies go to amq.rabbitmq.reply-to, consumed in
 //     no-ack mode on the same channel that publishes the requests.
 //
-// Durabilities:
+// Durabilities (what is acknowledged before the reply: see the README's
+// durability table):
 //
-//   - transient: non-durable request queue, non-persistent messages.
+//   - transient: non-durable request queue, non-persistent messages, no
+//     publisher confirms: nothing is written to disk on the way.
 //   - persistent: durable (classic) request queue, persistent requests, and
 //     a publisher confirm awaited for every request (the call ends when both
-//     the confirm and the reply arrived).
+//     the confirm and the reply arrived). The broker confirms a persistent
+//     message once it is written to disk (fsync, batched) or once it was
+//     consumed and acknowledged, whichever comes first: with a waiting
+//     responder the confirm may come before any fsync.
 //   - quorum: quorum request queue (always durable: persistent requests and
-//     publisher confirms as in persistent). Reply queues stay classic (or
-//     direct reply-to): quorum queues cannot be exclusive.
+//     publisher confirms as in persistent; the broker confirms once the
+//     Raft log entry is fsynced). Reply queues stay classic (or direct
+//     reply-to): quorum queues cannot be exclusive.
 //
-// Options: connections and channels (per connection) on the caller side;
-// the callers of a Client are spread over the channels round-robin and share
-// them: one lock serialises publishing on a channel and one goroutine per
-// channel drains its reply deliveries and routes them. The responder
-// consumes with manual acks on `parallelism` channels, each with its own
-// prefetch (`prefetch`) and one goroutine that owns the channel (it
-// publishes replies and acks); requests that ask for service time run in
-// their own goroutine and hand their reply back to that owner.
+// Caller: connections, and channels on them. By default every caller gets
+// its own channel (channels=per-caller, RabbitMQ's advice of one channel
+// per publishing thread), with its own reply consumer; channels=N instead
+// opens N channels per connection shared round-robin by the callers, one
+// publish lock each (channels=1 is the common naive setup: every caller of
+// a connection on one channel). One goroutine per channel drains its reply
+// deliveries and routes them by correlation id.
+//
+// Responder: `parallelism` consumer channels with manual acks share the
+// responder concurrency (drivers.Config.Concurrency, N): channel i has
+// prefetch (basic.qos) N/parallelism (the first N%parallelism one more), so
+// the broker hands the responder at most N unacknowledged requests at once
+// and it handles all of them: one goroutine per channel owns the channel
+// (publishes replies, acks), answers requests without service time inline
+// and runs each request with service time on its own goroutine, which hands
+// its reply back to the owner. It reaches N requests at once and never
+// exceeds it.
 //
 // Serve declares a request queue with a unique name (rpcbench.req.<random>)
 // and Server.Addr returns the broker URL with the queue name as fragment
 // ("amqp://...#rpcbench.req.x"), which Dial splits again. Replies are
 // published with mandatory=false.
+//
+// Limits: requests and replies of at most MaxMessageSize (16 MiB, the
+// default max_message_size of RabbitMQ 4.x; 3.8-3.13 default to 128 MiB,
+// so it holds for every broker rpcbench may meet with defaults). Call
+// refuses a larger request at once; the responder answers a request whose
+// reply would be larger with an error the caller reports.
+//
+// Deadlines: a call ends by its deadline whatever the broker does. While
+// the broker blocks the connection's publishers (connection.blocked: a
+// memory or disk alarm), calls fail at once with ErrBlocked instead of
+// publishing into a connection the broker no longer reads. A publish still
+// stuck in the socket write at the call's deadline (a stopped broker, large
+// requests: amqp091-go has no write deadline) closes its connection, which
+// fails the write; the call returns a timeout and the connection redials.
 //
 // Connection loss: the deliveries of every channel are drained until they
 // close; then calls in flight fail with ErrConnectionLost, new calls wait
@@ -64,8 +92,19 @@ import (
 // Name is the driver's name.
 const Name = "rabbitmq"
 
+// MaxMessageSize is the largest request and reply body (wire.Call bytes)
+// the driver carries.
+const MaxMessageSize = 16 << 20
+
+// errorHeader carries the error of a responder that could not send its
+// reply.
+const errorHeader = "rpcbench-error"
+
 // Errors calls fail with besides timeouts (all transport errors).
 var (
+	// ErrBlocked: the broker blocks this connection's publishers
+	// (connection.blocked, a resource alarm); the call was not sent.
+	ErrBlocked = errors.New("rabbitmq: the broker blocks publishers")
 	// ErrConnectionLost: the connection or channel carrying the call closed
 	// before its reply arrived.
 	ErrConnectionLost = errors.New("rabbitmq: connection lost")
@@ -127,9 +166,8 @@ var spec = drivers.Spec{
 	},
 	Options: []drivers.Option{
 		{Name: "connections", Default: "1", Description: "caller connections per client (1-64)"},
-		{Name: "channels", Default: "1", Description: "caller channels per connection, each with its own reply consumer (1-64)"},
-		{Name: "prefetch", Default: "200", Description: "responder prefetch (basic.qos) per consumer channel (1-65535)"},
-		{Name: "parallelism", Default: "2", Description: "responder consumer channels, each with one goroutine running the handler (1-256)"},
+		{Name: "channels", Default: PerCaller, Description: "caller channels: per-caller (each caller its own channel and reply consumer, RabbitMQ's advice) or N (1-64) channels per connection shared round-robin by the callers, one publish lock each; channels=1 is the common naive setup, every caller of a connection on one channel"},
+		{Name: "parallelism", Default: "2", Description: "responder consumer channels (1-256, at most the responder concurrency); they share the responder concurrency as their prefetch, so the responder holds and handles at most that many requests at once"},
 	},
 	Libraries: []string{"github.com/rabbitmq/amqp091-go"},
 }
@@ -143,12 +181,25 @@ func New() drivers.Driver { return Driver{} }
 // Spec describes the driver.
 func (Driver) Spec() drivers.Spec { return spec }
 
+// PerCaller is the channels option's default: a channel per caller.
+const PerCaller = "per-caller"
+
 type options struct {
 	v           variant
 	connections int
+	// channels per connection shared by the callers; 0: one per caller.
 	channels    int
-	prefetch    int
 	parallelism int
+	concurrency int
+}
+
+// prefetch is consumer channel i's share of the responder concurrency.
+func (o options) prefetch(i int) int {
+	n := o.concurrency / o.parallelism
+	if i < o.concurrency%o.parallelism {
+		n++
+	}
+	return n
 }
 
 func parse(cfg drivers.Config) (options, error) {
@@ -163,15 +214,20 @@ func parse(cfg drivers.Config) (options, error) {
 	if o.connections, err = drivers.IntOption(spec, cfg, "connections", 1, 64); err != nil {
 		return o, err
 	}
-	if o.channels, err = drivers.IntOption(spec, cfg, "channels", 1, 64); err != nil {
-		return o, err
-	}
-	if o.prefetch, err = drivers.IntOption(spec, cfg, "prefetch", 1, 65535); err != nil {
-		return o, err
+	if drivers.OptionValue(spec, cfg, "channels") != PerCaller {
+		if o.channels, err = drivers.IntOption(spec, cfg, "channels", 1, 64); err != nil {
+			return o, fmt.Errorf("%w (or %s)", err, PerCaller)
+		}
 	}
 	if o.parallelism, err = drivers.IntOption(spec, cfg, "parallelism", 1, 256); err != nil {
 		return o, err
 	}
+	o.concurrency = cfg.Concurrency()
+	if o.concurrency > 65535*o.parallelism {
+		return o, fmt.Errorf("%s: responder concurrency %d: at most 65535 (the largest prefetch) per consumer channel; raise parallelism", Name, o.concurrency)
+	}
+	// Never a consumer channel with prefetch 0 (unlimited).
+	o.parallelism = min(o.parallelism, o.concurrency)
 	return o, nil
 }
 
@@ -179,6 +235,13 @@ func parse(cfg drivers.Config) (options, error) {
 func (Driver) Validate(cfg drivers.Config) error {
 	_, err := parse(cfg)
 	return err
+}
+
+var _ drivers.Limited = Driver{}
+
+// Limits are MaxMessageSize both ways.
+func (Driver) Limits(drivers.Config) drivers.Limits {
+	return drivers.Limits{MaxRequest: MaxMessageSize, MaxReply: MaxMessageSize}
 }
 
 // dial connects to url, giving up when ctx ends.
@@ -338,7 +401,7 @@ func (s *server) connect(ctx context.Context) (*amqp.Connection, error) {
 		if err != nil {
 			return fail("channel", err)
 		}
-		if err := ch.Qos(s.o.prefetch, 0, false); err != nil {
+		if err := ch.Qos(s.o.prefetch(i), 0, false); err != nil {
 			return fail("qos", err)
 		}
 		d, err := ch.Consume(s.queue, "", false, false, false, false, nil)
@@ -367,7 +430,7 @@ func (s *server) startConsumers(chans []*amqp.Channel, ds []<-chan amqp.Delivery
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.consume(chans[i], ds[i])
+			s.consume(chans[i], ds[i], s.o.prefetch(i))
 		}()
 	}
 }
@@ -405,8 +468,10 @@ type slowReply struct {
 }
 
 // consume owns ch: it publishes every reply and acks every request on it.
-func (s *server) consume(ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
-	slow := make(chan slowReply, s.o.prefetch)
+// At most prefetch requests are delivered and unacknowledged at once, so
+// the slow replies never outnumber the buffer.
+func (s *server) consume(ch *amqp.Channel, deliveries <-chan amqp.Delivery, prefetch int) {
+	slow := make(chan slowReply, prefetch)
 	var buf []byte
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
@@ -434,12 +499,14 @@ func (s *server) consume(ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
 
 func (s *server) reply(ch *amqp.Channel, d *amqp.Delivery, body []byte) {
 	if d.ReplyTo != "" {
+		msg := amqp.Publishing{CorrelationId: d.CorrelationId, Body: body}
+		if len(body) > MaxMessageSize {
+			msg.Body = nil
+			msg.Headers = amqp.Table{errorHeader: fmt.Sprintf("reply of %d bytes exceeds the driver's limit %d (max_message_size)", len(body), MaxMessageSize)}
+		}
 		// mandatory=false: a reply to a caller that is gone is dropped, not
 		// returned (basic.return on direct reply-to in 3.x).
-		err := ch.PublishWithContext(s.ctx, "", d.ReplyTo, false, false, amqp.Publishing{
-			CorrelationId: d.CorrelationId,
-			Body:          body,
-		})
+		err := ch.PublishWithContext(s.ctx, "", d.ReplyTo, false, false, msg)
 		if err != nil {
 			return // the channel is gone; deliveries will close
 		}
@@ -486,8 +553,9 @@ type client struct {
 	next   atomic.Uint32
 }
 
-// Dial connects the caller side: o.connections connections with o.channels
-// sessions each, to the responder at addr (Server.Addr: URL#queue).
+// Dial connects the caller side: o.connections connections (with
+// o.channels shared channels each, or a channel per caller opened by
+// NewCaller) to the responder at addr (Server.Addr: URL#queue).
 func (Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (drivers.Client, error) {
 	o, err := parse(cfg)
 	if err != nil {
@@ -500,7 +568,10 @@ func (Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (driver
 	c := &client{url: url, queue: queue, o: o}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for i := 0; i < o.connections; i++ {
-		cc := &callerConn{cl: c, idx: i, slots: make([]atomic.Pointer[session], o.channels), up: make(chan struct{})}
+		cc := &callerConn{cl: c, idx: i, up: make(chan struct{})}
+		for range o.channels {
+			cc.slots = append(cc.slots, new(atomic.Pointer[session]))
+		}
 		conn, err := cc.connect(ctx)
 		if err != nil {
 			c.Close()
@@ -513,18 +584,31 @@ func (Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (driver
 	return c, nil
 }
 
-// NewCaller returns a caller bound to the next session, round-robin over
-// connections first, then channels.
+// NewCaller returns a caller with a channel of its own (channels=per-caller,
+// opened now when connected), or bound to the next shared channel,
+// round-robin over connections first, then channels.
 func (c *client) NewCaller() (drivers.Caller, error) {
 	if c.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
 	n := int(c.next.Add(1) - 1)
 	cc := c.conns[n%len(c.conns)]
-	slot := (n / len(c.conns)) % c.o.channels
+	var slot *atomic.Pointer[session]
+	if c.o.channels > 0 {
+		slot = cc.slots[(n/len(c.conns))%c.o.channels]
+	} else {
+		var err error
+		if slot, err = cc.addSlot(); err != nil {
+			return nil, err
+		}
+	}
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &caller{cc: cc, slot: slot, replies: make(chan reply, 1), timer: t, mode: c.o.v.deliveryMode(), confirm: c.o.v.confirms()}, nil
+	k := &caller{cc: cc, slot: slot, replies: make(chan reply, 1), timer: t, mode: c.o.v.deliveryMode(), confirm: c.o.v.confirms()}
+	k.guardRan = make(chan struct{}, 1)
+	k.guard = time.AfterFunc(time.Hour, k.publishTooLong)
+	k.guard.Stop()
+	return k, nil
 }
 
 // Close closes the connections; calls in flight fail.
@@ -537,89 +621,148 @@ func (c *client) Close() error {
 	return nil
 }
 
-// callerConn is one caller connection and its sessions, redialled when
-// lost.
+// callerConn is one caller connection and its sessions (channels), redialled
+// when lost.
 type callerConn struct {
-	cl    *client
-	idx   int
-	slots []atomic.Pointer[session]
+	cl  *client
+	idx int
+	// blocked is the broker's reason while it blocks this connection's
+	// publishers (connection.blocked), nil otherwise.
+	blocked atomic.Pointer[string]
 
-	mu   sync.Mutex
-	conn *amqp.Connection
-	up   chan struct{} // closed while connected; replaced when lost
+	mu sync.Mutex
+	// slots hold the sessions: fixed (shared channels) or one per caller.
+	slots []*atomic.Pointer[session]
+	conn  *amqp.Connection
+	up    chan struct{} // closed while connected; replaced when lost
 }
 
+// connect dials and opens a session for every slot (slots added meanwhile
+// included), then installs them.
 func (cc *callerConn) connect(ctx context.Context) (*amqp.Connection, error) {
 	conn, err := dial(ctx, cc.cl.url, "rpcbench-caller-"+strconv.Itoa(cc.idx))
 	if err != nil {
 		return nil, fmt.Errorf("%s: caller: dial: %w", Name, err)
 	}
 	defer guardSetup(ctx, conn)()
-	sessions := make([]*session, len(cc.slots))
-	for i := range sessions {
-		s, err := openSession(conn, cc.cl.o.v)
-		if err != nil {
-			closeConn(conn)
-			return nil, fmt.Errorf("%s: caller: %w", Name, err)
-		}
-		sessions[i] = s
-	}
-	cc.mu.Lock()
-	if cc.cl.ctx.Err() != nil {
+	var sessions []*session
+	for {
+		cc.mu.Lock()
+		n := len(cc.slots)
 		cc.mu.Unlock()
-		closeConn(conn)
-		return nil, ErrClosed
+		for len(sessions) < n {
+			s, err := openSession(conn, cc.cl.o.v)
+			if err != nil {
+				closeConn(conn)
+				return nil, fmt.Errorf("%s: caller: %w", Name, err)
+			}
+			sessions = append(sessions, s)
+		}
+		cc.mu.Lock()
+		if len(cc.slots) != len(sessions) {
+			cc.mu.Unlock()
+			continue
+		}
+		if cc.cl.ctx.Err() != nil {
+			cc.mu.Unlock()
+			closeConn(conn)
+			return nil, ErrClosed
+		}
+		cc.conn = conn
+		cc.watchBlocked(conn)
+		for i, s := range sessions {
+			cc.slots[i].Store(s)
+			cc.startRouter(conn, s)
+		}
+		close(cc.up)
+		cc.mu.Unlock()
+		return conn, nil
 	}
-	cc.conn = conn
-	for i, s := range sessions {
-		cc.slots[i].Store(s)
-		cc.cl.wg.Add(1)
-		go func() {
-			defer cc.cl.wg.Done()
-			s.route()
-		}()
-	}
-	close(cc.up)
-	cc.mu.Unlock()
-	return conn, nil
 }
 
-// run watches the connection and redials it until the client closes. A
-// session that dies while its connection lives (a channel error) takes the
-// connection down with it, so everything is rebuilt the same way.
+// addSlot adds a caller's own slot and, when connected, opens its session.
+func (cc *callerConn) addSlot() (*atomic.Pointer[session], error) {
+	slot := new(atomic.Pointer[session])
+	cc.mu.Lock()
+	cc.slots = append(cc.slots, slot)
+	conn := cc.conn
+	cc.mu.Unlock()
+	if conn == nil {
+		return slot, nil // the (re)dial opens it
+	}
+	guard := time.AfterFunc(setupTimeout, func() { closeConn(conn) })
+	s, err := openSession(conn, cc.cl.o.v)
+	guard.Stop()
+	if err != nil {
+		if conn.IsClosed() {
+			return slot, nil // the redial opens it
+		}
+		return nil, fmt.Errorf("%s: caller: %w", Name, err)
+	}
+	cc.mu.Lock()
+	if cc.conn == conn && slot.Load() == nil {
+		slot.Store(s)
+		cc.startRouter(conn, s)
+		s = nil
+	}
+	cc.mu.Unlock()
+	if s != nil {
+		s.ch.Close()
+	}
+	return slot, nil
+}
+
+// startRouter runs s's reply router. A session that dies while its
+// connection lives (a channel error) takes the connection down with it, so
+// that everything is rebuilt the same way. cc.mu is held.
+func (cc *callerConn) startRouter(conn *amqp.Connection, s *session) {
+	s.conn = conn
+	cc.cl.wg.Add(1)
+	go func() {
+		defer cc.cl.wg.Done()
+		s.route()
+		closeConn(conn)
+	}()
+}
+
+// watchBlocked follows connection.blocked / connection.unblocked.
+func (cc *callerConn) watchBlocked(conn *amqp.Connection) {
+	blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	cc.cl.wg.Add(1)
+	go func() {
+		defer cc.cl.wg.Done()
+		for b := range blocks {
+			if b.Active {
+				reason := b.Reason
+				cc.blocked.Store(&reason)
+			} else {
+				cc.blocked.Store(nil)
+			}
+		}
+		cc.blocked.Store(nil)
+	}()
+}
+
+// run watches the connection and redials it until the client closes.
 func (cc *callerConn) run(conn *amqp.Connection) {
 	defer cc.cl.wg.Done()
 	for {
 		closed := conn.NotifyClose(make(chan *amqp.Error, 1))
-		dead := make(chan struct{})
-		for i := range cc.slots {
-			if s := cc.slots[i].Load(); s != nil {
-				go func() {
-					select {
-					case <-s.dead:
-						closeConn(conn)
-					case <-dead:
-					}
-				}()
-			}
-		}
 		select {
 		case <-cc.cl.ctx.Done():
-			close(dead)
 			closeConn(conn)
 			return
 		case <-closed:
 		}
-		close(dead)
+		// The sessions die when their deliveries close (the routers fail
+		// their calls); clear the slots so new calls wait for the redial.
 		cc.mu.Lock()
 		cc.conn = nil
 		cc.up = make(chan struct{})
-		cc.mu.Unlock()
-		// The sessions die when their deliveries close (the routers fail
-		// their calls); clear the slots so new calls wait for the redial.
-		for i := range cc.slots {
-			cc.slots[i].Store(nil)
+		for _, slot := range cc.slots {
+			slot.Store(nil)
 		}
+		cc.mu.Unlock()
 		for attempt := 0; ; attempt++ {
 			if !backoff(cc.cl.ctx, attempt) {
 				return
@@ -643,10 +786,10 @@ func (cc *callerConn) close() {
 	}
 }
 
-// session returns slot i's live session, or nil and a channel closed on
-// the next (re)connection.
-func (cc *callerConn) session(i int) (*session, <-chan struct{}) {
-	if s := cc.slots[i].Load(); s != nil {
+// session returns slot's live session, or nil and a channel closed on the
+// next (re)connection.
+func (cc *callerConn) session(slot *atomic.Pointer[session]) (*session, <-chan struct{}) {
+	if s := slot.Load(); s != nil {
 		select {
 		case <-s.dead:
 		default:
@@ -655,7 +798,7 @@ func (cc *callerConn) session(i int) (*session, <-chan struct{}) {
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if s := cc.slots[i].Load(); s != nil {
+	if s := slot.Load(); s != nil {
 		select {
 		case <-s.dead:
 		default:
@@ -663,8 +806,8 @@ func (cc *callerConn) session(i int) (*session, <-chan struct{}) {
 		}
 	}
 	if cc.conn != nil {
-		// Connected, but this session just died: the connection is being
-		// torn down; wait for the next one.
+		// Connected, but this session just died (or could not be opened):
+		// the connection is being torn down; wait for the next one.
 		return nil, make(chan struct{})
 	}
 	return nil, cc.up
@@ -674,6 +817,7 @@ func (cc *callerConn) session(i int) (*session, <-chan struct{}) {
 // and its reply deliveries are drained by route.
 type session struct {
 	ch         *amqp.Channel
+	conn       *amqp.Connection
 	replyTo    string
 	deliveries <-chan amqp.Delivery
 	confirm    bool
@@ -691,6 +835,7 @@ type session struct {
 type reply struct {
 	id   string
 	body []byte
+	err  string // the responder's error instead of a reply
 }
 
 func openSession(conn *amqp.Connection, v variant) (*session, error) {
@@ -734,8 +879,12 @@ func (s *session) route() {
 		}
 		s.pendMu.Unlock()
 		if ok {
+			r := reply{id: d.CorrelationId, body: d.Body}
+			if e, isErr := d.Headers[errorHeader].(string); isErr {
+				r.err = e
+			}
 			select {
-			case w <- reply{d.CorrelationId, d.Body}:
+			case w <- r:
 			default: // a stale reply is still unread: the caller moved on
 			}
 		}
@@ -767,18 +916,39 @@ func (s *session) unregister(id string) {
 
 type caller struct {
 	cc      *callerConn
-	slot    int
+	slot    *atomic.Pointer[session]
 	replies chan reply
 	timer   *time.Timer
 	mode    uint8
 	confirm bool
+	// guard fires at the deadline of a publish still in progress
+	// (publishing 1 -> 2) and closes its connection (publishingOn).
+	guard        *time.Timer
+	guardRan     chan struct{}
+	publishing   atomic.Int32
+	publishingOn atomic.Pointer[amqp.Connection]
 }
 
 // notConnectedWait is how long a call started while disconnected waits for
 // the redial before failing with ErrNotConnected.
 const notConnectedWait = 250 * time.Millisecond
 
+// publishTooLong runs when a publish is still in progress at its call's
+// deadline: the socket write is stuck (amqp091-go has no write deadline).
+// Closing the connection with an immediate deadline fails the write.
+func (c *caller) publishTooLong() {
+	if c.publishing.CompareAndSwap(1, 2) {
+		if conn := c.publishingOn.Load(); conn != nil {
+			conn.CloseDeadline(time.Now())
+		}
+	}
+	c.guardRan <- struct{}{}
+}
+
 func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
+	if len(req) > MaxMessageSize {
+		return nil, fmt.Errorf("%s: request of %d bytes exceeds the driver's limit %d (max_message_size)", Name, len(req), MaxMessageSize)
+	}
 	s, up := c.cc.session(c.slot)
 	if s == nil {
 		wait := time.Until(deadline)
@@ -805,6 +975,9 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 			return nil, ErrNotConnected
 		}
 	}
+	if reason := c.cc.blocked.Load(); reason != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBlocked, *reason)
+	}
 	// Drop a late reply to an earlier call of this caller.
 	select {
 	case <-c.replies:
@@ -815,6 +988,9 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 	msg := amqp.Publishing{CorrelationId: id, ReplyTo: s.replyTo, DeliveryMode: c.mode, Body: req}
 	var dc *amqp.DeferredConfirmation
 	var err error
+	c.publishingOn.Store(s.conn)
+	c.publishing.Store(1)
+	c.guard.Reset(time.Until(deadline))
 	s.pubMu.Lock()
 	if c.confirm {
 		dc, err = s.ch.PublishWithDeferredConfirmWithContext(ctx, "", c.cc.cl.queue, false, false, msg)
@@ -822,6 +998,14 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 		err = s.ch.PublishWithContext(ctx, "", c.cc.cl.queue, false, false, msg)
 	}
 	s.pubMu.Unlock()
+	if !c.guard.Stop() {
+		<-c.guardRan // it fired: let it finish before the next call
+	}
+	if !c.publishing.CompareAndSwap(1, 0) {
+		c.publishing.Store(0)
+		s.unregister(id)
+		return nil, fmt.Errorf("%w: the publish was still blocked at the deadline (connection closed)", drivers.ErrTimeout)
+	}
 	if err != nil {
 		s.unregister(id)
 		if ctx.Err() != nil {
@@ -841,6 +1025,9 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 		select {
 		case r := <-c.replies:
 			if r.id == id {
+				if r.err != "" {
+					return nil, fmt.Errorf("%s: responder: %s", Name, r.err)
+				}
 				body, got = r.body, true
 			}
 		case <-confirmed:
@@ -858,7 +1045,7 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 			// A reply routed just before the session died still counts.
 			select {
 			case r := <-c.replies:
-				if r.id == id && confirmed == nil {
+				if r.id == id && r.err == "" && confirmed == nil {
 					return append(buf, r.body...), nil
 				}
 			default:

@@ -3,13 +3,16 @@ package rabbitmq
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
 	"github.com/rpcbench/rpcbench/internal/runner"
 	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -26,13 +29,23 @@ func TestValidate(t *testing.T) {
 		{Variant: "reply-queue/fsync"},
 		{Variant: "nope"},
 		{Variant: "reply-queue/transient", Options: map[string]string{"channels": "0"}},
-		{Variant: "reply-queue/transient", Options: map[string]string{"prefetch": "x"}},
+		{Variant: "reply-queue/transient", Options: map[string]string{"channels": "shared"}},
+		{Variant: "reply-queue/transient", Options: map[string]string{"prefetch": "200"}},
+		{Variant: "reply-queue/transient", Options: map[string]string{"parallelism": "1"}, ResponderConcurrency: 70000},
 		{Variant: "reply-queue/transient", Options: map[string]string{"colour": "red"}},
 	}
 	for _, cfg := range bad {
 		if err := d.Validate(cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
+	}
+	for _, opts := range []map[string]string{{"channels": "per-caller"}, {"channels": "1"}, {"channels": "64", "parallelism": "256"}} {
+		if err := d.Validate(drivers.Config{Variant: "reply-queue/transient", Options: opts}); err != nil {
+			t.Errorf("%v: %v", opts, err)
+		}
+	}
+	if l := d.(drivers.Limited).Limits(drivers.Config{}); l.MaxRequest != 16<<20 || l.MaxReply != 16<<20 {
+		t.Errorf("Limits = %+v, want 16 MiB both ways", l)
 	}
 	if _, err := d.Dial(context.Background(), drivers.Config{}, "amqp://127.0.0.1:1/"); err == nil || !strings.Contains(err.Error(), "request queue") {
 		t.Errorf("Dial without queue: %v", err)
@@ -61,13 +74,15 @@ func serveDial(t testing.TB, url string, cfg drivers.Config) (drivers.Server, dr
 func TestVariantsEndToEnd(t *testing.T) {
 	url := needBroker(t)
 	for _, v := range New().Spec().Variants {
-		for _, opts := range []map[string]string{nil, {"connections": "2", "channels": "2", "prefetch": "1", "parallelism": "3"}} {
+		for _, opts := range []map[string]string{nil, {"connections": "2", "channels": "2", "parallelism": "3"}} {
 			name := v.Name
+			conc := 0
 			if opts != nil {
 				name += "/options"
+				conc = 5
 			}
 			t.Run(name, func(t *testing.T) {
-				srv, cl := serveDial(t, url, drivers.Config{Variant: v.Name, Options: opts})
+				srv, cl := serveDial(t, url, drivers.Config{Variant: v.Name, Options: opts, ResponderConcurrency: conc})
 				defer srv.Close()
 				defer cl.Close()
 				load := runner.Load{Payload: 256, ResponseSize: 512, Concurrency: 8, Calls: 400, Timeout: 10 * time.Second, Seed: 1}
@@ -284,6 +299,328 @@ func TestReconnect(t *testing.T) {
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("no recovery after restart: %+v", m.Counts)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestConformance(t *testing.T) {
+	url := needBroker(t)
+	for _, v := range New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			driverstest.Conformance(t, New(), drivers.Config{Variant: v.Name, Addr: url})
+		})
+	}
+	// The shared-channel setup: every caller of a connection on one channel.
+	t.Run("reply-queue/persistent/channels=1,connections=2", func(t *testing.T) {
+		driverstest.Conformance(t, New(), drivers.Config{Variant: "reply-queue/persistent", Addr: url, Options: map[string]string{"channels": "1", "connections": "2"}})
+	})
+}
+
+func TestResponderGone(t *testing.T) {
+	url := needBroker(t)
+	for _, v := range []string{"reply-queue/transient", "direct-reply-to/persistent"} {
+		t.Run(v, func(t *testing.T) {
+			driverstest.ResponderGone(t, New(), drivers.Config{Variant: v, Addr: url})
+		})
+	}
+}
+
+// TestStalled: calls to a responder whose handler hangs return by their
+// deadline, in every variant (the confirm of a persistent request arrives,
+// its reply never does).
+func TestStalled(t *testing.T) {
+	url := needBroker(t)
+	for _, v := range New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			driverstest.Stalled(t, New(), drivers.Config{Variant: v.Name, Addr: url})
+		})
+	}
+}
+
+// TestChannels: by default every caller has a channel of its own; with
+// channels=N the callers share N per connection.
+func TestChannels(t *testing.T) {
+	url := needBroker(t)
+	for _, tc := range []struct {
+		opts map[string]string
+		want int // distinct channels for 6 callers
+	}{
+		{nil, 6},
+		{map[string]string{"channels": "1"}, 1},
+		{map[string]string{"channels": "2", "connections": "2"}, 4},
+	} {
+		srv, cl := serveDial(t, url, drivers.Config{Variant: "direct-reply-to/transient", Options: tc.opts})
+		chans := map[*session]bool{}
+		for range 6 {
+			c, err := cl.NewCaller()
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := c.(*caller)
+			s, _ := k.cc.session(k.slot)
+			if s == nil {
+				t.Fatalf("%v: caller without a session", tc.opts)
+			}
+			chans[s] = true
+		}
+		if len(chans) != tc.want {
+			t.Errorf("%v: 6 callers on %d channels, want %d", tc.opts, len(chans), tc.want)
+		}
+		m, err := runner.RunCell(context.Background(), cl, runner.Load{Payload: 64, Concurrency: 6, Calls: 300, Timeout: 10 * time.Second}, nil)
+		if err != nil || m.Counts.OK != 300 {
+			t.Fatalf("%v: %v %+v", tc.opts, err, m)
+		}
+		cl.Close()
+		srv.Close()
+	}
+}
+
+// TestResponderConcurrency: the consumer channels share the responder
+// concurrency (3, over 2 channels: prefetch 2 and 1): at most that many
+// requests are in progress at once, and that many are reached.
+func TestResponderConcurrency(t *testing.T) {
+	url := needBroker(t)
+	d := New()
+	c := drivers.Config{Variant: "reply-queue/transient", Addr: url, Options: map[string]string{"parallelism": "2"}, ResponderConcurrency: 3}
+	var inProgress, most atomic.Int64
+	h := func(req, buf []byte) []byte {
+		n := inProgress.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		defer inProgress.Add(-1)
+		return wire.Respond(req, buf)
+	}
+	srv := driverstest.ServeWith(t, d, c, h)
+	client := driverstest.Dial(t, d, c, srv.Addr())
+	m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 80, ServiceTime: scenarios.ServiceTime{Mean: 10 * time.Millisecond}})
+	driverstest.AllOK(t, m, 80)
+	if got := most.Load(); got != 3 {
+		t.Fatalf("at most %d requests were in progress at once, want 3 (responder concurrency 3)", got)
+	}
+}
+
+// requestOfSize returns a request (id, a payload of zeros, its checksum,
+// asking for a reply payload of respSize bytes) whose encoding is exactly
+// n bytes long.
+func requestOfSize(t *testing.T, id uint64, n int, respSize uint32) []byte {
+	t.Helper()
+	p := max(n-32, 0)
+	for range 8 {
+		payload := make([]byte, p)
+		req := wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: wire.Checksum(payload), ResponseSize: respSize})
+		if len(req) == n {
+			return req
+		}
+		p += n - len(req)
+		if p < 0 {
+			break
+		}
+	}
+	t.Fatalf("no request of exactly %d bytes", n)
+	return nil
+}
+
+// replyPayloadFor returns the largest reply payload whose reply encodes to
+// at most n bytes, whatever the handler time it carries.
+func replyPayloadFor(n int) uint32 {
+	for p := n - 32; ; p++ {
+		if len(wire.Append(nil, &wire.Fields{ID: 1 << 40, Payload: make([]byte, p+1), Checksum: 1 << 31, HandlerNs: 1 << 62})) > n {
+			return uint32(p)
+		}
+	}
+}
+
+// TestLimits: a request and a reply of MaxMessageSize go through the broker
+// (persistent: stored too); a request one byte larger is refused at once,
+// and a reply one byte larger comes back as the responder's error.
+func TestLimits(t *testing.T) {
+	url := needBroker(t)
+	for _, v := range []string{"direct-reply-to/transient", "reply-queue/persistent"} {
+		t.Run(v, func(t *testing.T) {
+			srv, cl := serveDial(t, url, drivers.Config{Variant: v})
+			defer srv.Close()
+			defer cl.Close()
+			caller, err := cl.NewCaller()
+			if err != nil {
+				t.Fatal(err)
+			}
+			call := func(req []byte) ([]byte, error) {
+				return caller.Call(context.Background(), time.Now().Add(30*time.Second), req, nil)
+			}
+			if _, err := call(requestOfSize(t, 1, MaxMessageSize, 1024)); err != nil {
+				t.Fatalf("request of %d bytes: %v", MaxMessageSize, err)
+			}
+			reply, err := call(requestOfSize(t, 2, 100, replyPayloadFor(MaxMessageSize)))
+			if err != nil || len(reply) > MaxMessageSize || len(reply) < MaxMessageSize-16 {
+				t.Fatalf("reply at the limit: %d bytes, %v", len(reply), err)
+			}
+			start := time.Now()
+			_, err = call(requestOfSize(t, 3, MaxMessageSize+1, 1024))
+			if err == nil || !strings.Contains(err.Error(), "max_message_size") || time.Since(start) > 100*time.Millisecond {
+				t.Fatalf("request over the limit: %v after %v, want a refusal naming max_message_size at once", err, time.Since(start))
+			}
+			_, err = call(requestOfSize(t, 4, 100, replyPayloadFor(MaxMessageSize)+64))
+			if err == nil || errors.Is(err, drivers.ErrTimeout) || !strings.Contains(err.Error(), "max_message_size") {
+				t.Fatalf("reply over the limit: %v, want the responder's error naming max_message_size", err)
+			}
+			if _, err := call(requestOfSize(t, 5, 100, 0)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// docker runs the docker CLI (skips without it).
+func docker(t *testing.T, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker CLI")
+	}
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// rabbitmqctl runs rabbitmqctl inside the broker's container (as root; the
+// local image's wrapper in /usr/sbin would switch users).
+func rabbitmqctl(t *testing.T, c *broker.Container, args ...string) {
+	t.Helper()
+	script := `if [ -x /usr/lib/rabbitmq/bin/rabbitmqctl ]; then exec /usr/lib/rabbitmq/bin/rabbitmqctl "$@"; else exec rabbitmqctl "$@"; fi`
+	docker(t, append([]string{"exec", c.ID, "sh", "-c", script, "rabbitmqctl"}, args...)...)
+}
+
+// TestBlockedPublishers: while the broker blocks publishers (a memory alarm:
+// vm_memory_high_watermark 0), calls fail at once with ErrBlocked once the
+// broker has said so (connection.blocked), and succeed again after it
+// lifts the alarm.
+func TestBlockedPublishers(t *testing.T) {
+	needDocker(t)
+	ctx := context.Background()
+	c, b, err := broker.StartRabbitMQ(ctx, broker.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(ctx)
+	srv, cl := serveDial(t, b.URL, drivers.Config{Variant: "direct-reply-to/transient"})
+	defer srv.Close()
+	defer cl.Close()
+	caller, err := cl.NewCaller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := wire.Append(nil, &wire.Fields{ID: 7, Payload: []byte("x"), Checksum: wire.Checksum([]byte("x"))})
+	call := func(timeout time.Duration) (time.Duration, error) {
+		start := time.Now()
+		_, err := caller.Call(ctx, start.Add(timeout), req, nil)
+		return time.Since(start), err
+	}
+	if _, err := call(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	rabbitmqctl(t, c, "set_vm_memory_high_watermark", "0")
+	restored := false
+	defer func() {
+		if !restored {
+			rabbitmqctl(t, c, "set_vm_memory_high_watermark", "0.4")
+		}
+	}()
+	// The first publishes after the alarm may wait out their deadline (the
+	// broker blocks the connection when it publishes); then calls fail fast.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		took, err := call(300 * time.Millisecond)
+		if errors.Is(err, ErrBlocked) {
+			break
+		}
+		if err == nil {
+			t.Log("a call succeeded before the alarm took effect")
+		}
+		if took > 300*time.Millisecond+driverstest.DeadlineEpsilon {
+			t.Fatalf("a call took %v with a 300 ms timeout: %v", took, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no call failed with ErrBlocked 30 s after the memory alarm: last %v", err)
+		}
+	}
+	for range 20 {
+		took, err := call(time.Second)
+		if !errors.Is(err, ErrBlocked) || took > 10*time.Millisecond {
+			t.Fatalf("while blocked: %v after %v, want ErrBlocked at once", err, took)
+		}
+	}
+	t.Logf("blocked: %v", func() error { _, err := call(time.Second); return err }())
+
+	rabbitmqctl(t, c, "set_vm_memory_high_watermark", "0.4")
+	restored = true
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		_, err := call(time.Second)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("calls still fail 60 s after the alarm cleared: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m, err := runner.RunCell(ctx, cl, runner.Load{Payload: 64, Concurrency: 4, Calls: 200, Timeout: 5 * time.Second}, nil)
+	if err != nil || m.Counts.OK != 200 {
+		t.Fatalf("after the alarm: %v %+v", err, m)
+	}
+}
+
+// TestBrokerPaused: a frozen broker (docker pause: it accepts bytes into
+// its socket buffers, then nothing) with large requests that fill them:
+// every call still returns by its deadline (a publish stuck in its write
+// closes its connection), and after the broker resumes calls succeed again.
+func TestBrokerPaused(t *testing.T) {
+	needDocker(t)
+	ctx := context.Background()
+	c, b, err := broker.StartRabbitMQ(ctx, broker.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(ctx)
+	for _, v := range []string{"reply-queue/transient", "direct-reply-to/persistent"} {
+		t.Run(v, func(t *testing.T) {
+			srv, cl := serveDial(t, b.URL, drivers.Config{Variant: v, Options: map[string]string{"channels": "1"}})
+			defer srv.Close()
+			defer cl.Close()
+			if m, err := runner.RunCell(ctx, cl, runner.Load{Payload: 64, Concurrency: 4, Calls: 100, Timeout: 5 * time.Second}, nil); err != nil || m.Counts.OK != 100 {
+				t.Fatalf("before the pause: %v %+v", err, m)
+			}
+			docker(t, "pause", c.ID)
+			paused := true
+			defer func() {
+				if paused {
+					docker(t, "unpause", c.ID)
+				}
+			}()
+			driverstest.CallsReturnByDeadline(t, cl, 1<<20, 8, 3)
+			docker(t, "unpause", c.ID)
+			paused = false
+			deadline := time.Now().Add(2 * time.Minute)
+			small := runner.Load{Payload: 64, Concurrency: 2, Calls: 20, Timeout: 2 * time.Second}
+			for {
+				m, err := runner.RunCell(ctx, cl, small, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Counts.OK == small.Calls {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no recovery after the broker resumed: %+v", m.Counts)
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
