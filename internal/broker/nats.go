@@ -339,15 +339,41 @@ func NATSProcess() Starter {
 				"startup":        time.Since(started).Round(time.Millisecond).String(),
 			},
 		}
+		var once sync.Once
+		var stopErr error
 		stop := func(ctx context.Context) error {
-			err := p.stop(ctx)
-			if rerr := os.RemoveAll(store); rerr != nil && err == nil {
-				err = fmt.Errorf("nats: remove store: %w", rerr)
-			}
-			return err
+			once.Do(func() {
+				stopErr = p.stop(ctx)
+				if rerr := os.RemoveAll(store); rerr != nil && stopErr == nil {
+					stopErr = fmt.Errorf("nats: remove store: %w", rerr)
+				}
+				natsLive.Delete(p)
+			})
+			return stopErr
 		}
+		natsLive.Store(p, stop)
 		return b, stop, nil
 	}
+}
+
+// natsLive maps every running child server (*natsProc) to its stop
+// function.
+var natsLive sync.Map
+
+// StopNATSProcesses stops every nats-server child process this process
+// started and has not stopped yet, and removes their stores: for an exit
+// that skips the normal clean-up (a second Ctrl-C). The children would die
+// with this process anyway (Pdeathsig, stdin); this also removes the
+// stores.
+func StopNATSProcesses(ctx context.Context) error {
+	var errs []error
+	natsLive.Range(func(_, v any) bool {
+		if err := v.(func(context.Context) error)(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		return true
+	})
+	return errors.Join(errs...)
 }
 
 // natsProc is a running child server.

@@ -344,3 +344,24 @@ func TestNATSProcessDiesWithParent(t *testing.T) {
 		t.Fatalf("broker process %d outlived its killed parent", pid)
 	}
 }
+
+// TestStopNATSProcesses: the forced clean-up stops every child server still
+// running and removes its store; a later stop is harmless.
+func TestStopNATSProcesses(t *testing.T) {
+	b, stop := startNATSProcess(t, StartOptions{Dir: t.TempDir()})
+	pid, _ := strconv.Atoi(b.Details["pid"])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := StopNATSProcesses(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if alive(pid) {
+		t.Fatalf("broker process %d alive after StopNATSProcesses", pid)
+	}
+	if _, err := os.Stat(b.Details["store_dir"]); !os.IsNotExist(err) {
+		t.Fatalf("store still there (%v)", err)
+	}
+	if err := stop(ctx); err != nil {
+		t.Fatalf("stop after StopNATSProcesses: %v", err)
+	}
+}
