@@ -47,12 +47,12 @@ func Benchfmt(w io.Writer, run *results.Run) error {
 	// keep the run's order of cells, repetitions of a cell together
 	first := map[string]int{}
 	for i, c := range cells {
-		if _, ok := first[c.Key]; !ok {
-			first[c.Key] = i
+		if _, ok := first[results.CellKey(c)]; !ok {
+			first[results.CellKey(c)] = i
 		}
 	}
 	sort.SliceStable(cells, func(i, j int) bool {
-		if a, b := first[cells[i].Key], first[cells[j].Key]; a != b {
+		if a, b := first[results.CellKey(cells[i])], first[results.CellKey(cells[j])]; a != b {
 			return a < b
 		}
 		return cells[i].Repetition < cells[j].Repetition

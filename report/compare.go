@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -867,32 +865,6 @@ func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, 
 // ReadRun reads a result file. Its errors are ErrBadInput, one line naming
 // the file and saying what would fix it.
 func ReadRun(path string) (*results.Run, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, badInput("%s: no such file: give the path of a result.json written by rpcbench run", path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, badInput("%s: permission denied: make the file readable", path)
-		}
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, badInput("%s: cannot read: %v", path, err)
-	}
-	var head struct {
-		SchemaVersion *int `json:"schema_version"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, badInput("%s: not JSON (%v): give a result.json written by rpcbench run", path, err)
-	}
-	if head.SchemaVersion == nil {
-		return nil, badInput("%s: no schema_version: not an rpcbench result; give a result.json written by rpcbench run", path)
-	}
-	if v := *head.SchemaVersion; v != results.SchemaVersion {
-		return nil, badInput("%s: schema_version %d, but this rpcbench reads version %d: use the rpcbench release that wrote it, or re-run the benchmark", path, v, results.SchemaVersion)
-	}
 	run, err := results.Read(path)
 	if err != nil {
 		return nil, badInput("%s", strings.ReplaceAll(err.Error(), "\n", " "))

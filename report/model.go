@@ -139,10 +139,7 @@ func build(runs []*results.Run) (*model, error) {
 		byKey := map[string]*row{}
 		for ci := range run.Cells {
 			c := &run.Cells[ci]
-			key := c.Key
-			if key == "" {
-				key = fallbackKey(c)
-			}
+			key := results.CellKey(c)
 			r := byKey[key]
 			if r == nil {
 				r = &row{run: i, runLabel: m.labels[i], key: key, driver: c.Driver, kind: c.Kind, variant: c.Variant,
@@ -170,10 +167,6 @@ func build(runs []*results.Run) (*model, error) {
 	sort.SliceStable(m.points, func(i, j int) bool { return pointLess(m.points[i], m.points[j]) })
 	m.ratios()
 	return m, nil
-}
-
-func fallbackKey(c *results.Cell) string {
-	return fmt.Sprintf("%s/%s/%v/%d/%s/%d/%g/%s", c.Driver, c.Variant, c.Options, c.Payload, c.Mode, c.Concurrency, c.Rate, c.ServiceTime)
 }
 
 // runLabels names each run in labels: its ID when there is one run,

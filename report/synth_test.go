@@ -161,7 +161,7 @@ func synthRun(tb testing.TB, seed uint64, specs ...spec) *results.Run {
 			Name: "synthetic", Source: "embedded:synthetic", Drivers: []scenarios.DriverSpec{{Name: "tcp"}, {Name: "grpc", Variants: []string{"unary"}}, {Name: "nats"}},
 			Payloads: []int{64}, ResponseSize: 64, Concurrency: []int{8}, MaxInFlight: 256,
 			ServiceTimes: []scenarios.ServiceTime{{}}, Duration: scenarios.Duration(10 * time.Second),
-			Warmup: scenarios.Duration(time.Second), Timeout: scenarios.Duration(5 * time.Second), Repeat: 1,
+			Warmup: scenarios.Duration(time.Second), Timeout: scenarios.Duration(5 * time.Second), Repeat: 1, ResponderConcurrency: 64,
 		},
 		Skipped: []results.Skip{{Driver: "rocketmq", Reason: "no rocketmq broker: docker is not available and --broker rocketmq=URL was not given"}},
 	}

@@ -6,6 +6,7 @@ package results
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -265,12 +266,28 @@ func EncodeHistogram(h *hdrhistogram.Histogram) (string, error) {
 	return string(b), nil
 }
 
-// DecodeHistogram decodes a histogram from a Cell.
-func DecodeHistogram(s string) (*hdrhistogram.Histogram, error) {
+// DecodeHistogram decodes a histogram from a Cell. Corrupt or truncated
+// input is an error, never a panic (the decoder can panic on some inputs).
+func DecodeHistogram(s string) (h *hdrhistogram.Histogram, err error) {
 	if s == "" {
 		return NewHistogram(), nil
 	}
-	return hdrhistogram.Decode([]byte(s))
+	if err := checkHistogram(s); err != nil {
+		return nil, fmt.Errorf("corrupt histogram: %v", err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			h, err = nil, fmt.Errorf("corrupt histogram: %v", r)
+		}
+	}()
+	h, err = hdrhistogram.Decode([]byte(s))
+	if err != nil {
+		return nil, fmt.Errorf("corrupt histogram: %v", err)
+	}
+	if h == nil {
+		return nil, errors.New("corrupt histogram: nothing decoded")
+	}
+	return h, nil
 }
 
 // Summarize computes a Latency from a histogram of nanoseconds.
@@ -340,29 +357,4 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
-}
-
-// Read reads a result file, refusing other schema versions.
-func Read(path string) (*Run, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var head struct {
-		SchemaVersion *int `json:"schema_version"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%s: not a JSON rpcbench result: %v", path, err)
-	}
-	if head.SchemaVersion == nil {
-		return nil, fmt.Errorf("%s: no schema_version: not an rpcbench result", path)
-	}
-	if *head.SchemaVersion != SchemaVersion {
-		return nil, fmt.Errorf("%s: schema_version %d, this rpcbench reads %d", path, *head.SchemaVersion, SchemaVersion)
-	}
-	var run Run
-	if err := json.Unmarshal(data, &run); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	return &run, nil
 }

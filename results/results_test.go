@@ -12,7 +12,7 @@ import (
 	"github.com/rpcbench/rpcbench/scenarios"
 )
 
-func sample(t *testing.T) *results.Run {
+func sample(t testing.TB) *results.Run {
 	t.Helper()
 	h := results.NewHistogram()
 	for i := int64(1); i <= 1000; i++ {
