@@ -219,6 +219,8 @@ func (m *model) rowView(r *row) rowView {
 		v.Flag, v.FlagDetail = "failures", fmt.Sprintf("%.2f%% of calls failed: left out of rankings and ratios", 100*r.errorRate)
 	case r.genLimited != "":
 		v.Flag, v.FlagDetail = "generator-limited", r.genLimited
+	case r.unsettled:
+		v.Flag, v.FlagDetail = "unsettled", "measured before the driver's throughput and p50 settled (see the run's warm-ups)"
 	}
 	if v.FlagDetail == "" && len(r.errorMsgs) > 0 {
 		e := r.errorMsgs[0]

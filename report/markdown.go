@@ -67,6 +67,8 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 			drv += " ⚠ cut short"
 		case r.genLimited != "":
 			drv += " ⚠ generator-limited"
+		case r.unsettled:
+			drv += " ⚠ unsettled"
 		}
 		cells := []string{drv, r.variant}
 		if m.multiRun() {

@@ -62,6 +62,7 @@ type row struct {
 	warnings               []string
 	cellErrors             []string
 	incomplete             bool
+	unsettled              bool // measured before its unit reached a steady state
 
 	ratio float64 // p99 over the p99 of the fastest direct-RPC row at the same point; 0 when there is none
 }
@@ -250,6 +251,7 @@ func (r *row) merge() error {
 	r.errorRate = r.counts.ErrorRate()
 	msgs := map[string]int64{}
 	for _, c := range r.reps {
+		r.unsettled = r.unsettled || c.Unsettled
 		if c.GeneratorLimited() && r.genLimited == "" {
 			r.genLimited = c.Generator.Reason
 		}

@@ -35,6 +35,29 @@ type Run struct {
 	Scenario      scenarios.Scenario `json:"scenario"`
 	Cells         []Cell             `json:"cells"`
 	Skipped       []Skip             `json:"skipped"`
+	// Warmups is what each unit's settling saw before its first cell.
+	Warmups []Warmup `json:"warmups,omitempty"`
+}
+
+// Warmup is a unit's (driver variant's) settling before its first cell:
+// unmeasured one-second windows at the first cell's load until three in a
+// row agree within 10% on throughput and p50, or the cap runs out.
+type Warmup struct {
+	Driver     string            `json:"driver"`
+	Variant    string            `json:"variant"`
+	Options    map[string]string `json:"options,omitempty"`
+	Settled    bool              `json:"settled"`
+	Seconds    float64           `json:"seconds"`
+	CapSeconds float64           `json:"cap_seconds"`
+	Windows    []WarmupWindow    `json:"windows"`
+	Note       string            `json:"note"`
+}
+
+// WarmupWindow is one settling window.
+type WarmupWindow struct {
+	Throughput float64 `json:"throughput"`
+	P50        float64 `json:"p50_us"`
+	Failed     int64   `json:"failed"`
 }
 
 // Environment is the manifest of what produced the numbers.
@@ -60,6 +83,12 @@ type Broker struct {
 	Image   string            `json:"image,omitempty"`
 	Version string            `json:"version,omitempty"`
 	Details map[string]string `json:"details,omitempty"`
+	// StartedAt and ReadyAt are when the run asked for the broker and when
+	// it answered; WarmAt when its warm-up ended (if it had one). All are
+	// before the first cell.
+	StartedAt time.Time  `json:"started_at,omitzero"`
+	ReadyAt   time.Time  `json:"ready_at,omitzero"`
+	WarmAt    *time.Time `json:"warm_at,omitempty"`
 }
 
 // Skip records a driver that did not run, and why.
@@ -120,6 +149,9 @@ type Cell struct {
 	// Error is set when the cell could not run or was cut short.
 	Error      string `json:"error,omitempty"`
 	Incomplete bool   `json:"incomplete,omitempty"`
+	// Unsettled is set when the cell's unit did not reach a steady state
+	// before it (see Run.Warmups).
+	Unsettled bool `json:"unsettled,omitempty"`
 }
 
 // Generator is what the open-loop generator itself did: how late it

@@ -6,14 +6,18 @@
 package scenarios
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +51,9 @@ type Scenario struct {
 	Repeat       int      `json:"repeat"`
 	// ResponderConcurrency is how many requests every driver's responder
 	// handles at once.
-	ResponderConcurrency int `json:"responder_concurrency"`
+	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
+	// Settle caps each unit's settling before its first cell (0: none).
+	Settle Duration `json:"settle"`
 }
 
 // DriverSpec selects a driver, some of its variants (none: all) and options.
@@ -181,6 +187,10 @@ const DefaultResponderConcurrency = 64
 // MaxResponderConcurrency bounds responder_concurrency.
 const MaxResponderConcurrency = 4096
 
+// DefaultSettle is settle when a scenario does not set it: the cap on each
+// unit's settling before its first cell.
+const DefaultSettle = 15 * time.Second
+
 // DefaultBrokerWarmup is broker_warmup when a scenario does not set it.
 const DefaultBrokerWarmup = 10 * time.Second
 
@@ -234,8 +244,16 @@ func Load(nameOrPath string) (*Scenario, error) {
 
 // Parse decodes and validates a scenario; file names it in errors.
 func Parse(file string, data []byte) (*Scenario, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &Error{File: file, Line: yamlErrLine(err), Msg: "not valid YAML: " + cleanYAMLErr(err)}
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		return nil, &Error{File: file, Line: next.Line, Msg: "a second YAML document (after ---): a scenario file holds one scenario; remove the second or put it in a file of its own"}
+	case !errors.Is(err, io.EOF):
 		return nil, &Error{File: file, Line: yamlErrLine(err), Msg: "not valid YAML: " + cleanYAMLErr(err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -266,10 +284,10 @@ func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
 	}
 }
 
-var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency"}
+var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle"}
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
-	s := &Scenario{MaxInFlight: 256, Duration: Duration(5 * time.Second), Warmup: Duration(time.Second), BrokerWarmup: Duration(DefaultBrokerWarmup), Timeout: Duration(5 * time.Second), Repeat: 1, ServiceTimes: []ServiceTime{{}}, ResponderConcurrency: DefaultResponderConcurrency}
+	s := &Scenario{MaxInFlight: 256, Duration: Duration(5 * time.Second), Warmup: Duration(time.Second), BrokerWarmup: Duration(DefaultBrokerWarmup), Timeout: Duration(5 * time.Second), Repeat: 1, ServiceTimes: []ServiceTime{{}}, ResponderConcurrency: DefaultResponderConcurrency, Settle: Duration(DefaultSettle)}
 	if root.Kind != yaml.MappingNode {
 		p.fail(root, "", "a scenario is a mapping of keys (name, drivers, payloads, ...), not a %s", kindName(root))
 		return s
@@ -294,16 +312,20 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 			s.Drivers = p.drivers(v)
 		case "payloads":
 			s.Payloads = p.sizes(v, "payloads")
+			noRepeats(p, v, "payloads", s.Payloads)
 		case "response_size":
 			s.ResponseSize = p.size(v, "response_size")
 		case "concurrency":
 			s.Concurrency = p.ints(v, "concurrency", 1, MaxConcurrency)
+			noRepeats(p, v, "concurrency", s.Concurrency)
 		case "rate":
 			s.Rates = p.floats(v, "rate", 0.001, MaxRate)
+			noRepeats(p, v, "rate", s.Rates)
 		case "max_in_flight":
 			s.MaxInFlight = p.int(v, "max_in_flight", 1, MaxInFlight)
 		case "service_time":
 			s.ServiceTimes = p.serviceTimes(v)
+			noRepeats(p, v, "service_time", s.ServiceTimes)
 		case "duration":
 			s.Duration = p.duration(v, "duration", time.Millisecond, 24*time.Hour)
 		case "calls":
@@ -316,6 +338,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 			s.Timeout = p.duration(v, "timeout", time.Millisecond, 10*time.Minute)
 		case "repeat":
 			s.Repeat = p.int(v, "repeat", 1, MaxRepeat)
+		case "settle":
+			s.Settle = p.duration(v, "settle", 0, time.Hour)
 		case "responder_concurrency":
 			s.ResponderConcurrency = p.int(v, "responder_concurrency", 1, MaxResponderConcurrency)
 		default:
@@ -359,6 +383,23 @@ func (s *Scenario) serviceBelowTimeout() string {
 		}
 	}
 	return ""
+}
+
+// noRepeats fails on the first value of a list given twice: its cells
+// would run twice and be taken for repetitions.
+func noRepeats[T comparable](p *parser, n *yaml.Node, field string, values []T) {
+	if p.err != nil || n.Kind != yaml.SequenceNode {
+		return
+	}
+	seen := map[T]int{}
+	for i := 0; i < len(values) && i < len(n.Content); i++ {
+		k := values[i]
+		if j, dup := seen[k]; dup {
+			p.fail(n.Content[i], fmt.Sprintf("%s[%d]", field, i), "%s is the same as %s[%d]: its cells would run twice; list each value once (use repeat for repetitions)", n.Content[i].Value, field, j)
+			return
+		}
+		seen[k] = i
+	}
 }
 
 func validName(s string) bool {
@@ -527,14 +568,25 @@ func (p *parser) drivers(n *yaml.Node) []DriverSpec {
 		case yaml.ScalarNode:
 			d.Name = p.str(e, field)
 		case yaml.MappingNode:
+			keys := map[string]bool{}
 			for j := 0; j+1 < len(e.Content); j += 2 {
 				k, v := e.Content[j], e.Content[j+1]
+				if keys[k.Value] {
+					p.fail(k, field+"."+k.Value, "given twice in this driver entry: keep one")
+					break
+				}
+				keys[k.Value] = true
 				switch k.Value {
 				case "name":
 					d.Name = p.str(v, field+".name")
 				case "variants":
 					for vi, vn := range p.list(v, field+".variants") {
-						d.Variants = append(d.Variants, p.str(vn, fmt.Sprintf("%s.variants[%d]", field, vi)))
+						vf := fmt.Sprintf("%s.variants[%d]", field, vi)
+						name := p.str(vn, vf)
+						if slices.Contains(d.Variants, name) {
+							p.fail(vn, vf, "%q given twice: list each variant once", name)
+						}
+						d.Variants = append(d.Variants, name)
 					}
 				case "options":
 					d.Options = p.options(v, field+".options")
@@ -548,9 +600,28 @@ func (p *parser) drivers(n *yaml.Node) []DriverSpec {
 		default:
 			p.fail(e, field, "want a driver name or a mapping with name, variants, options; got %s", kindName(e))
 		}
+		for j, prev := range out {
+			if prev.Name == d.Name && d.Name != "" && maps.Equal(prev.Options, d.Options) && variantsOverlap(prev.Variants, d.Variants) {
+				p.fail(e, field, "driver %s is already listed at line %d (drivers[%d]) with the same options: its cells would run twice; list each driver once (merge the variants), or give different options", d.Name, prev.Line, j)
+			}
+		}
 		out = append(out, d)
 	}
 	return out
+}
+
+// variantsOverlap reports whether two variant lists (empty: every
+// variant) select a variant in common.
+func variantsOverlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, v := range a {
+		if slices.Contains(b, v) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *parser) options(n *yaml.Node, field string) map[string]string {
@@ -563,6 +634,10 @@ func (p *parser) options(n *yaml.Node, field string) map[string]string {
 		k, v := n.Content[j], n.Content[j+1]
 		val, ok := p.scalar(v, field+"."+k.Value, "a scalar value")
 		if !ok {
+			return out
+		}
+		if _, dup := out[k.Value]; dup {
+			p.fail(k, field+"."+k.Value, "given twice: keep one")
 			return out
 		}
 		out[k.Value] = val
@@ -587,9 +662,14 @@ func cleanYAMLErr(err error) string {
 	return msg
 }
 
-// Overrides are command-line values that replace scenario values. Empty
-// fields leave the scenario's value.
+// Overrides are command-line values that replace scenario values. Without
+// Set, empty and zero fields leave the scenario's value.
 type Overrides struct {
+	// Set names the flags given on the command line ("repeat", "duration",
+	// ...): each is applied and checked even when empty or zero, so that
+	// --repeat 0 is an error rather than "not given".
+	Set map[string]bool
+
 	Drivers  string
 	Duration string
 	Warmup   string
@@ -604,6 +684,8 @@ type Overrides struct {
 	Calls        int64
 	// ResponderConcurrency replaces responder_concurrency (0: unset).
 	ResponderConcurrency int
+	// Settle replaces settle.
+	Settle string
 }
 
 // Apply applies o to s; errors name the flag.
@@ -611,16 +693,28 @@ func (s *Scenario) Apply(o Overrides) error {
 	bad := func(flag string, format string, args ...any) error {
 		return fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...))
 	}
-	if o.Drivers != "" {
+	given := func(flag string, nonzero bool) bool {
+		if o.Set != nil {
+			return o.Set[flag]
+		}
+		return nonzero
+	}
+	if given("drivers", o.Drivers != "") {
 		// tcp,grpc:unary,grpc:stream -> one spec per driver, variants merged.
 		var out []DriverSpec
 		idx := map[string]int{}
+		all := map[string]bool{} // drivers given without a variant
 		for _, part := range strings.Split(o.Drivers, ",") {
-			name, variant, _ := strings.Cut(strings.TrimSpace(part), ":")
-			if name == "" {
+			part = strings.TrimSpace(part)
+			name, variant, colon := strings.Cut(part, ":")
+			if name == "" || colon && variant == "" {
 				return bad("drivers", "%q: want a comma-separated list such as tcp,grpc:unary", o.Drivers)
 			}
 			i, ok := idx[name]
+			if ok && (all[name] || variant == "" || slices.Contains(out[i].Variants, variant)) {
+				return bad("drivers", "%q: %s is given twice (its cells would run twice): name each driver variant once", o.Drivers, part)
+			}
+			all[name] = variant == ""
 			if !ok {
 				// keep the scenario's options for a driver it already lists
 				spec := DriverSpec{Name: name}
@@ -639,94 +733,114 @@ func (s *Scenario) Apply(o Overrides) error {
 		}
 		s.Drivers = out
 	}
-	if o.Duration != "" {
+	if given("duration", o.Duration != "") {
 		d, err := time.ParseDuration(o.Duration)
 		if err != nil || d < time.Millisecond || d > 24*time.Hour {
 			return bad("duration", "%q: want a duration from 1ms to 24h, e.g. 10s", o.Duration)
 		}
 		s.Duration = Duration(d)
 	}
-	if o.Warmup != "" {
+	if given("warmup", o.Warmup != "") {
 		d, err := time.ParseDuration(o.Warmup)
 		if err != nil || d < 0 || d > time.Hour {
 			return bad("warmup", "%q: want a duration from 0s to 1h, e.g. 1s", o.Warmup)
 		}
 		s.Warmup = Duration(d)
 	}
-	if o.BrokerWarmup != "" {
+	if given("broker-warmup", o.BrokerWarmup != "") {
 		d, err := time.ParseDuration(o.BrokerWarmup)
 		if err != nil || d < 0 || d > time.Hour {
 			return bad("broker-warmup", "%q: want a duration from 0s to 1h, e.g. 5s", o.BrokerWarmup)
 		}
 		s.BrokerWarmup = Duration(d)
 	}
-	if o.Timeout != "" {
+	if given("timeout", o.Timeout != "") {
 		d, err := time.ParseDuration(o.Timeout)
 		if err != nil || d < time.Millisecond || d > 10*time.Minute {
 			return bad("timeout", "%q: want a duration from 1ms to 10m, e.g. 5s", o.Timeout)
 		}
 		s.Timeout = Duration(d)
 	}
-	if o.Concurrency != "" && o.Rate != "" {
+	setConc, setRate := given("concurrency", o.Concurrency != ""), given("rate", o.Rate != "")
+	if setConc && setRate {
 		return bad("rate", "give --concurrency (closed loop) or --rate (open loop), not both")
 	}
-	if o.Concurrency != "" {
+	if setConc {
 		var cs []int
 		for _, part := range strings.Split(o.Concurrency, ",") {
 			c, err := strconv.Atoi(strings.TrimSpace(part))
 			if err != nil || c < 1 || c > MaxConcurrency {
 				return bad("concurrency", "%q: want whole numbers from 1 to %d, comma-separated", o.Concurrency, MaxConcurrency)
 			}
+			if slices.Contains(cs, c) {
+				return bad("concurrency", "%q: %d is given twice (its cells would run twice)", o.Concurrency, c)
+			}
 			cs = append(cs, c)
 		}
 		s.Concurrency, s.Rates = cs, nil
 	}
-	if o.Rate != "" {
+	if setRate {
 		var rs []float64
 		for _, part := range strings.Split(o.Rate, ",") {
 			r, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
 			if err != nil || r < 0.001 || r > MaxRate || math.IsNaN(r) {
 				return bad("rate", "%q: want calls per second from 0.001 to %d, comma-separated", o.Rate, MaxRate)
 			}
+			if slices.Contains(rs, r) {
+				return bad("rate", "%q: %v is given twice (its cells would run twice)", o.Rate, r)
+			}
 			rs = append(rs, r)
 		}
 		s.Rates, s.Concurrency = rs, nil
 	}
-	if o.Payload != "" {
+	if given("payload", o.Payload != "") {
 		var ps []int
 		for _, part := range strings.Split(o.Payload, ",") {
 			n, err := ParseSize(part)
 			if err != nil {
 				return bad("payload", "%v", err)
 			}
+			if slices.Contains(ps, n) {
+				return bad("payload", "%q: %d bytes is given twice (its cells would run twice)", o.Payload, n)
+			}
 			ps = append(ps, n)
 		}
 		s.Payloads = ps
 	}
-	if o.ServiceTime != "" {
+	if given("service-time", o.ServiceTime != "") {
 		var sts []ServiceTime
 		for _, part := range strings.Split(o.ServiceTime, ",") {
 			st, err := ParseServiceTime(part)
 			if err != nil {
 				return bad("service-time", "%v", err)
 			}
+			if slices.Contains(sts, st) {
+				return bad("service-time", "%q: %s is given twice (its cells would run twice)", o.ServiceTime, st)
+			}
 			sts = append(sts, st)
 		}
 		s.ServiceTimes = sts
 	}
-	if o.Repeat != 0 {
+	if given("repeat", o.Repeat != 0) {
 		if o.Repeat < 1 || o.Repeat > MaxRepeat {
 			return bad("repeat", "%d: want 1 to %d", o.Repeat, MaxRepeat)
 		}
 		s.Repeat = o.Repeat
 	}
-	if o.Calls != 0 {
-		if o.Calls < 0 {
-			return bad("calls", "%d: want a positive number of calls per cell", o.Calls)
+	if given("calls", o.Calls != 0) {
+		if o.Calls < 1 || o.Calls > math.MaxInt32 {
+			return bad("calls", "%d: want 1 to %d measured calls per cell (leave --calls out to end cells after --duration)", o.Calls, math.MaxInt32)
 		}
 		s.Calls = o.Calls
 	}
-	if o.ResponderConcurrency != 0 {
+	if given("settle", o.Settle != "") {
+		d, err := time.ParseDuration(o.Settle)
+		if err != nil || d < 0 || d > time.Hour {
+			return bad("settle", "%q: want a duration from 0s to 1h, e.g. 15s", o.Settle)
+		}
+		s.Settle = Duration(d)
+	}
+	if given("responder-concurrency", o.ResponderConcurrency != 0) {
 		if o.ResponderConcurrency < 1 || o.ResponderConcurrency > MaxResponderConcurrency {
 			return bad("responder-concurrency", "%d: want 1 to %d", o.ResponderConcurrency, MaxResponderConcurrency)
 		}

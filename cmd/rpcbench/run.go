@@ -63,6 +63,7 @@ the reason; --require-brokers makes that an error.`,
 	fl.StringVar(&f.over.Timeout, "timeout", "", "per-call timeout (e.g. 5s)")
 	fl.Int64Var(&f.over.Calls, "calls", 0, "end each cell after this many measured calls instead of after --duration")
 	fl.IntVar(&f.over.ResponderConcurrency, "responder-concurrency", 0, "requests every driver's responder handles at once (default 64)")
+	fl.StringVar(&f.over.Settle, "settle", "", "cap on each driver variant's unmeasured settling before its first cell, until three 1 s windows agree within 10% (e.g. 15s; 0s: none)")
 	fl.StringVarP(&f.out, "out", "o", "results", "directory the run's directory is created in")
 	fl.StringVar(&f.target, "target", "", "address of a responder started with `rpcbench serve` (needs exactly one driver)")
 	fl.StringArrayVar(&f.brokers, "broker", nil, "use a running broker: KIND=URL (e.g. rabbitmq=amqp://guest:guest@127.0.0.1:5672/); repeatable")
@@ -243,6 +244,9 @@ func printSummary(w io.Writer, run *results.Run) {
 		}
 		if c.GeneratorLimited() {
 			errs += " gen-limited"
+		}
+		if c.Unsettled {
+			errs += " unsettled"
 		}
 		label := fmt.Sprintf("%s/%s %s", c.Driver, c.Variant, loadLabel(c))
 		for _, e := range c.Errors {

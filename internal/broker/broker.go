@@ -73,6 +73,9 @@ type Manager struct {
 type running struct {
 	b    Broker
 	stop func(context.Context) error
+	// done closes when the start has finished, with err set if it failed
+	done chan struct{}
+	err  error
 }
 
 // NewManager makes a manager. external maps a broker kind to the URL of a
@@ -111,32 +114,49 @@ func contains(list []string, s string) bool {
 // one kind started with different params (e.g. "rocketmq/sync-flush").
 func (m *Manager) Get(ctx context.Context, kind, key string, opts StartOptions) (Broker, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if url, ok := m.external[kind]; ok {
+		m.mu.Unlock()
 		return Broker{Kind: kind, URL: url, Source: "external"}, nil
 	}
 	if key == "" {
 		key = kind
 	}
 	if r, ok := m.running[key]; ok {
-		return r.b, nil
+		m.mu.Unlock()
+		// started, or being started by another caller: brokers of
+		// different keys start in parallel, one key only once
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return Broker{}, ctx.Err()
+		}
+		return r.b, r.err
 	}
 	start, ok := m.starters[kind]
 	if !ok {
+		m.mu.Unlock()
 		return Broker{}, &Unavailable{Reason: fmt.Sprintf("no way to start a %s broker here; use --broker %s=URL", kind, kind)}
 	}
+	r := &running{done: make(chan struct{})}
+	m.running[key] = r
+	m.mu.Unlock()
 	started := time.Now()
 	b, stop, err := start(ctx, opts)
+	m.mu.Lock()
 	if err != nil {
-		return Broker{}, err
+		r.err = err
+		delete(m.running, key)
+	} else {
+		if b.Details == nil {
+			b.Details = map[string]string{}
+		}
+		b.Details["startup"] = time.Since(started).Round(time.Millisecond).String()
+		r.b, r.stop = b, stop
+		m.order = append(m.order, key)
 	}
-	if b.Details == nil {
-		b.Details = map[string]string{}
-	}
-	b.Details["startup"] = time.Since(started).Round(time.Millisecond).String()
-	m.running[key] = &running{b: b, stop: stop}
-	m.order = append(m.order, key)
-	return b, nil
+	m.mu.Unlock()
+	close(r.done)
+	return b, err
 }
 
 // Release stops the broker started under key, if any (external brokers are
@@ -144,9 +164,19 @@ func (m *Manager) Get(ctx context.Context, kind, key string, opts StartOptions) 
 func (m *Manager) Release(ctx context.Context, key string) error {
 	m.mu.Lock()
 	r, ok := m.running[key]
-	delete(m.running, key)
 	m.mu.Unlock()
 	if !ok {
+		return nil
+	}
+	<-r.done // a start under way finishes first
+	m.mu.Lock()
+	if m.running[key] != r {
+		m.mu.Unlock()
+		return nil
+	}
+	delete(m.running, key)
+	m.mu.Unlock()
+	if r.err != nil || r.stop == nil {
 		return nil
 	}
 	return r.stop(ctx)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -106,24 +108,54 @@ var ErrCellsFailed = errors.New("some cells could not run")
 
 // Run runs every cell of the plan into run. On interruption (ctx ended) it
 // returns ctx's error; run then holds what was measured, marked incomplete.
-// A broker is stopped as soon as the last driver variant using it is done,
-// so an idle broker never runs beside another driver's measurements.
+//
+// Brokers start before measuring begins, all at once, and the ones that
+// need it (a JVM's JIT) are warmed up before the first cell of any driver:
+// no broker starts or warms up while another driver's cell is measured.
+// Before a unit's first cell, unmeasured load runs until the unit's
+// throughput and p50 settle (settle). A broker is stopped once the last
+// unit using it is done.
 func Run(ctx context.Context, p Plan, run *results.Run) error {
 	total := 0
 	keys := make([]string, len(p.Units))
 	lastUse := map[string]int{}
+	firstUse := map[string]int{}
 	for i, u := range p.Units {
 		total += len(cellPlans(p.Scenario, u))
 		if u.Driver.Spec().Kind == drivers.Broker && p.Target == "" {
 			keys[i] = brokerKey(u)
+			if _, ok := firstUse[keys[i]]; !ok {
+				firstUse[keys[i]] = i
+			}
 			lastUse[keys[i]] = i
 		}
 	}
+	got := startBrokers(ctx, p, firstUse, run)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for _, key := range slices.Sorted(maps.Keys(firstUse)) {
+		if bs := got[key]; p.RequireBrokers && bs.err != nil {
+			u := p.Units[firstUse[key]]
+			reason, _ := broker.IsUnavailable(bs.err)
+			if reason == "" {
+				reason = bs.err.Error()
+			}
+			return fmt.Errorf("%s/%s: %s (--require-brokers)", u.Driver.Spec().Name, u.Config.Variant, reason)
+		}
+	}
+	warmBrokers(ctx, p, firstUse, got, run)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	index := 0
 	failed := false
-	warmed := map[string]bool{}
 	for i, u := range p.Units {
-		unitFailed, err := runUnit(ctx, p, u, keys[i], warmed, run, &index, total)
+		var b *brokerStart
+		if keys[i] != "" {
+			b = got[keys[i]]
+		}
+		unitFailed, err := runUnit(ctx, p, u, b, run, &index, total)
 		failed = failed || unitFailed
 		if keys[i] != "" && lastUse[keys[i]] == i && p.Brokers != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -142,40 +174,121 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 	return nil
 }
 
-// runUnit runs the cells of one driver variant: it gets the broker, starts
-// the responder (unless the plan targets a remote one), warms the broker up
-// if it needs it and no unit has yet (warmed), and runs each cell with a
-// freshly dialled client. It reports whether some cell could not run; the
-// error is ctx's, or --require-brokers'.
-func runUnit(ctx context.Context, p Plan, u Unit, key string, warmed map[string]bool, run *results.Run, index *int, total int) (failed bool, err error) {
+// brokerStart is what starting one broker gave.
+type brokerStart struct {
+	b              broker.Broker
+	err            error
+	started, ready time.Time
+}
+
+// startBrokers starts every broker the plan needs, in parallel, and
+// records each in the run's environment with when it started and was
+// ready.
+func startBrokers(ctx context.Context, p Plan, firstUse map[string]int, run *results.Run) map[string]*brokerStart {
+	out := map[string]*brokerStart{}
+	if len(firstUse) == 0 {
+		return out
+	}
+	order := slices.Sorted(maps.Keys(firstUse))
+	p.Observer.Note(fmt.Sprintf("starting %d broker(s) before measuring: %s", len(order), strings.Join(order, ", ")))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, key := range order {
+		u := p.Units[firstUse[key]]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bs := &brokerStart{started: time.Now()}
+			bs.b, bs.err = getBroker(ctx, p, u, key)
+			bs.ready = time.Now()
+			mu.Lock()
+			out[key] = bs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, key := range order {
+		if bs := out[key]; bs.err == nil {
+			addBroker(run, bs.b, bs.started, bs.ready)
+		}
+	}
+	return out
+}
+
+// warmBrokers warms up, one at a time and before any cell, each started
+// broker that needs it: unmeasured load through the first unit that uses
+// it, with its own responder.
+func warmBrokers(ctx context.Context, p Plan, firstUse map[string]int, got map[string]*brokerStart, run *results.Run) {
+	if p.Scenario.BrokerWarmup <= 0 {
+		return
+	}
+	for _, key := range slices.Sorted(maps.Keys(firstUse)) {
+		bs := got[key]
+		u := p.Units[firstUse[key]]
+		if bs == nil || bs.err != nil || !broker.NeedsWarmup(u.Driver.Spec().Broker) {
+			continue
+		}
+		cfg := u.Config
+		cfg.ResponderConcurrency = p.Scenario.ResponderConcurrency
+		cfg.Addr = bs.b.URL
+		srv, err := u.Driver.Serve(ctx, cfg, wire.Limit(cfg.Concurrency()))
+		if err != nil {
+			if ctx.Err() == nil {
+				p.Observer.Note(fmt.Sprintf("%s: broker warm-up: start responder: %v", key, err))
+			}
+			continue
+		}
+		summary := warmBroker(ctx, p, u, cfg, srv.Addr())
+		srv.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		setBrokerDetail(run, bs.b.URL, "warmup", summary)
+		setBrokerWarm(run, bs.b.URL, time.Now())
+	}
+}
+
+// runUnit runs the cells of one driver variant: it takes the broker it
+// was given (b, nil for direct drivers), starts the responder (unless the
+// plan targets a remote one), lets the unit settle, and runs each cell with
+// a freshly dialled client. It reports whether some cell could not run;
+// the error is ctx's.
+func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *results.Run, index *int, total int) (failed bool, err error) {
 	spec := u.Driver.Spec()
 	cfg := u.Config
 	cfg.ResponderConcurrency = p.Scenario.ResponderConcurrency
 	plans := cellPlans(p.Scenario, u)
 	brokerName := ""
-	if key != "" {
-		b, err := getBroker(ctx, p, u, key)
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, ctx.Err()
-			}
-			reason, unavailable := broker.IsUnavailable(err)
+	fail := func(msg string) {
+		for _, cp := range plans {
+			*index++
+			c := cp.cell
+			c.Broker = brokerName
+			c.Error = msg
+			run.Cells = append(run.Cells, c)
+		}
+		p.Observer.Note(fmt.Sprintf("%s/%s: %s", spec.Name, cfg.Variant, msg))
+	}
+	if b != nil {
+		if b.err != nil {
+			reason, unavailable := broker.IsUnavailable(b.err)
 			if !unavailable {
 				// the broker should have started and did not: a failure
-				reason = "broker failed to start: " + err.Error()
+				reason = "broker failed to start: " + b.err.Error()
 				failed = true
-			}
-			if p.RequireBrokers {
-				return true, fmt.Errorf("%s/%s: %s (--require-brokers)", spec.Name, cfg.Variant, reason)
 			}
 			run.Skipped = append(run.Skipped, results.Skip{Driver: spec.Name, Variant: cfg.Variant, Reason: reason})
 			p.Observer.Note(fmt.Sprintf("%s/%s: %s", spec.Name, cfg.Variant, reason))
 			*index += len(plans)
 			return failed, nil
 		}
-		cfg.Addr = b.URL
-		brokerName = b.Kind + " (" + b.Source + ")"
-		addBroker(run, b)
+		cfg.Addr = b.b.URL
+		brokerName = b.b.Kind + " (" + b.b.Source + ")"
+		// the broker's own limits are known now (an external one's too)
+		if err := checkLimits(p.Scenario, u.Driver, cfg); err != nil {
+			fail(err.Error())
+			return true, nil
+		}
 	}
 	addr := p.Target
 	if addr == "" {
@@ -184,31 +297,26 @@ func runUnit(ctx context.Context, p Plan, u Unit, key string, warmed map[string]
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
-			p.Observer.Note(fmt.Sprintf("%s/%s: start responder: %v", spec.Name, cfg.Variant, err))
-			for _, cp := range plans {
-				*index++
-				c := cp.cell
-				c.Broker = brokerName
-				c.Error = fmt.Sprintf("start responder: %v", err)
-				run.Cells = append(run.Cells, c)
-			}
+			fail(fmt.Sprintf("start responder: %v", err))
 			return true, nil
 		}
 		defer srv.Close()
 		addr = srv.Addr()
 	}
-	if key != "" && !warmed[key] && p.Scenario.BrokerWarmup > 0 && broker.NeedsWarmup(spec.Broker) {
-		warmed[key] = true
-		summary := warmBroker(ctx, p, u, cfg, addr)
+	settled := true
+	if len(plans) > 0 && p.Scenario.Settle > 0 {
+		w := settle(ctx, p, u, cfg, addr, plans[0].load)
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		setBrokerDetail(run, cfg.Addr, "warmup", summary)
+		run.Warmups = append(run.Warmups, w)
+		settled = w.Settled
 	}
 	for _, cp := range plans {
 		*index++
 		c := cp.cell
 		c.Broker = brokerName
+		c.Unsettled = !settled
 		p.Observer.CellStart(*index, total, &c, cp.load)
 		if err := runCell(ctx, u, cfg, addr, cp.load, &c, p.Observer); err != nil {
 			c.Error = err.Error()
@@ -221,6 +329,81 @@ func runUnit(ctx context.Context, p Plan, u Unit, key string, warmed map[string]
 		}
 	}
 	return failed, nil
+}
+
+// Settling: unmeasured one-second windows at the unit's first load until
+// SettleWindows in a row agree within SettleTolerance on throughput and
+// p50 with no failure, or the scenario's settle cap runs out.
+const (
+	SettleWindows   = 3
+	SettleTolerance = 0.10
+	settleWindow    = time.Second
+)
+
+// settle runs unmeasured load through the unit until it is at steady
+// state, and says what it saw.
+func settle(ctx context.Context, p Plan, u Unit, cfg drivers.Config, addr string, load Load) results.Warmup {
+	spec := u.Driver.Spec()
+	limit := time.Duration(p.Scenario.Settle)
+	w := results.Warmup{Driver: spec.Name, Variant: cfg.Variant, Options: cfg.Options, CapSeconds: limit.Seconds()}
+	client, err := dial(ctx, u, cfg, addr)
+	if err != nil {
+		w.Note = "connect caller: " + err.Error()
+		return w
+	}
+	defer closeBounded(client, 5*time.Second)
+	load.Warmup, load.Calls, load.Duration = 0, 0, settleWindow
+	start := time.Now()
+	for time.Since(start) < limit && ctx.Err() == nil {
+		m, err := RunCell(ctx, client, load, nil)
+		if err != nil {
+			w.Note = err.Error()
+			break
+		}
+		win := results.WarmupWindow{
+			Throughput: math.Round(float64(m.Counts.OK) / max(m.Seconds, 1e-9)),
+			P50:        float64(m.Corrected.ValueAtQuantile(50)) / 1e3,
+			Failed:     m.Counts.Failed() + m.Counts.Overflow,
+		}
+		w.Windows = append(w.Windows, win)
+		if SettledWindows(w.Windows) {
+			w.Settled = true
+			break
+		}
+	}
+	w.Seconds = math.Round(time.Since(start).Seconds()*10) / 10
+	switch {
+	case w.Settled:
+		last := w.Windows[len(w.Windows)-1]
+		w.Note = fmt.Sprintf("settled after %.1fs: %.0f calls/s, p50 %.1fµs", w.Seconds, last.Throughput, last.P50)
+	case w.Note == "":
+		w.Note = fmt.Sprintf("did not settle within the %v cap", limit)
+	}
+	p.Observer.Note(fmt.Sprintf("%s/%s: %s", spec.Name, cfg.Variant, w.Note))
+	return w
+}
+
+// SettledWindows reports whether the last SettleWindows windows agree
+// within SettleTolerance on throughput and p50, none with a failure.
+func SettledWindows(ws []results.WarmupWindow) bool {
+	if len(ws) < SettleWindows {
+		return false
+	}
+	last := ws[len(ws)-SettleWindows:]
+	within := func(get func(results.WarmupWindow) float64) bool {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, w := range last {
+			lo, hi = min(lo, get(w)), max(hi, get(w))
+		}
+		return lo > 0 && hi <= lo*(1+SettleTolerance)
+	}
+	for _, w := range last {
+		if w.Failed > 0 {
+			return false
+		}
+	}
+	return within(func(w results.WarmupWindow) float64 { return w.Throughput }) &&
+		within(func(w results.WarmupWindow) float64 { return w.P50 })
 }
 
 // BrokerWarmupConcurrency is how many callers load a broker while it warms
@@ -289,16 +472,28 @@ func getBroker(ctx context.Context, p Plan, u Unit, key string) (broker.Broker, 
 	return b, err
 }
 
-// addBroker records b in the run's environment, once per URL. The details
-// are copied: the run adds its own (setBrokerDetail).
-func addBroker(run *results.Run, b broker.Broker) {
-	rb := results.Broker{Kind: b.Kind, Source: b.Source, URL: b.URL, Image: b.Image, Version: b.Version, Details: maps.Clone(b.Details)}
+// addBroker records b in the run's environment, once per URL, with when it
+// started and was ready. The details are copied: the run adds its own
+// (setBrokerDetail).
+func addBroker(run *results.Run, b broker.Broker, started, ready time.Time) {
+	rb := results.Broker{Kind: b.Kind, Source: b.Source, URL: b.URL, Image: b.Image, Version: b.Version, Details: maps.Clone(b.Details),
+		StartedAt: started.UTC(), ReadyAt: ready.UTC()}
 	for _, have := range run.Environment.Brokers {
 		if have.Kind == rb.Kind && have.URL == rb.URL {
 			return
 		}
 	}
 	run.Environment.Brokers = append(run.Environment.Brokers, rb)
+}
+
+// setBrokerWarm records when the run's broker at url was warm.
+func setBrokerWarm(run *results.Run, url string, at time.Time) {
+	for i := range run.Environment.Brokers {
+		if run.Environment.Brokers[i].URL == url {
+			t := at.UTC()
+			run.Environment.Brokers[i].WarmAt = &t
+		}
+	}
 }
 
 // setBrokerDetail sets a detail of the run's broker at url.
