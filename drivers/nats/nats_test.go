@@ -716,8 +716,9 @@ func TestLimits(t *testing.T) {
 				t.Fatalf("reply at the limit: %d bytes, %v", len(reply), err)
 			}
 			// one byte over
+			over := requestOfSize(t, 3, lim.MaxRequest+nats.HeaderReserve*btoi(variant == "jetstream")+1, 1024)
 			start := time.Now()
-			_, err = call(requestOfSize(t, 3, lim.MaxRequest+nats.HeaderReserve*btoi(variant == "jetstream")+1, 1024))
+			_, err = call(over)
 			if !errors.Is(err, natsgo.ErrMaxPayload) || time.Since(start) > time.Second {
 				t.Fatalf("request over max_payload: %v after %v, want nats: maximum payload exceeded at once", err, time.Since(start))
 			}

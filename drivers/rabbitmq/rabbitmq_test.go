@@ -461,8 +461,9 @@ func TestLimits(t *testing.T) {
 			if err != nil || len(reply) > MaxMessageSize || len(reply) < MaxMessageSize-16 {
 				t.Fatalf("reply at the limit: %d bytes, %v", len(reply), err)
 			}
+			over := requestOfSize(t, 3, MaxMessageSize+1, 1024)
 			start := time.Now()
-			_, err = call(requestOfSize(t, 3, MaxMessageSize+1, 1024))
+			_, err = call(over)
 			if err == nil || !strings.Contains(err.Error(), "max_message_size") || time.Since(start) > 100*time.Millisecond {
 				t.Fatalf("request over the limit: %v after %v, want a refusal naming max_message_size at once", err, time.Since(start))
 			}

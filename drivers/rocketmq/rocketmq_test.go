@@ -352,8 +352,9 @@ func TestLimits(t *testing.T) {
 			if err != nil || len(reply) > lim.MaxReply || len(reply) < lim.MaxReply-16 {
 				t.Fatalf("reply at the limit: %d bytes, %v", len(reply), err)
 			}
+			over := requestOfSize(t, 3, lim.MaxRequest+1, 1024)
 			start := time.Now()
-			_, err = call(requestOfSize(t, 3, lim.MaxRequest+1, 1024))
+			_, err = call(over)
 			if err == nil || !strings.Contains(err.Error(), "maxMessageSize") || time.Since(start) > 100*time.Millisecond {
 				t.Fatalf("request over the limit: %v after %v, want a refusal naming maxMessageSize at once", err, time.Since(start))
 			}
