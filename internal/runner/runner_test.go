@@ -442,3 +442,24 @@ func TestShardsBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestSettledWindows(t *testing.T) {
+	w := func(tput, p50 float64) results.WarmupWindow { return results.WarmupWindow{Throughput: tput, P50: p50} }
+	for _, tc := range []struct {
+		ws   []results.WarmupWindow
+		want bool
+	}{
+		{nil, false},
+		{[]results.WarmupWindow{w(100, 10), w(101, 10)}, false},
+		{[]results.WarmupWindow{w(100, 10), w(105, 10.5), w(109, 10.9)}, true},
+		{[]results.WarmupWindow{w(50, 30), w(100, 10), w(105, 10.5), w(109, 10.9)}, true},
+		{[]results.WarmupWindow{w(100, 10), w(105, 10.5), w(112, 10.9)}, false}, // throughput 12% apart
+		{[]results.WarmupWindow{w(100, 10), w(105, 11.5), w(109, 10.9)}, false}, // p50 15% apart
+		{[]results.WarmupWindow{w(100, 10), w(100, 10), {Throughput: 100, P50: 10, Failed: 1}}, false},
+		{[]results.WarmupWindow{w(0, 0), w(0, 0), w(0, 0)}, false},
+	} {
+		if got := SettledWindows(tc.ws); got != tc.want {
+			t.Errorf("%+v: settled %v, want %v", tc.ws, got, tc.want)
+		}
+	}
+}
