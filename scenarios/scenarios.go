@@ -249,12 +249,19 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, &Error{File: file, Line: yamlErrLine(err), Msg: "not valid YAML: " + cleanYAMLErr(err)}
 	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil:
-		return nil, &Error{File: file, Line: next.Line, Msg: "a second YAML document (after ---): a scenario file holds one scenario; remove the second or put it in a file of its own"}
-	case !errors.Is(err, io.EOF):
-		return nil, &Error{File: file, Line: yamlErrLine(err), Msg: "not valid YAML: " + cleanYAMLErr(err)}
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, &Error{File: file, Line: yamlErrLine(err), Msg: "not valid YAML: " + cleanYAMLErr(err)}
+		}
+		if len(next.Content) == 0 || next.Content[0].Tag == "!!null" && next.Content[0].Value == "" {
+			continue // a bare "---" holds nothing
+		}
+		return nil, &Error{File: file, Line: next.Content[0].Line, Msg: "a second YAML document (after ---): a scenario file holds one scenario; remove the second or put it in a file of its own"}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &Error{File: file, Msg: "empty scenario: want a mapping with at least name, drivers, payloads and concurrency or rate"}

@@ -1,0 +1,134 @@
+package scenarios
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestRepeatedInput: a value given twice is an error naming where, never
+// two cells taken for repetitions of one, never "the last one wins".
+func TestRepeatedInput(t *testing.T) {
+	const head = "name: t\npayloads: [64]\nconcurrency: [1]\n"
+	for _, tc := range []struct{ name, doc, want string }{
+		{"driver twice", head + "drivers:\n  - tcp\n  - tcp\n", "t.yaml:6: drivers[1]: driver tcp is already listed at line 5 (drivers[0])"},
+		{"driver twice, one with variants", head + "drivers:\n  - grpc\n  - name: grpc\n    variants: [unary]\n", "t.yaml:6: drivers[1]: driver grpc is already listed at line 5"},
+		{"driver twice, overlapping variants", head + "drivers:\n  - {name: grpc, variants: [unary, stream]}\n  - {name: grpc, variants: [stream]}\n", "t.yaml:6: drivers[1]: driver grpc is already listed"},
+		{"key twice in a driver entry", head + "drivers:\n  - name: grpc\n    variants: [unary]\n    variants: [stream]\n", "t.yaml:7: drivers[0].variants: given twice in this driver entry"},
+		{"option twice", head + "drivers:\n  - name: tcp\n    options: {connections: 1, connections: 2}\n", "t.yaml:6: drivers[0].options.connections: given twice"},
+		{"variant twice", head + "drivers:\n  - {name: grpc, variants: [unary, unary]}\n", "t.yaml:5: drivers[0].variants[1]: \"unary\" given twice"},
+		{"second document", head + "drivers: [tcp]\n---\nname: u\n", "t.yaml:6: a second YAML document"},
+		{"second document, empty", head + "drivers: [tcp]\n---\n", ""},
+		{"payload twice", "name: t\ndrivers: [tcp]\npayloads: [64, 1KiB, 1024]\nconcurrency: [1]\n", "t.yaml:3: payloads[2]: 1024 is the same as payloads[1]"},
+		{"concurrency twice", "name: t\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1, 1]\n", "t.yaml:4: concurrency[1]: 1 is the same as concurrency[0]"},
+		{"rate twice", "name: t\ndrivers: [tcp]\npayloads: [64]\nrate: [10, 10.0]\n", "t.yaml:4: rate[1]"},
+		{"service time twice", "name: t\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1]\nservice_time: [\"0\", \"fixed:0\"]\n", "t.yaml:5: service_time[1]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(tc.doc))
+			if tc.want == "" {
+				// "---" followed by nothing is no second scenario
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			var se *Error
+			if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q...", err, tc.want)
+			}
+		})
+	}
+	// different options are different cells
+	if _, err := Parse("t.yaml", []byte(head+"drivers:\n  - tcp\n  - {name: tcp, options: {connections: 4}}\n")); err != nil {
+		t.Errorf("the same driver with other options: %v", err)
+	}
+}
+
+func TestOverridesGivenZero(t *testing.T) {
+	set := func(o Overrides, flags ...string) Overrides {
+		o.Set = map[string]bool{}
+		for _, f := range flags {
+			o.Set[f] = true
+		}
+		return o
+	}
+	for _, tc := range []struct {
+		o    Overrides
+		want string
+	}{
+		{set(Overrides{}, "repeat"), "--repeat: 0: want 1 to 100"},
+		{set(Overrides{Repeat: 101}, "repeat"), "--repeat: 101: want 1 to 100"},
+		{set(Overrides{}, "calls"), "--calls: 0: want 1 to"},
+		{set(Overrides{Calls: 1 << 40}, "calls"), "--calls: 1099511627776: want 1 to"},
+		{set(Overrides{}, "responder-concurrency"), "--responder-concurrency: 0: want 1 to 4096"},
+		{set(Overrides{}, "duration"), `--duration: "": want a duration from 1ms to 24h`},
+		{set(Overrides{Duration: "0s"}, "duration"), `--duration: "0s"`},
+		{set(Overrides{Duration: "25h"}, "duration"), `--duration: "25h"`},
+		{set(Overrides{Warmup: "-1s"}, "warmup"), `--warmup: "-1s"`},
+		{set(Overrides{Warmup: "2h"}, "warmup"), `--warmup: "2h"`},
+		{set(Overrides{BrokerWarmup: "2h"}, "broker-warmup"), `--broker-warmup: "2h"`},
+		{set(Overrides{Timeout: "0s"}, "timeout"), `--timeout: "0s"`},
+		{set(Overrides{Timeout: "11m"}, "timeout"), `--timeout: "11m"`},
+		{set(Overrides{}, "concurrency"), `--concurrency: "": want whole numbers`},
+		{set(Overrides{Concurrency: "0"}, "concurrency"), `--concurrency: "0"`},
+		{set(Overrides{Concurrency: "4097"}, "concurrency"), `--concurrency: "4097"`},
+		{set(Overrides{Concurrency: "1,1"}, "concurrency"), `--concurrency: "1,1": 1 is given twice`},
+		{set(Overrides{Rate: "0"}, "rate"), `--rate: "0"`},
+		{set(Overrides{Rate: "1e8"}, "rate"), `--rate: "1e8"`},
+		{set(Overrides{Rate: "5,5"}, "rate"), `--rate: "5,5": 5 is given twice`},
+		{set(Overrides{}, "payload"), `--payload: "" is not a payload size`},
+		{set(Overrides{Payload: "65MiB"}, "payload"), `--payload: "65MiB" is not a payload size`},
+		{set(Overrides{Payload: "1KiB,1024"}, "payload"), `--payload: "1KiB,1024": 1024 bytes is given twice`},
+		{set(Overrides{ServiceTime: "2m"}, "service-time"), `--service-time: "2m" is not a service time`},
+		{set(Overrides{ServiceTime: "exp:1ms,exp:1ms"}, "service-time"), `--service-time: "exp:1ms,exp:1ms": exp:1ms is given twice`},
+		{set(Overrides{ResponderConcurrency: 5000}, "responder-concurrency"), "--responder-concurrency: 5000"},
+		{set(Overrides{}, "drivers"), `--drivers: "": want a comma-separated list`},
+		{set(Overrides{Drivers: "tcp,tcp"}, "drivers"), `--drivers: "tcp,tcp": tcp is given twice`},
+		{set(Overrides{Drivers: "grpc,grpc:unary"}, "drivers"), `--drivers: "grpc,grpc:unary": grpc:unary is given twice`},
+		{set(Overrides{Drivers: "grpc:unary,grpc:unary"}, "drivers"), `--drivers: "grpc:unary,grpc:unary": grpc:unary is given twice`},
+		{set(Overrides{Drivers: "grpc:"}, "drivers"), `--drivers: "grpc:": want a comma-separated list`},
+	} {
+		s, err := Parse("t.yaml", []byte(good))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(tc.o); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Apply(%+v) = %v, want %q...", tc.o, err, tc.want)
+		}
+	}
+	// Set lists what was given: the rest keeps the scenario's values.
+	s, _ := Parse("t.yaml", []byte(good))
+	if err := s.Apply(Overrides{Set: map[string]bool{"repeat": true}, Repeat: 5}); err != nil || s.Repeat != 5 || len(s.Payloads) != 2 {
+		t.Errorf("Apply repeat=5: %v %+v", err, s)
+	}
+	if err := s.Apply(Overrides{Set: map[string]bool{"drivers": true}, Drivers: "grpc:stream,grpc:unary"}); err != nil || len(s.Drivers) != 1 || len(s.Drivers[0].Variants) != 2 {
+		t.Errorf("Apply drivers: %v %+v", err, s.Drivers)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("name: t\ndrivers: [tcp, tcp]\npayloads: [64]\nconcurrency: [1]\n---\nx: 1\n"))
+	f.Add([]byte("name: t\ndrivers:\n  - {name: grpc, options: {connections: 2}}\npayloads: [64]\nrate: [10]\nmax_in_flight: 4\n"))
+	if data, err := embedded.ReadFile(Default + ".yaml"); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("message on several lines: %q", err)
+			}
+			return
+		}
+		// what Parse accepts is a scenario the runner can expand
+		if s.Name == "" || len(s.Drivers) == 0 || len(s.Payloads) == 0 || len(s.Concurrency)+len(s.Rates) == 0 || s.Repeat < 1 {
+			t.Fatalf("accepted an incomplete scenario: %+v", s)
+		}
+	})
+}
