@@ -120,7 +120,7 @@ func (m *model) page() (*page, error) {
 	pg := &page{
 		Title:    "rpcbench report",
 		Headline: m.headline(),
-		Second:   strings.TrimSpace(m.directVsBroker() + " " + m.leftOut()),
+		Second:   strings.TrimSpace(m.directVsBroker() + " " + m.mqCosts() + " " + m.leftOut()),
 		ShowRun:  m.multiRun(),
 		Skipped:  m.skipped(),
 	}

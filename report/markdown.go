@@ -27,6 +27,9 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 	if s := m.directVsBroker(); s != "" {
 		fmt.Fprintf(bw, "%s\n", mdEscape(s))
 	}
+	if s := m.mqCosts(); s != "" {
+		fmt.Fprintf(bw, "%s\n", mdEscape(s))
+	}
 	if s := m.leftOut(); s != "" {
 		fmt.Fprintf(bw, "\n> %s\n", mdEscape(s))
 	}

@@ -757,6 +757,81 @@ func (m *model) directVsBroker() string {
 		formatRatio(med), formatRatio(ratios[0]), formatRatio(ratios[len(ratios)-1]), len(ratios))
 }
 
+// mqCosts says, for each message-queue driver configuration, what carrying
+// RPC over it cost here: its p50 and throughput relative to the fastest
+// direct driver at the same load point, with the broker's version and
+// source ("" when no point has both).
+func (m *model) mqCosts() string {
+	type point2 struct {
+		p         point
+		p50, tput float64
+	}
+	var order []string
+	per := map[string][]string{}
+	for _, p := range m.points {
+		var bestP50, bestTput float64
+		for _, r := range m.rowsAt(p) {
+			if r.kind != "direct" || !r.rankable() {
+				continue
+			}
+			if bestP50 == 0 || r.lat.P50 < bestP50 {
+				bestP50 = r.lat.P50
+			}
+			bestTput = max(bestTput, r.throughput)
+		}
+		if bestP50 <= 0 || bestTput <= 0 {
+			continue
+		}
+		for _, r := range m.rowsAt(p) {
+			if r.kind != "broker" || !r.rankable() {
+				continue
+			}
+			if _, ok := per[r.config]; !ok {
+				order = append(order, r.config)
+			}
+			per[r.config] = append(per[r.config], fmt.Sprintf("%s p50 %s, throughput %s", formatLoad(r.mode, r.concurrency, r.rate),
+				formatRatio(r.lat.P50/bestP50), formatRatio(r.throughput/bestTput)))
+		}
+	}
+	if len(order) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, cfg := range order {
+		label := m.cfgName[cfg]
+		if b := m.brokerOf(cfg); b != "" {
+			label += " (" + b + ")"
+		}
+		parts = append(parts, label+": "+strings.Join(per[cfg], "; "))
+	}
+	return "What RPC over a message queue cost here, against the fastest direct RPC at the same load: " + strings.Join(parts, ". ") + "."
+}
+
+// brokerOf names the broker, version and source a configuration's cells
+// ran on.
+func (m *model) brokerOf(cfg string) string {
+	for _, r := range m.rows {
+		if r.config != cfg || len(r.reps) == 0 {
+			continue
+		}
+		c := r.reps[0]
+		for _, b := range m.runs[r.run].Environment.Brokers {
+			if b.Kind == c.Driver || strings.HasPrefix(c.Broker, b.Kind+" ") {
+				s := b.Kind
+				if b.Version != "" {
+					s += " " + b.Version
+				}
+				if b.Source != "" {
+					s += ", " + b.Source
+				}
+				return s
+			}
+		}
+		return c.Broker
+	}
+	return ""
+}
+
 // leftOut names the cells kept out of the headline, rankings and ratios,
 // and why ("" when none was).
 func (m *model) leftOut() string {
