@@ -90,10 +90,16 @@ func ParseExternal(values []string, known []string) (map[string]string, error) {
 	for _, v := range values {
 		kind, url, ok := strings.Cut(v, "=")
 		if !ok || kind == "" || url == "" {
-			return nil, fmt.Errorf("--broker %q: want KIND=URL, e.g. rabbitmq=amqp://guest:guest@127.0.0.1:5672/", v)
+			return nil, fmt.Errorf("--broker %q: want KIND=URL, e.g. rabbitmq=amqp://guest:guest@127.0.0.1:5672/", Redact(v))
 		}
 		if !contains(known, kind) {
-			return nil, fmt.Errorf("--broker %q: unknown broker kind %q (want one of %s)", v, kind, strings.Join(known, ", "))
+			return nil, fmt.Errorf("--broker %q: unknown broker kind %q (want one of %s)", Redact(v), kind, strings.Join(known, ", "))
+		}
+		if err := CheckURL(kind, url); err != nil {
+			return nil, fmt.Errorf("--broker %s: %v", Redact(v), err)
+		}
+		if _, dup := out[kind]; dup {
+			return nil, fmt.Errorf("--broker %s: a second %s broker: give one --broker per kind", Redact(v), kind)
 		}
 		out[kind] = url
 	}

@@ -1,0 +1,172 @@
+package broker
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// URL forms of each broker kind, for messages.
+var urlForms = map[string]string{
+	"nats":     "nats://[user:pass@]host[:4222] (several comma-separated; schemes nats, tls, ws, wss)",
+	"rabbitmq": "amqp://user:pass@host[:5672]/[vhost] (or amqps://)",
+	"rocketmq": "NAMESRV_HOST:PORT (several separated by ';'), e.g. 127.0.0.1:9876",
+}
+
+// CheckURL checks that raw is an address a broker of kind is reached at,
+// before anything is started: the error says what is wrong and the form
+// wanted. It never repeats a password.
+func CheckURL(kind, raw string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: want %s", fmt.Sprintf(format, args...), urlForms[kind])
+	}
+	if strings.TrimSpace(raw) != raw || raw == "" {
+		return bad("empty or surrounded by spaces")
+	}
+	switch kind {
+	case "nats":
+		for _, one := range strings.Split(raw, ",") {
+			s := strings.TrimSpace(one)
+			if !strings.Contains(s, "://") {
+				s = "nats://" + s // what nats.go does with host:port
+			}
+			u, err := url.Parse(s)
+			if err != nil {
+				return bad("%s is not a URL", Redact(one))
+			}
+			if !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) {
+				return bad("scheme %q is not a NATS scheme", u.Scheme)
+			}
+			if err := CheckHostPort(u.Host, false); err != nil {
+				return bad("%s: %v", Redact(one), err)
+			}
+		}
+	case "rabbitmq":
+		u, err := url.Parse(raw)
+		if err != nil {
+			return bad("not a URL")
+		}
+		if u.Scheme != "amqp" && u.Scheme != "amqps" {
+			return bad("scheme %q is not amqp or amqps", u.Scheme)
+		}
+		if err := CheckHostPort(u.Host, false); err != nil {
+			return bad("%s: %v", Redact(raw), err)
+		}
+	case "rocketmq":
+		for _, one := range strings.Split(raw, ";") {
+			if strings.Contains(one, "://") {
+				return bad("%s: a name server address has no scheme", Redact(one))
+			}
+			if err := CheckHostPort(strings.TrimSpace(one), true); err != nil {
+				return bad("%q: %v", one, err)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckHostPort checks a host[:port] (host:port when needPort): a host
+// name or IP address (IPv6 in brackets) and a port from 1 to 65535.
+func CheckHostPort(hp string, needPort bool) error {
+	if hp == "" {
+		return fmt.Errorf("no host")
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		if needPort || strings.Contains(hp, ":") && !strings.HasPrefix(hp, "[") {
+			if !strings.Contains(hp, ":") {
+				return fmt.Errorf("no port: want HOST:PORT")
+			}
+			return fmt.Errorf("not HOST:PORT (an IPv6 address goes in brackets: [::1]:PORT)")
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]")
+		if strings.HasPrefix(hp, "[") && net.ParseIP(host) == nil {
+			return fmt.Errorf("%q is not an IPv6 address", host)
+		}
+	}
+	if host == "" {
+		return fmt.Errorf("no host before the port")
+	}
+	if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		return fmt.Errorf("%q is not a host name or an IP address", host)
+	}
+	if strings.ContainsAny(host, " /\\@?#") {
+		return fmt.Errorf("%q is not a host name", host)
+	}
+	if err == nil {
+		n, perr := strconv.Atoi(port)
+		if perr != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q: want a number from 1 to 65535", port)
+		}
+	}
+	return nil
+}
+
+// userinfo matches the credentials of a URL: scheme://user:password@ or
+// scheme://token@ (a NATS token).
+var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@\s:]*)(:[^/?#@\s]*)?@`)
+
+// Redact returns s with the password of every URL in it replaced by ***
+// (amqp://user:***@host:5672/), and a bare user part of a NATS URL (a
+// token) too (nats://***@host:4222). Text without credentials is returned
+// unchanged.
+func Redact(s string) string {
+	return userinfo.ReplaceAllStringFunc(s, func(m string) string {
+		g := userinfo.FindStringSubmatch(m)
+		scheme, user, pass := g[1], g[2], g[3]
+		switch {
+		case pass != "":
+			return scheme + user + ":***@"
+		case user != "" && isNATSScheme(scheme):
+			return scheme + "***@"
+		}
+		return m
+	})
+}
+
+func isNATSScheme(scheme string) bool {
+	s := strings.ToLower(strings.TrimSuffix(scheme, "://"))
+	return s == "nats" || s == "tls" || s == "ws" || s == "wss"
+}
+
+// Secrets returns the credentials in broker URLs (passwords, NATS tokens),
+// as given and URL-decoded, so that a message that quotes one outside of a
+// URL can be redacted too.
+func Secrets(urls ...string) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, raw := range urls {
+		for _, m := range userinfo.FindAllStringSubmatch(raw, -1) {
+			user, pass := m[2], strings.TrimPrefix(m[3], ":")
+			if pass == "" && isNATSScheme(m[1]) {
+				pass = user
+			}
+			add(pass)
+			if d, err := url.PathUnescape(pass); err == nil {
+				add(d)
+			}
+		}
+	}
+	return out
+}
+
+// RedactAll is Redact, then every one of secrets of at least 4 characters
+// replaced by *** wherever it stands (shorter ones would garble the text:
+// they are redacted inside URLs only).
+func RedactAll(s string, secrets []string) string {
+	s = Redact(s)
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "***")
+		}
+	}
+	return s
+}
