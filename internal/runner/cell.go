@@ -699,7 +699,12 @@ func (w *worker) pace(ctx context.Context) bool {
 	freeAt := time.Duration(-1 << 62) // when this holder's slot became free
 	if w.waiter == nil {
 		w.waiter = clock.NewWaiter(s.start)
-		// spinning holds a P: at most half of the time between calls
+		// spinning holds a P: at most half of the time between calls.
+		// Spinning all the time instead keeps the generator closer to its
+		// schedule (tcp at 20,000/s: lateness p99 0.18 ms against 1.1 ms)
+		// but takes a CPU the transport needs (its p50 0.65 ms against
+		// 77 µs): the transport's numbers come first, and the generator's
+		// lateness is measured and never charged to it.
 		w.waiter.MaxSpin = min(clock.MaxSpin, time.Duration(s.interval/2))
 	}
 	for {
