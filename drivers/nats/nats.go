@@ -79,7 +79,11 @@
 //
 // Failures: a call that gets no reply (or, in jetstream, no publish ack) by
 // its deadline returns an error wrapping drivers.ErrTimeout at that
-// deadline. While the broker is unreachable the client keeps reconnecting,
+// deadline. A publish still stuck in its socket write at the deadline (a
+// stopped broker that reads nothing, large requests: nats.go's write waits
+// up to its FlusherTimeout holding the connection's lock) closes the
+// connection's socket, which fails the write; the call times out and the
+// connection reconnects. While the broker is unreachable the client keeps reconnecting,
 // buffers nothing (a publish fails at once) and fails the calls waiting on
 // a lost connection, so a stopped broker makes calls fail within their
 // timeout, never hang. A request nobody can take fails at once with an
@@ -94,6 +98,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,6 +160,13 @@ const connectTimeout = 10 * time.Second
 // reconnectWait is the pause between reconnect attempts after the broker
 // went away.
 const reconnectWait = 100 * time.Millisecond
+
+// writeTimeout bounds every socket write of a connection (nats.go's
+// FlusherTimeout, one minute by default): a broker that reads nothing for
+// that long is treated as gone and the connection reconnects. A caller's
+// own publish is cut off earlier, at its call's deadline (caller.guard),
+// which closes the socket and so makes the connection reconnect.
+const writeTimeout = 5 * time.Second
 
 // Driver is the nats driver.
 type Driver struct {
@@ -311,6 +323,7 @@ func connect(ctx context.Context, url, name string, extra ...natsgo.Option) (*na
 		natsgo.ReconnectWait(reconnectWait),
 		natsgo.ReconnectJitter(0, 0),
 		natsgo.ReconnectBufSize(-1),
+		natsgo.FlusherTimeout(writeTimeout),
 		natsgo.NoCallbacksAfterClientClose(),
 		// Slow-consumer and other async errors show up as failed calls;
 		// nothing is printed from inside the benchmark.
@@ -670,6 +683,9 @@ type client struct {
 type conn struct {
 	nc *natsgo.Conn
 	js jetstream.JetStream
+	// raw is the current socket under nc (captured by its dialer), which a
+	// caller's guard closes to cut off a stuck publish.
+	raw atomic.Pointer[net.Conn]
 	// prefix is the inbox subject; a call's reply subject is prefix.<id>.
 	prefix string
 	calls  pending.Table
@@ -700,6 +716,7 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 	for i := 0; i < st.connections; i++ {
 		c := &conn{}
 		nc, err := connect(ctx, url, fmt.Sprintf("rpcbench-caller-%d", i),
+			natsgo.SetCustomDialer(&captureDialer{c: c, timeout: connectTimeout}),
 			natsgo.DisconnectErrHandler(func(*natsgo.Conn, error) { c.failAll(errDisconnected) }),
 			natsgo.ClosedHandler(func(*natsgo.Conn) { c.failAll(errDisconnected) }),
 		)
@@ -726,6 +743,29 @@ func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (dri
 		}
 	}
 	return cl, nil
+}
+
+// captureDialer dials like nats.go does and remembers the socket.
+type captureDialer struct {
+	c       *conn
+	timeout time.Duration
+}
+
+func (d *captureDialer) Dial(network, address string) (net.Conn, error) {
+	raw, err := (&net.Dialer{Timeout: d.timeout}).Dial(network, address)
+	if err == nil {
+		d.c.raw.Store(&raw)
+	}
+	return raw, err
+}
+
+// cutWrite makes a socket write in progress on c fail now, and every later
+// one until nats.go has reconnected: it closes the socket (a broker that
+// has read nothing for a whole call timeout is treated as gone).
+func (c *conn) cutWrite() {
+	if raw := c.raw.Load(); raw != nil {
+		(*raw).Close()
+	}
 }
 
 // dispatch hands a reply to the caller waiting for it; replies to calls
@@ -768,7 +808,10 @@ func (cl *client) NewCaller() (drivers.Caller, error) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	k := &caller{c: c, s: s, subject: cl.subject, timer: t,
-		reply: append(make([]byte, 0, len(c.prefix)+24), c.prefix+"."...)}
+		reply:    append(make([]byte, 0, len(c.prefix)+24), c.prefix+"."...),
+		guardRan: make(chan struct{}, 1)}
+	k.guard = time.AfterFunc(time.Hour, k.publishTooLong)
+	k.guard.Stop()
 	if cl.jetstream {
 		k.msg = &natsgo.Msg{Subject: cl.subject, Header: natsgo.Header{ReplyHeader: make([]string, 1)}}
 	}
@@ -794,7 +837,39 @@ type caller struct {
 	reply   []byte // prefix + "." + room for the id
 	// msg is the jetstream request, reused across calls.
 	msg *natsgo.Msg
+	// guard fires at the deadline of a publish still in progress
+	// (publishing 1 -> 2): the publish is stuck in a socket write (the
+	// broker reads nothing: stopped, or its buffers full), and nats.go
+	// would wait up to writeTimeout, holding the connection's lock.
+	guard      *time.Timer
+	guardRan   chan struct{}
+	publishing atomic.Int32
 }
+
+func (cl *caller) publishTooLong() {
+	if cl.publishing.CompareAndSwap(1, 2) {
+		cl.c.cutWrite()
+	}
+	cl.guardRan <- struct{}{}
+}
+
+// guarded runs publish, cutting off its socket write at deadline; it
+// reports false when the guard fired.
+func (cl *caller) guarded(deadline time.Time, publish func() error) (bool, error) {
+	cl.publishing.Store(1)
+	cl.guard.Reset(time.Until(deadline))
+	err := publish()
+	if !cl.guard.Stop() {
+		<-cl.guardRan // it fired: let it finish before the next call
+	}
+	if !cl.publishing.CompareAndSwap(1, 0) {
+		cl.publishing.Store(0)
+		return false, err
+	}
+	return true, err
+}
+
+var errPublishStuck = fmt.Errorf("nats: %w: the publish was still blocked in its socket write at the deadline (the broker reads nothing)", drivers.ErrTimeout)
 
 // noRetry makes a JetStream publish fail at once when no stream captures
 // the subject (the library retries twice, 250 ms apart, by default).
@@ -811,18 +886,25 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	id := s.Begin(buf)
 	n := len(cl.c.prefix) + 1
 	cl.reply = strconv.AppendUint(cl.reply[:n], id, 10)
+	var err error
+	var ok bool
 	if cl.msg != nil {
-		if err := cl.publishJS(ctx, deadline, req); err != nil {
-			if s.Withdraw() {
-				return s.Result()
-			}
-			return nil, err
+		ok, err = cl.guarded(deadline, func() error { return cl.publishJS(ctx, deadline, req) })
+	} else {
+		ok, err = cl.guarded(deadline, func() error { return cl.c.nc.PublishRequest(cl.subject, string(cl.reply), req) })
+		if err != nil {
+			err = fmt.Errorf("nats: publish: %w", err)
 		}
-	} else if err := cl.c.nc.PublishRequest(cl.subject, string(cl.reply), req); err != nil {
+	}
+	if !ok {
+		s.Withdraw()
+		return nil, errPublishStuck
+	}
+	if err != nil {
 		if s.Withdraw() {
 			return s.Result()
 		}
-		return nil, fmt.Errorf("nats: publish: %w", err)
+		return nil, err
 	}
 	wait := time.Until(deadline)
 	if wait <= 0 {

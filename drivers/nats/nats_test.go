@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -792,4 +793,49 @@ func TestBrokerRestart(t *testing.T) {
 		t.Fatalf("no call succeeded after the broker came back: %v", lastErr)
 	}
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
+}
+
+// TestBrokerStopped: a stopped broker process (SIGSTOP: it holds its
+// connections and reads nothing) with large requests that fill the socket
+// buffers: every call still returns by its deadline (a publish stuck in its
+// socket write is cut off at the deadline), and once the broker resumes
+// calls succeed again.
+func TestBrokerStopped(t *testing.T) {
+	for _, variant := range []string{"core", "jetstream"} {
+		t.Run(variant, func(t *testing.T) {
+			b, _ := startBroker(t, nil)
+			pid, err := strconv.Atoi(b.Details["pid"])
+			if err != nil {
+				t.Fatalf("broker without a pid: %+v", b)
+			}
+			d := nats.New()
+			c := cfg(variant, b.URL, nil)
+			srv := driverstest.Serve(t, d, c)
+			client := driverstest.Dial(t, d, c, srv.Addr())
+			driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 50}), 50)
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			stopped := true
+			defer func() {
+				if stopped {
+					syscall.Kill(pid, syscall.SIGCONT)
+				}
+			}()
+			driverstest.CallsReturnByDeadline(t, client, 1<<20, 8, 3)
+			syscall.Kill(pid, syscall.SIGCONT)
+			stopped = false
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 20, Timeout: time.Second})
+				if m.Counts.OK == 20 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no recovery after the broker resumed: %+v", m.Counts)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
 }
