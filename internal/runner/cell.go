@@ -594,12 +594,38 @@ func (sh *shard) addError(err error) {
 	if sh.errs == nil {
 		sh.errs = map[string]int64{}
 	}
-	msg := err.Error()
+	msg := numbersOut(err.Error())
 	if _, ok := sh.errs[msg]; ok || len(sh.errs) < maxErrorKinds {
 		sh.errs[msg]++
 		return
 	}
 	sh.errOther++
+}
+
+// numbersOut replaces every number in msg with N, so that messages that
+// differ only in a duration, an id or a port count as one kind of error.
+func numbersOut(msg string) string {
+	var b []byte
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c >= '0' && c <= '9' {
+			if b == nil {
+				b = append(make([]byte, 0, len(msg)), msg[:i]...)
+			}
+			for i+1 < len(msg) && (msg[i+1] >= '0' && msg[i+1] <= '9' || msg[i+1] == '.' && i+2 < len(msg) && msg[i+2] >= '0' && msg[i+2] <= '9') {
+				i++
+			}
+			b = append(b, 'N')
+			continue
+		}
+		if b != nil {
+			b = append(b, c)
+		}
+	}
+	if b == nil {
+		return msg
+	}
+	return string(b)
 }
 
 // tick adds a call that ended at t to the shard's current second of the

@@ -463,3 +463,16 @@ func TestSettledWindows(t *testing.T) {
 		}
 	}
 }
+
+func TestNumbersOut(t *testing.T) {
+	for in, want := range map[string]string{
+		"tcp: call timed out after 4.832533883s": "tcp: call timed out after Ns",
+		"dial 127.0.0.1:4222: refused":           "dial N:N: refused",
+		"no digits":                              "no digits",
+		"v1.2.3 and 42.":                         "vN and N.",
+	} {
+		if got := numbersOut(in); got != want {
+			t.Errorf("numbersOut(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
