@@ -34,7 +34,7 @@ if [ "$ms" -gt 10000 ]; then
 fi
 
 rc=0
-"$bin" run --duration 500ms --warmup 200ms --broker-warmup 2s --out "$tmp/results" || rc=$?
+"$bin" run --duration 500ms --warmup 200ms --broker-warmup 2s --settle 0s --out "$tmp/results" || rc=$?
 result=$(ls "$tmp"/results/*/result.json 2>/dev/null | head -n1 || true)
 if [ -z "$result" ]; then
   log "FAIL: rpcbench run exited $rc and wrote no result.json"
