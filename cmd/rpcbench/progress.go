@@ -30,7 +30,11 @@ type progress struct {
 
 func newProgress(w io.Writer, quiet bool) *progress {
 	tty := false
-	if f, ok := w.(*os.File); ok {
+	under := w
+	if rw, ok := w.(redactWriter); ok {
+		under = rw.w
+	}
+	if f, ok := under.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
 	return &progress{w: w, tty: tty, quiet: quiet, start: time.Now()}

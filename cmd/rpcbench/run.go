@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,6 +46,7 @@ Docker engine answers). Drivers whose broker cannot be had are skipped with
 the reason; --require-brokers makes that an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.over.Set = givenFlags(cmd)
 			return runRun(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -95,6 +96,9 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	if len(units) == 0 {
 		return nil, nil, nil, usageErr("%s: no drivers to run", sc.Source)
 	}
+	if units, err = effectiveUnits(sc, units); err != nil {
+		return nil, nil, nil, err
+	}
 	if f.target != "" {
 		names := map[string]bool{}
 		for _, u := range units {
@@ -102,6 +106,9 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 		}
 		if len(names) != 1 {
 			return nil, nil, nil, usageErr("--target: a remote responder serves one driver; add --drivers NAME (the driver `rpcbench serve` runs)")
+		}
+		if err := checkTarget(f.target, units); err != nil {
+			return nil, nil, nil, err
 		}
 	}
 	ext, err := broker.ParseExternal(f.brokers, brokerKinds())
@@ -114,7 +121,11 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	return sc, units, ext, nil
 }
 
-func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
+func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err error) {
+	// no broker credential in anything the run writes or prints
+	red := newRedactor(f.brokers...)
+	stdout, stderr = red.writer(stdout), red.writer(stderr)
+	defer func() { err = red.err(err) }()
 	sc, units, ext, err := prepare(f)
 	if err != nil {
 		return err
@@ -128,10 +139,11 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	red.add(slices.Collect(maps.Values(ext))...)
 	started := time.Now()
-	dir := filepath.Join(f.out, sc.RunID(started))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create results directory: %w", err)
+	dir, err := createRunDir(f.out, sc.RunID(started))
+	if err != nil {
+		return err
 	}
 
 	var libs []string
@@ -181,6 +193,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) error {
 	} else if !run.Complete {
 		run.Incomplete = runErr.Error()
 	}
+	red.run(run)
 	if err := writeOutputs(dir, run); err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 // URL forms of each broker kind, for messages.
 var urlForms = map[string]string{
 	"nats":     "nats://[user:pass@]host[:4222] (several comma-separated; schemes nats, tls, ws, wss)",
-	"rabbitmq": "amqp://user:pass@host[:5672]/[vhost] (or amqps://)",
+	"rabbitmq": "amqp://[user:pass@]host[:5672]/[vhost] (or amqps://)",
 	"rocketmq": "NAMESRV_HOST:PORT (several separated by ';'), e.g. 127.0.0.1:9876",
 }
 
@@ -27,22 +27,30 @@ func CheckURL(kind, raw string) error {
 	if strings.TrimSpace(raw) != raw || raw == "" {
 		return bad("empty or surrounded by spaces")
 	}
+	// which, in a list of several, says which one is wrong
+	which := func(list []string, one string) string {
+		if len(list) == 1 {
+			return ""
+		}
+		return fmt.Sprintf("%q: ", Redact(one))
+	}
 	switch kind {
 	case "nats":
-		for _, one := range strings.Split(raw, ",") {
+		list := strings.Split(raw, ",")
+		for _, one := range list {
 			s := strings.TrimSpace(one)
 			if !strings.Contains(s, "://") {
 				s = "nats://" + s // what nats.go does with host:port
 			}
 			u, err := url.Parse(s)
 			if err != nil {
-				return bad("%s is not a URL", Redact(one))
+				return bad("%q is not a URL", Redact(one))
 			}
 			if !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) {
 				return bad("scheme %q is not a NATS scheme", u.Scheme)
 			}
 			if err := CheckHostPort(u.Host, false); err != nil {
-				return bad("%s: %v", Redact(one), err)
+				return bad("%s%v", which(list, one), err)
 			}
 		}
 	case "rabbitmq":
@@ -54,15 +62,16 @@ func CheckURL(kind, raw string) error {
 			return bad("scheme %q is not amqp or amqps", u.Scheme)
 		}
 		if err := CheckHostPort(u.Host, false); err != nil {
-			return bad("%s: %v", Redact(raw), err)
+			return bad("%v", err)
 		}
 	case "rocketmq":
-		for _, one := range strings.Split(raw, ";") {
+		list := strings.Split(raw, ";")
+		for _, one := range list {
 			if strings.Contains(one, "://") {
-				return bad("%s: a name server address has no scheme", Redact(one))
+				return bad("%sa name server address has no scheme", which(list, one))
 			}
 			if err := CheckHostPort(strings.TrimSpace(one), true); err != nil {
-				return bad("%q: %v", one, err)
+				return bad("%s%v", which(list, one), err)
 			}
 		}
 	}
@@ -79,7 +88,7 @@ func CheckHostPort(hp string, needPort bool) error {
 	if err != nil {
 		if needPort || strings.Contains(hp, ":") && !strings.HasPrefix(hp, "[") {
 			if !strings.Contains(hp, ":") {
-				return fmt.Errorf("no port: want HOST:PORT")
+				return fmt.Errorf("no port")
 			}
 			return fmt.Errorf("not HOST:PORT (an IPv6 address goes in brackets: [::1]:PORT)")
 		}
@@ -108,7 +117,7 @@ func CheckHostPort(hp string, needPort bool) error {
 
 // userinfo matches the credentials of a URL: scheme://user:password@ or
 // scheme://token@ (a NATS token).
-var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@\s:]*)(:[^/?#@\s]*)?@`)
+var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)([^/?#@\s:\[\]]*)(:[^/?#@\s]*)?@`)
 
 // Redact returns s with the password of every URL in it replaced by ***
 // (amqp://user:***@host:5672/), and a bare user part of a NATS URL (a

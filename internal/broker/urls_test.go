@@ -20,12 +20,12 @@ func TestParseExternalChecksURLs(t *testing.T) {
 		{"rabbitmq=http://guest:s3cret@h:15672/", `scheme "http" is not amqp or amqps`},
 		{"rabbitmq=amqp://u:s3cret@:5672/", "no host"},
 		{"rabbitmq=amqp://u:s3cret@h:99999/", `port "99999"`},
-		{"rocketmq=nohostport", "no port: want HOST:PORT"},
+		{"rocketmq=nohostport", "nohostport: no port: want NAMESRV_HOST:PORT"},
 		{"rocketmq=h:0", `port "0"`},
 		{"rocketmq=http://h:9876", "has no scheme"},
 		{"nats=::::", "not HOST:PORT"},
 		{"nats=http://h:4222", `scheme "http" is not a NATS scheme`},
-		{"nats=nats://s3cret@h:x", "nats://***@h:x is not a URL"},
+		{"nats=nats://s3cret@h:x", `"nats://***@h:x" is not a URL`},
 		{"nats= nats://h", "surrounded by spaces"},
 		{"nats=nats://a:1", ""}, // then a second one
 	} {
