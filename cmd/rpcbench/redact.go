@@ -76,7 +76,6 @@ type redactedErr struct {
 func (e *redactedErr) Error() string { return e.msg }
 func (e *redactedErr) Unwrap() error { return e.err }
 
-
 // run redacts every string of run in place (broker URLs, cell errors and
 // warnings, skip reasons, notes...), histograms excepted.
 func (r *redactor) run(run *results.Run) {

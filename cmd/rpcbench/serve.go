@@ -68,7 +68,11 @@ func parseOptions(flag string, kvs []string) (map[string]string, error) {
 	return out, nil
 }
 
-func runServe(ctx context.Context, f serveFlags, stdout io.Writer) error {
+func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
+	// no broker credential in what serve prints
+	red := newRedactor(f.brokers...)
+	stdout = red.writer(stdout)
+	defer func() { err = red.err(err) }()
 	if f.driver == "" {
 		return usageErr("serve: --driver is required (one of %s)", strings.Join(driverNames(), ", "))
 	}
