@@ -391,7 +391,7 @@ func Compare(base, cur *results.Run, opts CompareOptions) (*Comparison, error) {
 		c.Failures = append(c.Failures, "the new run is incomplete: "+why)
 	}
 	if len(c.Cells) == 0 {
-		return nil, badInput("%s and %s have no cell in common (%d and %d cells): compare two runs of the same scenario; cells match on driver, variant, options, payload, load and service time",
+		return nil, badInput("%s and %s have no cell in common (%d and %d cells): compare two runs of the same scenario; cells match on driver, variant, options (defaults filled in), payload, response size, load, max_in_flight, service time and responder concurrency",
 			baseName, newName, len(mb.rows), len(mn.rows))
 	}
 	c.Notes = environmentNotes(base, cur)

@@ -100,8 +100,9 @@ type Skip struct {
 
 // Cell is one point of the scenario matrix, one repetition.
 type Cell struct {
-	// Key identifies the cell across runs and repetitions: driver, variant,
-	// options, payload, load and service time.
+	// Key identifies the cell's workload across runs and repetitions: it
+	// is CellKey(c) (driver, variant, effective options, payload and
+	// response size, load, service time and responder concurrency).
 	Key          string            `json:"key"`
 	Driver       string            `json:"driver"`
 	Kind         string            `json:"kind"`

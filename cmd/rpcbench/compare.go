@@ -33,9 +33,11 @@ func newCompareCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compare BASE.json NEW.json",
 		Short: "Compare two runs cell by cell; fail on significant regressions",
-		Long: `compare matches the cells of two results (same driver, variant, options,
-payload, load and service time) and reports p50, p99, p99.9 and throughput
-deltas, and says for every cell why it passed or failed.
+		Long: `compare matches the cells of two results that ran the same workload (same
+driver, variant and options with their defaults filled in, payload and
+response size, load, max_in_flight, service time and responder concurrency)
+and reports p50, p99, p99.9 and throughput deltas, and says for every cell
+why it passed or failed.
 
 It fails (exit 1) when:
   - a metric crosses a --fail-on threshold. With at least 3 repetitions a
