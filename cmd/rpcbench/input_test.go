@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rpcbench/rpcbench/results"
 )
@@ -213,26 +214,36 @@ func TestRunDirsNeverShared(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("two runs wrote %v, want two result.json in two directories", got)
 	}
-	// the directory a run would take exists already, and the next ones:
-	// the run takes another and leaves them untouched
+	// the directory a run would take exists already (with a file of
+	// someone else's): the run takes another and leaves it untouched
 	out = t.TempDir()
+	now := time.Now().UTC()
+	var taken []string
+	for d := -2; d <= 30; d++ {
+		p := filepath.Join(out, now.Add(time.Duration(d)*time.Second).Format("20060102T150405Z")+"-default")
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "result.json"), []byte("mine"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, p)
+	}
 	if r := runBin(t, "run", "--drivers", "tcp", "--concurrency", "1", "--calls", "100", "--warmup", "0s", "--settle", "0s", "--out", out, "-q"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	first, _ := filepath.Glob(filepath.Join(out, "*"))
-	id := filepath.Base(first[0])
-	if err := os.Mkdir(filepath.Join(out, id+"-2"), 0o755); err != nil {
+	for _, p := range taken {
+		if b, _ := os.ReadFile(filepath.Join(p, "result.json")); string(b) != "mine" {
+			t.Fatalf("the run wrote into %s, which existed", p)
+		}
+	}
+	got, _ = filepath.Glob(filepath.Join(out, "*-default-2", "result.json"))
+	if len(got) != 1 {
+		all, _ := filepath.Glob(filepath.Join(out, "*"))
+		t.Fatalf("want the run in a -2 directory beside the one that existed; found %v", all)
+	}
+	if _, err := results.Read(got[0]); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(out, id+"-2", "result.json"), []byte("mine"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dir, err := createRunDir(out, id)
-	if err != nil || filepath.Base(dir) != id+"-3" {
-		t.Fatalf("createRunDir = %q, %v; want %s-3", dir, err, id)
-	}
-	if b, _ := os.ReadFile(filepath.Join(out, id+"-2", "result.json")); string(b) != "mine" {
-		t.Fatal("an existing directory was written into")
 	}
 }
 
