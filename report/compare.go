@@ -191,7 +191,7 @@ type MetricDelta struct {
 	P            *float64 `json:"p,omitempty"`
 	// Better is true when the change is an improvement, false when it is a
 	// degradation; nil when there is no change to speak of.
-	Better   *bool    `json:"better,omitempty"`
+	Better  *bool    `json:"better,omitempty"`
 	Crossed []string `json:"crossed,omitempty"`
 	// Failing is set when a crossing fails the comparison.
 	Failing  bool     `json:"failing,omitempty"`
@@ -867,7 +867,7 @@ func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, 
 func ReadRun(path string) (*results.Run, error) {
 	run, err := results.Read(path)
 	if err != nil {
-		return nil, badInput("%s", strings.ReplaceAll(err.Error(), "\n", " "))
+		return nil, &inputError{msg: strings.ReplaceAll(err.Error(), "\n", " "), err: err}
 	}
 	return run, nil
 }

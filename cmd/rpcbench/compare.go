@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rpcbench/rpcbench/report"
+	"github.com/rpcbench/rpcbench/results"
 )
 
 // errRegression (exit 1, nothing more printed) is declared in extra.go.
@@ -19,6 +20,10 @@ func reportErr(err error) error {
 	case errors.Is(err, report.ErrRegression):
 		return errRegression
 	case errors.Is(err, report.ErrBadInput):
+		return usageErr("%v", err)
+	}
+	var re *results.ReadError // a result file that cannot be used
+	if errors.As(err, &re) {
 		return usageErr("%v", err)
 	}
 	return err
