@@ -146,7 +146,7 @@ func TestRunBrokerKilledMidRun(t *testing.T) {
 	go func() {
 		defer close(done)
 		log, runErr = runRpcbench(t, ctx, "run", "--drivers", "rocketmq:async-flush", "--broker", "rocketmq="+r.URL,
-			"--concurrency", "4", "--duration", "8s", "--warmup", "500ms", "--broker-warmup", "0s", "--timeout", "1s", "-q", "-o", out)
+			"--concurrency", "4", "--duration", "8s", "--warmup", "500ms", "--broker-warmup", "0s", "--settle", "0s", "--timeout", "1s", "-q", "-o", out)
 	}()
 	// Kill once the cell has run for a while (the run dials first).
 	deadline := time.Now().Add(2 * time.Minute)
