@@ -48,6 +48,9 @@ vet:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 10s ./drivers/tcp
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./internal/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./scenarios
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s ./results
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHistogram$$' -fuzztime 10s ./results
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./internal/wire ./drivers/... ./report

@@ -13,7 +13,7 @@ import (
 // results.ReadError they word.
 func TestReadRunTyped(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "v2.json")
-	os.WriteFile(p, []byte(`{"schema_version": 2}`), 0o644)
+	os.WriteFile(p, []byte(`{"schema_version": 99}`), 0o644)
 	_, err := ReadRun(p)
 	var re *results.ReadError
 	if !errors.Is(err, ErrBadInput) || !errors.As(err, &re) || !errors.Is(err, results.ErrVersion) || re.File != p {

@@ -20,7 +20,7 @@ import (
 
 // SchemaVersion is the version of the result format written by this build.
 // Readers refuse other versions.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Run is one rpcbench run: its environment, the resolved scenario, and
 // every measured cell.

@@ -73,7 +73,7 @@ func TestValidateRejects(t *testing.T) {
 	good, _ := json.Marshal(sample(t))
 	for name, edit := range map[string]func(m map[string]any){
 		"no cells":        func(m map[string]any) { delete(m, "cells") },
-		"wrong version":   func(m map[string]any) { m["schema_version"] = 2 },
+		"wrong version":   func(m map[string]any) { m["schema_version"] = 99 },
 		"unknown field":   func(m map[string]any) { m["extra"] = true },
 		"negative counts": func(m map[string]any) { m["cells"].([]any)[0].(map[string]any)["counts"].(map[string]any)["ok"] = -1 },
 		"bad mode":        func(m map[string]any) { m["cells"].([]any)[0].(map[string]any)["mode"] = "half-open" },
@@ -91,7 +91,7 @@ func TestValidateRejects(t *testing.T) {
 func TestReadRefusesOtherVersions(t *testing.T) {
 	dir := t.TempDir()
 	for name, doc := range map[string]string{
-		"v2.json":   `{"schema_version": 2}`,
+		"v2.json":   `{"schema_version": 99}`,
 		"none.json": `{"cells": []}`,
 		"bad.json":  `{`,
 	} {

@@ -55,7 +55,7 @@ in containers and leaves them running; their URLs, images and container ids
 are kept in <out>/` + brokersStateFile + `. Pass them to runs with the --broker
 flags it prints. brokers status shows them; brokers down removes them.
 
-Embedded brokers (NATS) run inside every rpcbench run and are not started.`,
+NATS runs in a child process of every rpcbench run and is not started here.`,
 		Example: `  rpcbench brokers up rabbitmq
   rpcbench run --drivers rabbitmq --broker rabbitmq=amqp://guest:guest@127.0.0.1:PORT/
   rpcbench brokers status

@@ -160,7 +160,7 @@ func TestBadResultFiles(t *testing.T) {
 	badType := edit("type.json", func(m map[string]any) {
 		m["cells"].([]any)[0].(map[string]any)["throughput"] = "fast"
 	})
-	version := edit("v2.json", func(m map[string]any) { m["schema_version"] = 2 })
+	version := edit("v99.json", func(m map[string]any) { m["schema_version"] = 99 })
 	cut := filepath.Join(dir, "cut.json")
 	os.WriteFile(cut, data[:len(data)/2], 0o644)
 
@@ -169,7 +169,7 @@ func TestBadResultFiles(t *testing.T) {
 		{corrupt, corrupt + ": cells[0].histograms.uncorrected: cell tcp/mux"},
 		{schema, schema + ": cells[0]: missing property 'counts'"},
 		{badType, badType + ": cells[0].throughput: got string, want number"},
-		{version, version + ": schema_version 2, but this rpcbench reads version 1"},
+		{version, version + ": schema_version 99, but this rpcbench reads version 2"},
 		{cut, cut + ": not JSON"},
 	} {
 		for _, cmd := range [][]string{

@@ -67,7 +67,8 @@ func realMain() int {
 		if fn != nil {
 			fn(cctx)
 		}
-		broker.StopAll(cctx) // whatever containers are left
+		broker.StopAll(cctx)           // whatever containers are left
+		broker.StopNATSProcesses(cctx) // and NATS child processes
 		ccancel()
 		os.Exit(130)
 	}()

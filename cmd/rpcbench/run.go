@@ -41,7 +41,7 @@ names that can run here, then write results/<UTC stamp>-<scenario>/result.json
 with the reports beside it, and print a summary table.
 
 Broker drivers get their broker from --broker KIND=URL when given, else start
-one (NATS embedded in-process; RabbitMQ and RocketMQ in containers when a
+one (NATS in a child rpcbench process; RabbitMQ and RocketMQ in containers when a
 Docker engine answers). Drivers whose broker cannot be had are skipped with
 the reason; --require-brokers makes that an error.`,
 		Args: cobra.NoArgs,
