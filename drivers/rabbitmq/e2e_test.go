@@ -133,7 +133,7 @@ func TestRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, rpcbenchBin(t), "run", "--drivers", "rabbitmq:reply-queue/transient",
-		"--concurrency", "4", "--duration", "10m", "--warmup", "0s", "--timeout", "5s", "-q", "-o", out)
+		"--concurrency", "4", "--duration", "10m", "--warmup", "0s", "--settle", "0s", "--timeout", "5s", "-q", "-o", out)
 	cmd.Env = append(os.Environ(), "RPCBENCH_RUN_ID="+runID)
 	cmd.WaitDelay = 10 * time.Second
 	var log strings.Builder
