@@ -53,8 +53,10 @@ func observe(over time.Duration) {
 type Waiter struct {
 	base  time.Time
 	timer *time.Timer
-	// MaxSpin caps the spin window (NewWaiter sets MaxSpin).
-	MaxSpin time.Duration
+	// MaxSpin caps the spin window (NewWaiter sets MaxSpin); Floor is the
+	// least it spins, whatever the timers have been doing (at most
+	// MaxSpin).
+	MaxSpin, Floor time.Duration
 }
 
 // NewWaiter returns a waiter whose targets are offsets from base.
@@ -72,7 +74,7 @@ func (w *Waiter) Until(ctx context.Context, target time.Duration) bool {
 		if left <= 0 {
 			return true
 		}
-		spin := min(SpinWindow(), w.MaxSpin)
+		spin := min(max(SpinWindow(), w.Floor), w.MaxSpin)
 		if left <= spin {
 			break
 		}
