@@ -148,6 +148,9 @@ func (m *model) page() (*page, error) {
 	if rn := m.runNotes(); len(rn) > 0 {
 		pg.Notes = append(pg.Notes, fmt.Sprintf("%d runs merged: %s.", len(m.runs), strings.Join(rn, "; ")))
 	}
+	for _, g := range m.generatorLines() {
+		pg.Notes = append(pg.Notes, "Open-loop "+g+" (the generator's own lateness, never charged to the transport).")
+	}
 	pg.Notes = append(pg.Notes, "Latency is measured from each call's intended start (coordinated omission corrected). “vs fastest direct” is a cell's p99 over the p99 of the fastest direct-RPC cell at the same payload and load.")
 
 	for _, r := range m.rows {

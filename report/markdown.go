@@ -136,6 +136,12 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 	if len(msgs) > 0 {
 		fmt.Fprintf(bw, "**Errors and warnings**\n\n%s\n\n", strings.Join(msgs, "\n"))
 	}
+	if gl := m.generatorLines(); len(gl) > 0 {
+		for i := range gl {
+			gl[i] = "- " + mdEscape(gl[i])
+		}
+		fmt.Fprintf(bw, "**Open-loop generator** (its own lateness, never charged to a transport)\n\n%s\n\n", strings.Join(gl, "\n"))
+	}
 	if sk := m.skipped(); len(sk) > 0 {
 		bw.WriteString("**Skipped drivers**\n\n")
 		for _, s := range sk {

@@ -84,3 +84,19 @@ func TestMarkdownEscapesTableCells(t *testing.T) {
 		}
 	}
 }
+
+// The open-loop generator's own lateness is in the summary, with the
+// cells it limited marked.
+func TestMarkdownGeneratorLateness(t *testing.T) {
+	run := synthRun(t, 5, spec{driver: "tcp", variant: "default", payload: 64, mode: "open", rate: 1000, conc: 256, medianUs: 50, tput: 1000})
+	run.Cells[0].Generator = &results.Generator{Lateness: results.Latency{P50: 3, P99: 350}, Limited: true, Reason: "p99 350µs exceeds 200µs", BoundP99US: 200, BoundLateShare: 0.01}
+	var b strings.Builder
+	if err := Markdown(&b, []*results.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Open-loop generator", "generator lateness p50 3.00 µs, p99 350 µs", "generator-limited"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -837,6 +837,34 @@ func (m *model) brokerOf(cfg string) string {
 	return ""
 }
 
+// generatorLines describes the open-loop generator's own lateness for
+// every open-loop row: never part of the latency, shown so a reader can
+// judge the load that was offered.
+func (m *model) generatorLines() []string {
+	var out []string
+	for _, r := range m.rows {
+		if r.mode != "open" {
+			continue
+		}
+		for _, c := range r.reps {
+			g := c.Generator
+			if g == nil {
+				continue
+			}
+			line := fmt.Sprintf("%s at %s: generator lateness p50 %s, p99 %s, %d of %d calls over 1 ms late (bounds: p99 %s, 1%%)",
+				r.label, r.point(), formatMicros(g.Lateness.P50), formatMicros(g.Lateness.P99), c.Counts.Late, c.Counts.Started, formatMicros(g.BoundP99US))
+			if g.Limited {
+				line += ": generator-limited"
+			}
+			if len(r.reps) > 1 {
+				line += fmt.Sprintf(" (repetition %d)", c.Repetition)
+			}
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // leftOut names the cells kept out of the headline, rankings and ratios,
 // and why ("" when none was).
 func (m *model) leftOut() string {
