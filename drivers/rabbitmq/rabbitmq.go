@@ -671,6 +671,7 @@ func (cc *callerConn) connect(ctx context.Context) (*amqp.Connection, error) {
 		cc.conn = conn
 		cc.watchBlocked(conn)
 		for i, s := range sessions {
+			s.conn = conn // before a caller can load the session
 			cc.slots[i].Store(s)
 			cc.startRouter(conn, s)
 		}
@@ -701,6 +702,7 @@ func (cc *callerConn) addSlot() (*atomic.Pointer[session], error) {
 	}
 	cc.mu.Lock()
 	if cc.conn == conn && slot.Load() == nil {
+		s.conn = conn // before a caller can load the session
 		slot.Store(s)
 		cc.startRouter(conn, s)
 		s = nil
@@ -716,7 +718,6 @@ func (cc *callerConn) addSlot() (*atomic.Pointer[session], error) {
 // connection lives (a channel error) takes the connection down with it, so
 // that everything is rebuilt the same way. cc.mu is held.
 func (cc *callerConn) startRouter(conn *amqp.Connection, s *session) {
-	s.conn = conn
 	cc.cl.wg.Add(1)
 	go func() {
 		defer cc.cl.wg.Done()
