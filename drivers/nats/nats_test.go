@@ -606,57 +606,15 @@ func TestResponderConcurrency(t *testing.T) {
 			d := nats.New()
 			c := cfg(variant, b.URL, map[string]string{"responders": "2"})
 			c.ResponderConcurrency = 3
-			var inProgress, most atomic.Int64
-			h := func(req, buf []byte) []byte {
-				n := inProgress.Add(1)
-				for {
-					m := most.Load()
-					if n <= m || most.CompareAndSwap(m, n) {
-						break
-					}
-				}
-				defer inProgress.Add(-1)
-				return wire.Respond(req, buf)
-			}
+			h, most := driverstest.Counting()
 			srv := driverstest.ServeWith(t, d, c, h)
 			client := driverstest.Dial(t, d, c, srv.Addr())
 			m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 60, ServiceTime: scenarios.ServiceTime{Mean: 10 * time.Millisecond}})
 			driverstest.AllOK(t, m, 60)
-			if got := most.Load(); got != 3 {
+			if got := most(); got != 3 {
 				t.Fatalf("at most %d requests were in progress at once, want 3 (responder concurrency 3)", got)
 			}
 		})
-	}
-}
-
-// requestOfSize returns a request (id, a payload of zeros, its checksum,
-// asking for a reply payload of respSize bytes) whose encoding is exactly
-// n bytes long.
-func requestOfSize(t *testing.T, id uint64, n int, respSize uint32) []byte {
-	t.Helper()
-	p := max(n-32, 0)
-	for range 8 {
-		payload := make([]byte, p)
-		req := wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: wire.Checksum(payload), ResponseSize: respSize})
-		if len(req) == n {
-			return req
-		}
-		p += n - len(req)
-		if p < 0 {
-			break
-		}
-	}
-	t.Fatalf("no request of exactly %d bytes", n)
-	return nil
-}
-
-// replyPayloadFor returns the largest reply payload whose reply encodes to
-// at most n bytes, whatever the handler time it carries.
-func replyPayloadFor(n int) uint32 {
-	for p := n - 32; ; p++ {
-		if len(wire.Append(nil, &wire.Fields{ID: 1 << 40, Payload: make([]byte, p+1), Checksum: 1 << 31, HandlerNs: 1 << 62})) > n {
-			return uint32(p)
-		}
 	}
 }
 
@@ -709,26 +667,26 @@ func TestLimits(t *testing.T) {
 				return caller.Call(ctx, time.Now().Add(10*time.Second), req, nil)
 			}
 			// request at the limit (echoed at 1 KiB), reply at the limit
-			if _, err := call(requestOfSize(t, 1, lim.MaxRequest, 1024)); err != nil {
+			if _, err := call(driverstest.RequestOfSize(t, 1, lim.MaxRequest, 1024)); err != nil {
 				t.Fatalf("request of %d bytes: %v", lim.MaxRequest, err)
 			}
-			reply, err := call(requestOfSize(t, 2, 100, replyPayloadFor(lim.MaxReply)))
+			reply, err := call(driverstest.RequestOfSize(t, 2, 100, driverstest.ReplyPayloadFor(lim.MaxReply)))
 			if err != nil || len(reply) > lim.MaxReply || len(reply) < lim.MaxReply-16 {
 				t.Fatalf("reply at the limit: %d bytes, %v", len(reply), err)
 			}
 			// one byte over
-			over := requestOfSize(t, 3, lim.MaxRequest+nats.HeaderReserve*btoi(variant == "jetstream")+1, 1024)
+			over := driverstest.RequestOfSize(t, 3, lim.MaxRequest+nats.HeaderReserve*btoi(variant == "jetstream")+1, 1024)
 			start := time.Now()
 			_, err = call(over)
 			if !errors.Is(err, natsgo.ErrMaxPayload) || time.Since(start) > time.Second {
 				t.Fatalf("request over max_payload: %v after %v, want nats: maximum payload exceeded at once", err, time.Since(start))
 			}
-			_, err = call(requestOfSize(t, 4, 100, replyPayloadFor(lim.MaxReply)+64))
+			_, err = call(driverstest.RequestOfSize(t, 4, 100, driverstest.ReplyPayloadFor(lim.MaxReply)+64))
 			if err == nil || errors.Is(err, drivers.ErrTimeout) || !strings.Contains(err.Error(), "max_payload") {
 				t.Fatalf("reply over max_payload: got %v, want the responder's error naming max_payload", err)
 			}
 			// and the caller still works
-			if _, err := call(requestOfSize(t, 5, 100, 0)); err != nil {
+			if _, err := call(driverstest.RequestOfSize(t, 5, 100, 0)); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
 	"github.com/rpcbench/rpcbench/internal/runner"
-	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/scenarios"
 )
 
@@ -272,55 +270,13 @@ func TestResponderConcurrency(t *testing.T) {
 	d := rocketmq.New()
 	c := cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), map[string]string{"producers": "2"})
 	c.ResponderConcurrency = 3
-	var inProgress, most atomic.Int64
-	h := func(req, buf []byte) []byte {
-		n := inProgress.Add(1)
-		for {
-			m := most.Load()
-			if n <= m || most.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		defer inProgress.Add(-1)
-		return wireRespond(req, buf)
-	}
+	h, most := driverstest.Counting()
 	srv := driverstest.ServeWith(t, d, c, h)
 	client := driverstest.Dial(t, d, c, srv.Addr())
 	m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 80, ServiceTime: scenarios.ServiceTime{Mean: 20 * time.Millisecond}})
 	driverstest.AllOK(t, m, 80)
-	if got := most.Load(); got != 3 {
+	if got := most(); got != 3 {
 		t.Fatalf("at most %d requests were in progress at once, want 3 (responder concurrency 3)", got)
-	}
-}
-
-// requestOfSize returns a request (id, a payload of zeros, its checksum,
-// asking for a reply payload of respSize bytes) whose encoding is exactly
-// n bytes long.
-func requestOfSize(t *testing.T, id uint64, n int, respSize uint32) []byte {
-	t.Helper()
-	p := max(n-32, 0)
-	for range 8 {
-		payload := make([]byte, p)
-		req := wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: wire.Checksum(payload), ResponseSize: respSize})
-		if len(req) == n {
-			return req
-		}
-		p += n - len(req)
-		if p < 0 {
-			break
-		}
-	}
-	t.Fatalf("no request of exactly %d bytes", n)
-	return nil
-}
-
-// replyPayloadFor returns the largest reply payload whose reply encodes to
-// at most n bytes, whatever the handler time it carries.
-func replyPayloadFor(n int) uint32 {
-	for p := n - 32; ; p++ {
-		if len(wire.Append(nil, &wire.Fields{ID: 1 << 40, Payload: make([]byte, p+1), Checksum: 1 << 31, HandlerNs: 1 << 62})) > n {
-			return uint32(p)
-		}
 	}
 }
 
@@ -345,25 +301,25 @@ func TestLimits(t *testing.T) {
 			call := func(req []byte) ([]byte, error) {
 				return caller.Call(context.Background(), time.Now().Add(20*time.Second), req, nil)
 			}
-			if _, err := call(requestOfSize(t, 1, lim.MaxRequest, 1024)); err != nil {
+			if _, err := call(driverstest.RequestOfSize(t, 1, lim.MaxRequest, 1024)); err != nil {
 				t.Fatalf("request of %d bytes: %v", lim.MaxRequest, err)
 			}
-			reply, err := call(requestOfSize(t, 2, 100, replyPayloadFor(lim.MaxReply)))
+			reply, err := call(driverstest.RequestOfSize(t, 2, 100, driverstest.ReplyPayloadFor(lim.MaxReply)))
 			if err != nil || len(reply) > lim.MaxReply || len(reply) < lim.MaxReply-16 {
 				t.Fatalf("reply at the limit: %d bytes, %v", len(reply), err)
 			}
-			over := requestOfSize(t, 3, lim.MaxRequest+1, 1024)
+			over := driverstest.RequestOfSize(t, 3, lim.MaxRequest+1, 1024)
 			start := time.Now()
 			_, err = call(over)
 			if err == nil || !strings.Contains(err.Error(), "maxMessageSize") || time.Since(start) > 100*time.Millisecond {
 				t.Fatalf("request over the limit: %v after %v, want a refusal naming maxMessageSize at once", err, time.Since(start))
 			}
-			_, err = caller.Call(context.Background(), time.Now().Add(5*time.Second), requestOfSize(t, 4, 100, replyPayloadFor(lim.MaxReply)+64), nil)
+			_, err = caller.Call(context.Background(), time.Now().Add(5*time.Second), driverstest.RequestOfSize(t, 4, 100, driverstest.ReplyPayloadFor(lim.MaxReply)+64), nil)
 			if err == nil || errors.Is(err, drivers.ErrTimeout) || !strings.Contains(err.Error(), "maxMessageSize") {
 				rs := srv.(interface{ LastReplyError() error })
 				t.Fatalf("reply over the limit: %v, want the responder's error naming maxMessageSize (last reply error: %v)", err, rs.LastReplyError())
 			}
-			if _, err := call(requestOfSize(t, 5, 100, 0)); err != nil {
+			if _, err := call(driverstest.RequestOfSize(t, 5, 100, 0)); err != nil {
 				t.Fatal(err)
 			}
 		})

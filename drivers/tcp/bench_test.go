@@ -17,14 +17,14 @@ import (
 	"github.com/rpcbench/rpcbench/results"
 )
 
-// pingPong is the minimal Go TCP exchange the tcp driver is held to: the
-// client writes 64 bytes, the server reads and writes them back.
-func pingPong(b *testing.B, n int) *hdrhistogram.Histogram {
+// echoConn connects to a minimal echo server of 64-byte messages; both
+// close when the benchmark ends.
+func echoConn(b *testing.B) net.Conn {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
+	b.Cleanup(func() { ln.Close() })
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -45,7 +45,14 @@ func pingPong(b *testing.B, n int) *hdrhistogram.Histogram {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// pingPong is the minimal Go TCP exchange the tcp driver is held to: the
+// client writes 64 bytes, the server reads and writes them back.
+func pingPong(b *testing.B, n int) *hdrhistogram.Histogram {
+	c := echoConn(b)
 	buf := make([]byte, 64)
 	h := results.NewHistogram()
 	for i := 0; i < n; i++ {
@@ -111,32 +118,7 @@ func BenchmarkTCPThroughput(b *testing.B) {
 // floor of an open-loop exchange on this machine, where the system goes
 // idle between calls.
 func pacedPingPong(b *testing.B, rate float64, d time.Duration) *hdrhistogram.Histogram {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 64)
-		for {
-			if _, err := io.ReadFull(c, buf); err != nil {
-				return
-			}
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := echoConn(b)
 	buf := make([]byte, 64)
 	h := results.NewHistogram()
 	interval := time.Duration(float64(time.Second) / rate)

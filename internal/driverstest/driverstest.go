@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,5 +312,54 @@ func CallsReturnByDeadline(t *testing.T, client drivers.Client, payload, callers
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// Counting wraps wire.Respond to record the most requests in progress at
+// once; most reads it.
+func Counting() (h drivers.Handler, most func() int64) {
+	var inProgress, peak atomic.Int64
+	h = func(req, buf []byte) []byte {
+		n := inProgress.Add(1)
+		for {
+			m := peak.Load()
+			if n <= m || peak.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		defer inProgress.Add(-1)
+		return wire.Respond(req, buf)
+	}
+	return h, peak.Load
+}
+
+// RequestOfSize returns a request (id, a payload of zeros, its checksum,
+// asking for a reply payload of respSize bytes) whose encoding is exactly
+// n bytes long: for testing a driver's limits.
+func RequestOfSize(t testing.TB, id uint64, n int, respSize uint32) []byte {
+	t.Helper()
+	p := max(n-32, 0)
+	for range 8 {
+		payload := make([]byte, p)
+		req := wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: wire.Checksum(payload), ResponseSize: respSize})
+		if len(req) == n {
+			return req
+		}
+		p += n - len(req)
+		if p < 0 {
+			break
+		}
+	}
+	t.Fatalf("no request of exactly %d bytes", n)
+	return nil
+}
+
+// ReplyPayloadFor returns the largest reply payload whose reply encodes to
+// at most n bytes, whatever the handler time it carries.
+func ReplyPayloadFor(n int) uint32 {
+	for p := n - 32; ; p++ {
+		if len(wire.Append(nil, &wire.Fields{ID: 1 << 40, Payload: make([]byte, p+1), Checksum: 1 << 31, HandlerNs: 1 << 62})) > n {
+			return uint32(p)
+		}
 	}
 }
