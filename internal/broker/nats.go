@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -400,25 +399,7 @@ func startNATSChild(ctx context.Context, exe string, cfg natsChildConfig) (*nats
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, natsChildReady{}, fmt.Errorf("nats: broker process: %w", err)
 	}
-	// Own process group: a terminal's Ctrl-C reaches rpcbench only, which
-	// then stops the run and this broker in order. SIGKILL when rpcbench
-	// dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that started the child exits:
-		// keep this goroutine on its thread for the child's lifetime.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
-			started <- err
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
+	if err := startTied(cmd, p.exited); err != nil {
 		return nil, natsChildReady{}, fmt.Errorf("nats: start broker process %s: %w", exe, err)
 	}
 	lines := make(chan string, 1)

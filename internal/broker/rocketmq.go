@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -502,25 +501,7 @@ func startRocketMQProcessOnce(ctx context.Context, opts StartOptions, flush, hom
 	}
 	cmd.Env = append(cmd.Env, "ROCKETMQ_LIB="+filepath.Join(home, "lib"))
 	cmd.Stdout, cmd.Stderr = p.out, p.out
-	// Own process group (stop signals the broker and the name server
-	// together); SIGKILL when rpcbench dies, so a killed run leaves no
-	// broker behind (run.sh ties the name server to the broker likewise).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that started the child exits:
-		// keep this goroutine on its thread for the broker's lifetime.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
-			started <- err
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
+	if err := startTied(cmd, p.exited); err != nil {
 		logFile.Close()
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("rocketmq: start run.sh: %w", err)

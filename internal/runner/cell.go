@@ -162,6 +162,7 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 		}
 	}
 	s.workers = workers
+	s.spawned.Store(int64(len(workers)))
 	s.start = time.Now()
 	s.startUnix = s.start.UnixNano()
 
@@ -295,6 +296,7 @@ type shared struct {
 	next     int64
 	paceDone atomic.Bool
 	inCall   atomic.Int64 // open loop: workers inside a call
+	spawned  atomic.Int64 // open loop: len(workers), read by the token holder without the lock
 	client   drivers.Client
 	wg       *sync.WaitGroup
 
@@ -771,9 +773,7 @@ func (w *worker) pace(ctx context.Context) bool {
 			continue
 		}
 		passed := false
-		s.mu.Lock()
-		free := len(s.workers) - 1 - int(s.inCall.Load())
-		s.mu.Unlock()
+		free := s.spawned.Load() - 1 - s.inCall.Load()
 		if free > 0 {
 			// a worker is idle, or about to be: hand it the token
 			select {
@@ -823,9 +823,7 @@ func (w *worker) pace(ctx context.Context) bool {
 // spawn starts a new worker holding the token, if the in-flight cap
 // allows; it reports whether it did.
 func (s *shared) spawn(ctx context.Context) bool {
-	s.mu.Lock()
-	n := len(s.workers)
-	s.mu.Unlock()
+	n := int(s.spawned.Load())
 	if n >= s.load.Concurrency {
 		return false
 	}
@@ -837,6 +835,7 @@ func (s *shared) spawn(ctx context.Context) bool {
 	s.mu.Lock()
 	s.workers = append(s.workers, w)
 	s.mu.Unlock()
+	s.spawned.Add(1)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); w.openLoop(ctx, s, true) }()
 	return true
