@@ -54,23 +54,35 @@ type Spec struct {
 	Options  []Option
 	// Libraries are the Go modules whose versions the results record.
 	Libraries []string
+	// BrokerWarmup says the broker is slow until it has served load for a
+	// while (a JVM compiling its hot paths): the run warms it up before
+	// any cell is measured.
+	BrokerWarmup bool
 }
 
-// Config is what one cell asks of a driver.
+// Config is what one cell asks of a driver: a variant, options and the
+// responder's concurrency. Driver.Configure parses it once.
 type Config struct {
-	// Variant is one of Spec.Variants (never empty: the core fills in the first).
+	// Variant is one of Spec.Variants ("" means the first).
 	Variant string
 	// Options holds driver options; missing ones take their defaults.
 	Options map[string]string
-	// Addr is where to listen (Serve) for direct drivers, and the broker
-	// endpoint (URL) for broker drivers.
-	Addr string
 	// ResponderConcurrency is how many requests the responder handles at
 	// once (the scenario's responder_concurrency; 0 means
 	// DefaultResponderConcurrency). The core's handler admits no more than
 	// this many at a time; Serve sizes whatever it runs requests on (worker
 	// goroutines, prefetch, consumer threads) so that it can reach it.
 	ResponderConcurrency int
+}
+
+// Place says where a responder runs.
+type Place struct {
+	// Listen is where a direct driver's responder listens (host:port;
+	// "" means 127.0.0.1 on a random port). Broker drivers ignore it.
+	Listen string
+	// Broker is the URL of the broker a broker driver's responder and
+	// callers use. Direct drivers ignore it.
+	Broker string
 }
 
 // DefaultResponderConcurrency is the responder concurrency of every driver
@@ -91,12 +103,6 @@ func (cfg Config) Concurrency() int {
 type Limits struct {
 	MaxRequest int
 	MaxReply   int
-}
-
-// Limited is implemented by drivers whose library or broker limits message
-// sizes.
-type Limited interface {
-	Limits(cfg Config) Limits
 }
 
 // Handler is the responder's work: given a request's bytes it appends the
@@ -134,13 +140,34 @@ type Caller interface {
 // Driver is one transport.
 type Driver interface {
 	Spec() Spec
-	// Validate checks cfg.Variant and cfg.Options, naming the bad option and
-	// what would fix it.
-	Validate(cfg Config) error
-	// Serve starts the responder side, which answers every request with h.
-	Serve(ctx context.Context, cfg Config, h Handler) (Server, error)
+	// Configure checks cfg (naming a bad variant or option and what would
+	// fix it) and parses it once into a Transport.
+	Configure(cfg Config) (Transport, error)
+}
+
+// Transport is a driver configured for one unit of a scenario: it serves,
+// dials, and says what it carries.
+type Transport interface {
+	// Config is the effective configuration: the variant, every option of
+	// the driver with its value (defaults filled in), and the responder
+	// concurrency.
+	Config() Config
+	// Limits are the largest messages it carries. Broker drivers whose
+	// limit is the broker's ask the broker at broker ("" when it is not
+	// known yet: the limit of the driver's own library).
+	Limits(ctx context.Context, broker string) Limits
+	// BrokerParams is how the broker must be configured for this variant
+	// (e.g. RocketMQ's flush mode); nil when any broker of the kind does.
+	// The run starts one broker per distinct set of params.
+	BrokerParams() map[string]string
+	// CheckTarget checks an address callers dial (Server.Addr, or
+	// --target), saying what would fix it.
+	CheckTarget(addr string) error
+	// Serve starts the responder side at at, which answers every request
+	// with h.
+	Serve(ctx context.Context, at Place, h Handler) (Server, error)
 	// Dial connects the caller side to a responder at addr (Server.Addr).
-	Dial(ctx context.Context, cfg Config, addr string) (Client, error)
+	Dial(ctx context.Context, addr string) (Client, error)
 }
 
 // ErrTimeout is wrapped by errors of calls that ran past their deadline.
@@ -178,7 +205,7 @@ func (r *Registry) Names() []string {
 	return out
 }
 
-// CheckConfig is the part of Validate every driver shares: the variant is
+// CheckConfig is the part of Configure every driver shares: the variant is
 // known and every option is known. It fills in the default variant.
 func CheckConfig(s Spec, cfg *Config) error {
 	if cfg.Variant == "" && len(s.Variants) > 0 {
@@ -250,13 +277,6 @@ func BoolOption(s Spec, cfg Config, name string) (bool, error) {
 	return v, nil
 }
 
-// BrokerParams is implemented by broker drivers whose variants need a broker
-// configured differently (e.g. RocketMQ's flush mode). The run starts one
-// broker per distinct set of params and passes them to the broker's starter.
-type BrokerParams interface {
-	BrokerParams(cfg Config) map[string]string
-}
-
 // Listen opens the TCP listener of a direct driver's responder on addr,
 // 127.0.0.1 with a random port when addr is empty.
 func Listen(ctx context.Context, addr string) (net.Listener, error) {
@@ -266,3 +286,99 @@ func Listen(ctx context.Context, addr string) (net.Listener, error) {
 	var lc net.ListenConfig
 	return lc.Listen(ctx, "tcp", addr)
 }
+
+// Effective is cfg with the default variant, and every option of s with
+// its value: the default when cfg does not set it, whole numbers and
+// booleans written one way (02 -> 2, TRUE -> true). It is what a
+// Transport's Config returns, so that results record the options a cell
+// ran with and cells that ran the same workload have the same key however
+// their options were written; the responder concurrency has its default
+// filled in. Call it after CheckConfig.
+func Effective(s Spec, cfg Config) Config {
+	cfg.ResponderConcurrency = cfg.Concurrency()
+	if cfg.Variant == "" && len(s.Variants) > 0 {
+		cfg.Variant = s.Variants[0].Name
+	}
+	var opts map[string]string
+	if len(s.Options) > 0 {
+		opts = make(map[string]string, len(s.Options))
+		for _, o := range s.Options {
+			opts[o.Name] = canonicalOption(OptionValue(s, cfg, o.Name))
+		}
+	}
+	cfg.Options = opts
+	return cfg
+}
+
+// canonicalOption writes whole numbers and booleans one way; other values
+// are kept as given, trimmed.
+func canonicalOption(v string) string {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.Atoi(v); err == nil {
+		return strconv.Itoa(n)
+	}
+	if b, err := strconv.ParseBool(v); err == nil && !strings.ContainsAny(v, "0123456789") {
+		return strconv.FormatBool(b)
+	}
+	return v
+}
+
+// CheckHostPort checks a host[:port] (host:port when needPort): a host
+// name or IP address (IPv6 in brackets) and a port from 1 to 65535. It is
+// the CheckTarget of direct drivers, whose responders are at HOST:PORT.
+func CheckHostPort(hp string, needPort bool) error {
+	if hp == "" {
+		return fmt.Errorf("no host")
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		if needPort || strings.Contains(hp, ":") && !strings.HasPrefix(hp, "[") {
+			if !strings.Contains(hp, ":") {
+				return fmt.Errorf("no port")
+			}
+			return fmt.Errorf("not HOST:PORT (an IPv6 address goes in brackets: [::1]:PORT)")
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]")
+		if strings.HasPrefix(hp, "[") && net.ParseIP(host) == nil {
+			return fmt.Errorf("%q is not an IPv6 address", host)
+		}
+	}
+	if host == "" {
+		return fmt.Errorf("no host before the port")
+	}
+	if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		return fmt.Errorf("%q is not a host name or an IP address", host)
+	}
+	if strings.ContainsAny(host, " /\\@?#") {
+		return fmt.Errorf("%q is not a host name", host)
+	}
+	if err == nil {
+		n, perr := strconv.Atoi(port)
+		if perr != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q: want a number from 1 to 65535", port)
+		}
+	}
+	return nil
+}
+
+// DirectTarget is the CheckTarget of a direct driver: addr is the
+// HOST:PORT its responder listens on.
+func DirectTarget(addr string) error {
+	if err := CheckHostPort(addr, true); err != nil {
+		return fmt.Errorf("%v: give the address `rpcbench serve` printed (HOST:PORT)", err)
+	}
+	return nil
+}
+
+// DirectBase holds what every direct driver's Transport does alike; embed
+// it and set Cfg to Effective(spec, cfg).
+type DirectBase struct{ Cfg Config }
+
+// Config is the effective configuration.
+func (b DirectBase) Config() Config { return b.Cfg }
+
+// BrokerParams: a direct driver has no broker.
+func (DirectBase) BrokerParams() map[string]string { return nil }
+
+// CheckTarget: the responder is at HOST:PORT.
+func (DirectBase) CheckTarget(addr string) error { return DirectTarget(addr) }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,40 +30,17 @@ func givenFlags(cmd *cobra.Command) map[string]bool {
 	return set
 }
 
-// effectiveUnits fills every driver option's default into each unit's
-// options (numbers and booleans in their canonical form), so that results
-// record the options a cell ran with and cells that ran the same workload
-// have the same key however their options were written. Two units of the
-// same driver, variant and effective options are an error naming the
-// scenario lines: their cells would run twice and be taken for
+// checkUnits refuses two units of the same driver, variant and effective
+// options (each Transport's Config has every default filled in), naming
+// the scenario lines: their cells would run twice and be taken for
 // repetitions.
-func effectiveUnits(sc *scenarios.Scenario, units []runner.Unit) ([]runner.Unit, error) {
+func checkUnits(sc *scenarios.Scenario, units []runner.Unit) error {
 	origin := unitOrigins(sc, units)
-	out := make([]runner.Unit, len(units))
 	for i, u := range units {
-		spec := u.Driver.Spec()
-		opts := map[string]string{}
-		for _, o := range spec.Options {
-			opts[o.Name] = canonicalOption(drivers.OptionValue(spec, u.Config, o.Name))
-		}
-		for k, v := range u.Config.Options { // unknown ones: Validate refused them already
-			if _, ok := opts[k]; !ok {
-				opts[k] = v
-			}
-		}
-		cfg := u.Config
-		cfg.Options = opts
-		if len(opts) == 0 {
-			cfg.Options = nil
-		}
-		if err := u.Driver.Validate(cfg); err != nil {
-			cfg = u.Config // the canonical form is refused: keep the options as given
-		}
-		u.Config = cfg
-		out[i] = u
+		spec, cfg := u.Driver.Spec(), u.Config()
 		for j := range i {
-			p := out[j]
-			if p.Driver.Spec().Name == spec.Name && p.Config.Variant == cfg.Variant && maps.Equal(p.Config.Options, cfg.Options) {
+			p := units[j]
+			if p.Driver.Spec().Name == spec.Name && p.Config().Variant == cfg.Variant && maps.Equal(p.Config().Options, cfg.Options) {
 				where := sc.Source
 				if d := origin[i]; d >= 0 {
 					where = fmt.Sprintf("%s:%d: drivers[%d]", sc.Source, sc.Drivers[d].Line, d)
@@ -73,12 +49,12 @@ func effectiveUnits(sc *scenarios.Scenario, units []runner.Unit) ([]runner.Unit,
 				if d := origin[j]; d >= 0 {
 					prev = fmt.Sprintf("line %d (drivers[%d])", sc.Drivers[d].Line, d)
 				}
-				return nil, usageErr("%s: %s/%s with options %s is already listed at %s (the same options once defaults are filled in): its cells would run twice; list it once, or give different options",
+				return usageErr("%s: %s/%s with options %s is already listed at %s (the same options once defaults are filled in): its cells would run twice; list it once, or give different options",
 					where, spec.Name, cfg.Variant, formatOptions(cfg.Options), prev)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // unitOrigins maps each unit to the index of the scenario's driver entry
@@ -105,19 +81,6 @@ func unitOrigins(sc *scenarios.Scenario, units []runner.Unit) []int {
 	return origin
 }
 
-// canonicalOption writes whole numbers and booleans one way (02 -> 2,
-// TRUE -> true); other values are kept as given, trimmed.
-func canonicalOption(v string) string {
-	v = strings.TrimSpace(v)
-	if n, err := strconv.Atoi(v); err == nil {
-		return strconv.Itoa(n)
-	}
-	if b, err := strconv.ParseBool(v); err == nil && !strings.ContainsAny(v, "0123456789") {
-		return strconv.FormatBool(b)
-	}
-	return v
-}
-
 func formatOptions(o map[string]string) string {
 	if len(o) == 0 {
 		return "(none)"
@@ -129,21 +92,24 @@ func formatOptions(o map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
-// checkTarget checks --target before anything runs: a direct driver's
-// responder is at HOST:PORT; a broker driver's target is its broker's URL.
+// checkTarget checks --target before anything runs: the address `rpcbench
+// serve` printed, which each driver parses itself (a direct driver's
+// responder is at HOST:PORT; a broker driver's is its broker's URL and a
+// queue or subject).
 func checkTarget(target string, units []runner.Unit) error {
 	if target == "" || len(units) == 0 {
 		return nil
 	}
-	spec := units[0].Driver.Spec()
+	u := units[0]
+	spec := u.Driver.Spec()
 	if spec.Kind == drivers.Broker {
-		if err := broker.CheckURL(spec.Broker, target); err != nil {
+		url, _, _ := strings.Cut(target, "#")
+		if err := broker.CheckURL(spec.Broker, url); err != nil {
 			return usageErr("--target %s: %v", broker.Redact(target), err)
 		}
-		return nil
 	}
-	if err := broker.CheckHostPort(target, true); err != nil {
-		return usageErr("--target %q: %v: give the address `rpcbench serve` printed (serving %s/... at HOST:PORT)", target, err, spec.Name)
+	if err := u.Transport.CheckTarget(target); err != nil {
+		return usageErr("--target %s: %s: %v", broker.Redact(target), spec.Name, err)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	if len(units) == 0 {
 		return nil, nil, nil, usageErr("%s: no drivers to run", sc.Source)
 	}
-	if units, err = effectiveUnits(sc, units); err != nil {
+	if err := checkUnits(sc, units); err != nil {
 		return nil, nil, nil, err
 	}
 	if f.target != "" {
@@ -115,7 +115,7 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	if err != nil {
 		return nil, nil, nil, usageErr("%v", err)
 	}
-	if err := runner.Check(sc, units); err != nil {
+	if err := runner.Check(context.Background(), sc, units); err != nil {
 		return nil, nil, nil, usageErr("%v", err)
 	}
 	return sc, units, ext, nil

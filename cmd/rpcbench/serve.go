@@ -84,13 +84,14 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	cfg := drivers.Config{Variant: f.variant, Options: opts, Addr: f.listen}
-	if err := drivers.CheckConfig(d.Spec(), &cfg); err != nil {
+	if f.responderConcurrency < 1 || f.responderConcurrency > scenarios.MaxResponderConcurrency {
+		return usageErr("--responder-concurrency %d: want 1 to %d", f.responderConcurrency, scenarios.MaxResponderConcurrency)
+	}
+	tr, err := d.Configure(drivers.Config{Variant: f.variant, Options: opts, ResponderConcurrency: f.responderConcurrency})
+	if err != nil {
 		return usageErr("%v", err)
 	}
-	if err := d.Validate(cfg); err != nil {
-		return usageErr("%v", err)
-	}
+	cfg := tr.Config()
 	ext, err := broker.ParseExternal(f.brokers, brokerKinds())
 	if err != nil {
 		return usageErr("%v", err)
@@ -103,22 +104,15 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 		defer cancel()
 		mgr.Close(cctx)
 	}()
+	at := drivers.Place{Listen: f.listen}
 	if spec.Kind == drivers.Broker {
-		var params map[string]string
-		if bp, ok := d.(drivers.BrokerParams); ok {
-			params = bp.BrokerParams(cfg)
-		}
-		b, err := mgr.Get(ctx, spec.Broker, "", broker.StartOptions{Params: params})
+		b, err := mgr.Get(ctx, spec.Broker, "", broker.StartOptions{Params: tr.BrokerParams()})
 		if err != nil {
 			return fmt.Errorf("serve %s: %w", spec.Name, err)
 		}
-		cfg.Addr = b.URL
+		at.Broker = b.URL
 	}
-	if f.responderConcurrency < 1 || f.responderConcurrency > scenarios.MaxResponderConcurrency {
-		return usageErr("--responder-concurrency %d: want 1 to %d", f.responderConcurrency, scenarios.MaxResponderConcurrency)
-	}
-	cfg.ResponderConcurrency = f.responderConcurrency
-	srv, err := d.Serve(ctx, cfg, wire.Limit(cfg.ResponderConcurrency))
+	srv, err := tr.Serve(ctx, at, wire.Limit(cfg.ResponderConcurrency))
 	if err != nil {
 		return fmt.Errorf("serve %s/%s: %w", spec.Name, cfg.Variant, err)
 	}

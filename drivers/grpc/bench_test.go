@@ -47,7 +47,7 @@ func plainLoop(b *testing.B, addr string, n int) *hdrhistogram.Histogram {
 
 func driverCell(b *testing.B, variant, addr string, concurrency int, calls int64) *runner.Measurement {
 	cfg := drivers.Config{Variant: variant}
-	client := driverstest.Dial(b, grpc.New(), cfg, addr)
+	client := driverstest.Dial(b, driverstest.Configure(b, grpc.New(), cfg), addr)
 	m, err := runner.RunCell(context.Background(), client, runner.Load{Payload: 64, Concurrency: concurrency, Calls: calls, Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -62,7 +62,7 @@ func driverCell(b *testing.B, variant, addr string, concurrency int, calls int64
 // of a plain generated-stub loop and of the grpc driver's unary variant
 // through the full harness at concurrency 1 (target: ratio ≤ 1.3).
 func BenchmarkUnaryVsPlain(b *testing.B) {
-	srv := driverstest.Serve(b, grpc.New(), drivers.Config{Variant: "unary"})
+	srv := driverstest.Serve(b, driverstest.Configure(b, grpc.New(), drivers.Config{Variant: "unary"}), drivers.Place{})
 	n := max(b.N, 2000)
 	plainLoop(b, srv.Addr(), 2000)
 	driverCell(b, "unary", srv.Addr(), 1, 2000)
@@ -79,7 +79,7 @@ func BenchmarkUnaryVsPlain(b *testing.B) {
 // BenchmarkVariants reports p50 and throughput of both variants at
 // concurrency 1 and 64.
 func BenchmarkVariants(b *testing.B) {
-	srv := driverstest.Serve(b, grpc.New(), drivers.Config{})
+	srv := driverstest.Serve(b, driverstest.Configure(b, grpc.New(), drivers.Config{}), drivers.Place{})
 	for _, v := range []string{"unary", "stream"} {
 		for _, c := range []int{1, 64} {
 			b.Run(v+"/c="+map[int]string{1: "1", 64: "64"}[c], func(b *testing.B) {

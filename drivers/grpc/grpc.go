@@ -52,13 +52,22 @@ var spec = drivers.Spec{
 // Spec describes the driver.
 func (*Driver) Spec() drivers.Spec { return spec }
 
-// Validate checks the variant and options.
-func (*Driver) Validate(cfg drivers.Config) error {
+// Transport is the grpc driver configured for one unit.
+type Transport struct {
+	drivers.DirectBase
+	connections int
+}
+
+// Configure checks the variant and options.
+func (*Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
 	if err := drivers.CheckConfig(spec, &cfg); err != nil {
-		return err
+		return nil, err
 	}
-	_, err := drivers.IntOption(spec, cfg, "connections", 1, 256)
-	return err
+	n, err := drivers.IntOption(spec, cfg, "connections", 1, 256)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{DirectBase: drivers.DirectBase{Cfg: drivers.Effective(spec, cfg)}, connections: n}, nil
 }
 
 // Method names of the Bench service.
@@ -108,12 +117,9 @@ type server struct {
 }
 
 // Serve starts a gRPC server with the Bench service and reflection on
-// cfg.Addr (default 127.0.0.1:0).
-func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handler) (drivers.Server, error) {
-	if err := d.Validate(cfg); err != nil {
-		return nil, err
-	}
-	ln, err := drivers.Listen(ctx, cfg.Addr)
+// at.Listen (default 127.0.0.1:0).
+func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
+	ln, err := drivers.Listen(ctx, at.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("grpc: listen: %w", err)
 	}
@@ -183,7 +189,7 @@ func serviceDesc(h drivers.Handler) *grpclib.ServiceDesc {
 const MaxMessage = wire.MaxResponseSize + 1<<20
 
 // Limits are MaxMessage both ways.
-func (d *Driver) Limits(drivers.Config) drivers.Limits {
+func (*Transport) Limits(context.Context, string) drivers.Limits {
 	return drivers.Limits{MaxRequest: MaxMessage, MaxReply: MaxMessage}
 }
 
@@ -197,13 +203,9 @@ type client struct {
 
 // Dial creates the client connections to addr and waits until they are
 // ready (grpc.NewClient connects lazily).
-func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (drivers.Client, error) {
-	if err := d.Validate(cfg); err != nil {
-		return nil, err
-	}
-	_ = drivers.CheckConfig(spec, &cfg)
-	n, _ := drivers.IntOption(spec, cfg, "connections", 1, 256)
-	cl := &client{variant: cfg.Variant}
+func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
+	n := t.connections
+	cl := &client{variant: t.Cfg.Variant}
 	for i := 0; i < n; i++ {
 		cc, err := grpclib.NewClient(addr,
 			grpclib.WithTransportCredentials(insecure.NewCredentials()),

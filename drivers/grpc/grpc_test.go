@@ -12,7 +12,7 @@ func TestConformance(t *testing.T) {
 	for _, v := range []string{"unary", "stream"} {
 		for _, conns := range []string{"1", "2"} {
 			t.Run(v+"/connections="+conns, func(t *testing.T) {
-				driverstest.Conformance(t, grpc.New(), drivers.Config{Variant: v, Options: map[string]string{"connections": conns}})
+				driverstest.Conformance(t, driverstest.Configure(t, grpc.New(), drivers.Config{Variant: v, Options: map[string]string{"connections": conns}}), drivers.Place{})
 			})
 		}
 	}
@@ -21,13 +21,13 @@ func TestConformance(t *testing.T) {
 func TestResponderGone(t *testing.T) {
 	for _, v := range []string{"unary", "stream"} {
 		t.Run(v, func(t *testing.T) {
-			driverstest.ResponderGone(t, grpc.New(), drivers.Config{Variant: v})
+			driverstest.ResponderGone(t, driverstest.Configure(t, grpc.New(), drivers.Config{Variant: v}), drivers.Place{})
 		})
 	}
 }
 
-func TestValidate(t *testing.T) {
-	err := grpc.New().Validate(drivers.Config{Variant: "bidi"})
+func TestConfigure(t *testing.T) {
+	_, err := grpc.New().Configure(drivers.Config{Variant: "bidi"})
 	if err == nil || err.Error() != `grpc: unknown variant "bidi" (want one of unary, stream)` {
 		t.Fatalf("got %v", err)
 	}
@@ -35,12 +35,12 @@ func TestValidate(t *testing.T) {
 
 func TestStalled(t *testing.T) {
 	for _, v := range grpc.New().Spec().Variants {
-		t.Run(v.Name, func(t *testing.T) { driverstest.Stalled(t, grpc.New(), drivers.Config{Variant: v.Name}) })
+		t.Run(v.Name, func(t *testing.T) { driverstest.Stalled(t, driverstest.Configure(t, grpc.New(), drivers.Config{Variant: v.Name}), drivers.Place{}) })
 	}
 }
 
 func TestSilentPeer(t *testing.T) {
 	for _, v := range grpc.New().Spec().Variants {
-		t.Run(v.Name, func(t *testing.T) { driverstest.SilentPeer(t, grpc.New(), drivers.Config{Variant: v.Name}) })
+		t.Run(v.Name, func(t *testing.T) { driverstest.SilentPeer(t, driverstest.Configure(t, grpc.New(), drivers.Config{Variant: v.Name}), drivers.Place{}) })
 	}
 }

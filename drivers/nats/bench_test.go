@@ -107,9 +107,9 @@ type driverCell struct {
 func newDriverCell(b *testing.B, variant, url string, opts map[string]string) *driverCell {
 	b.Helper()
 	d := nats.New()
-	c := drivers.Config{Variant: variant, Addr: url, Options: opts}
-	srv := driverstest.Serve(b, d, c)
-	return &driverCell{client: driverstest.Dial(b, d, c, srv.Addr())}
+	c := cfg(variant, url, opts)
+	srv := driverstest.Serve(b, driverstest.Configure(b, d, c.Config), drivers.Place{Broker: c.url})
+	return &driverCell{client: driverstest.Dial(b, driverstest.Configure(b, d, c.Config), srv.Addr())}
 }
 
 func (dc *driverCell) run(b *testing.B, concurrency int, calls int64) *runner.Measurement {

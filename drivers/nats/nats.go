@@ -62,7 +62,7 @@
 // responder connections; see responder.
 //
 // Limits: a message's payload plus headers must fit the server's
-// max_payload. Limits asks the server at cfg.Addr for it (nats.Conn.MaxPayload,
+// max_payload. Limits asks the broker for it (nats.Conn.MaxPayload,
 // what the server announces); without an address it assumes
 // DefaultMaxPayload, the max_payload of the servers rpcbench starts. A
 // jetstream request also carries its reply inbox in a header
@@ -195,11 +195,6 @@ var spec = drivers.Spec{
 	Libraries: []string{"github.com/nats-io/nats.go", "github.com/nats-io/nats-server/v2"},
 }
 
-var (
-	_ drivers.BrokerParams = (*Driver)(nil)
-	_ drivers.Limited      = (*Driver)(nil)
-)
-
 // Spec describes the driver.
 func (*Driver) Spec() drivers.Spec { return spec }
 
@@ -234,38 +229,60 @@ func parse(cfg drivers.Config) (settings, error) {
 	return s, nil
 }
 
-// Validate checks the variant and options.
-func (*Driver) Validate(cfg drivers.Config) error {
-	_, err := parse(cfg)
-	return err
+// Transport is the nats driver configured for one unit.
+type Transport struct {
+	d   *Driver
+	cfg drivers.Config
+	st  settings
 }
 
+// Configure checks the variant and options.
+func (d *Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
+	st, err := parse(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{d: d, cfg: drivers.Effective(spec, cfg), st: st}, nil
+}
+
+// Config is the effective configuration.
+func (t *Transport) Config() drivers.Config { return t.cfg }
+
 // BrokerParams returns the broker.StartOptions.Params a broker started for
-// cfg needs (nil when any will do): a stored variant with sync=always
-// needs a server with per-message fsync, which NATS sets server-wide. The
-// run asks for such a broker under its own key (e.g. "nats/sync=always").
-func (*Driver) BrokerParams(cfg drivers.Config) map[string]string {
-	s, err := parse(cfg)
-	if err != nil || !s.stored() || s.sync != "always" {
+// the transport needs (nil when any will do): a stored variant with
+// sync=always needs a server with per-message fsync, which NATS sets
+// server-wide. The run asks for such a broker under its own key (e.g.
+// "nats/sync=always").
+func (t *Transport) BrokerParams() map[string]string {
+	if !t.st.stored() || t.st.sync != "always" {
 		return nil
 	}
 	return map[string]string{"sync": "always"}
 }
 
-// Limits returns the largest request and reply cfg's variant carries: the
-// max_payload the server at cfg.Addr announces (asked once per URL), or
-// DefaultMaxPayload without an address or when the server cannot be
+// CheckTarget checks a responder's address: <broker URL>#<request subject>.
+func (t *Transport) CheckTarget(addr string) error {
+	url, subj := SplitAddr(addr)
+	if url == "" || subj == "" {
+		return fmt.Errorf("want <broker URL>#<request subject>, the address `rpcbench serve` printed")
+	}
+	return checkSubject(subj)
+}
+
+// Limits returns the largest request and reply the variant carries: the
+// max_payload the server at broker announces (asked once per URL), or
+// DefaultMaxPayload without a broker or when the server cannot be
 // reached; a jetstream request keeps HeaderReserve bytes for its header.
-func (d *Driver) Limits(cfg drivers.Config) drivers.Limits {
-	mp := d.maxPayload(cfg.Addr)
+func (t *Transport) Limits(ctx context.Context, broker string) drivers.Limits {
+	mp := t.d.maxPayload(ctx, broker)
 	l := drivers.Limits{MaxRequest: mp, MaxReply: mp}
-	if cfg.Variant == JetStream {
+	if t.st.variant == JetStream {
 		l.MaxRequest = mp - HeaderReserve
 	}
 	return l
 }
 
-func (d *Driver) maxPayload(addr string) int {
+func (d *Driver) maxPayload(ctx context.Context, addr string) int {
 	url, _ := SplitAddr(addr)
 	if url == "" {
 		return DefaultMaxPayload
@@ -275,7 +292,7 @@ func (d *Driver) maxPayload(addr string) int {
 	if mp, ok := d.payloads[url]; ok {
 		return mp
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	nc, err := connect(ctx, url, "rpcbench-limits")
 	if err != nil {
@@ -385,16 +402,14 @@ type server struct {
 	err    error
 }
 
-// Serve connects the responders to the broker at cfg.Addr and subscribes
-// them to the request subject: as one queue group (core,
+// Serve connects the responders to the broker at at.Broker (a URL,
+// optionally with "#subject" to serve a given request subject) and
+// subscribes them to the request subject: as one queue group (core,
 // core+stream-copy), or to a durable consumer of the request stream
 // (jetstream).
-func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handler) (drivers.Server, error) {
-	st, err := parse(cfg)
-	if err != nil {
-		return nil, err
-	}
-	url, subj := SplitAddr(cfg.Addr)
+func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
+	st := t.st
+	url, subj := SplitAddr(at.Broker)
 	if url == "" {
 		return nil, errors.New("nats: no broker URL to serve on: start a broker or give --broker nats=nats://host:port")
 	}
@@ -700,11 +715,8 @@ var (
 
 // Dial connects the caller connections to the broker named in addr
 // ("<broker URL>#<request subject>", a Server.Addr()).
-func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (drivers.Client, error) {
-	st, err := parse(cfg)
-	if err != nil {
-		return nil, err
-	}
+func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
+	st := t.st
 	url, subj := SplitAddr(addr)
 	if url == "" || subj == "" {
 		return nil, fmt.Errorf("nats: address %q: want <broker URL>#<request subject>, the responder's address", addr)

@@ -52,9 +52,21 @@ func startBroker(t testing.TB, params map[string]string) (broker.Broker, func())
 	return b, stopFn
 }
 
-func cfg(variant, url string, opts map[string]string) drivers.Config {
-	return drivers.Config{Variant: variant, Addr: url, Options: opts}
+// setup is a configuration and the broker its responder uses.
+type setup struct {
+	drivers.Config
+	url string
 }
+
+func cfg(variant, url string, opts map[string]string) setup {
+	return setup{drivers.Config{Variant: variant, Options: opts}, url}
+}
+
+func (s setup) tr(t testing.TB) drivers.Transport {
+	return driverstest.Configure(t, nats.New(), s.Config)
+}
+
+func (s setup) at() drivers.Place { return drivers.Place{Broker: s.url} }
 
 func TestConformance(t *testing.T) {
 	b, _ := startBroker(t, nil)
@@ -73,7 +85,7 @@ func TestConformance(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := cfg(tc.variant, b.URL, tc.opts)
 			c.ResponderConcurrency = tc.conc
-			driverstest.Conformance(t, nats.New(), c)
+			driverstest.Conformance(t, driverstest.Configure(t, nats.New(), c.Config), drivers.Place{Broker: c.url})
 		})
 	}
 }
@@ -84,7 +96,7 @@ func TestStalled(t *testing.T) {
 	b, _ := startBroker(t, nil)
 	for _, v := range nats.New().Spec().Variants {
 		t.Run(v.Name, func(t *testing.T) {
-			driverstest.Stalled(t, nats.New(), cfg(v.Name, b.URL, nil))
+			driverstest.Stalled(t, driverstest.Configure(t, nats.New(), cfg(v.Name, b.URL, nil).Config), drivers.Place{Broker: cfg(v.Name, b.URL, nil).url})
 		})
 	}
 }
@@ -95,7 +107,7 @@ func TestStalled(t *testing.T) {
 func TestStreamCopySyncAlways(t *testing.T) {
 	d := nats.New()
 	c := cfg("core+stream-copy", "", map[string]string{"sync": "always"})
-	params := d.BrokerParams(c)
+	params := c.tr(t).BrokerParams()
 	if params["sync"] != "always" {
 		t.Fatalf("BrokerParams(core+stream-copy, sync=always) = %v", params)
 	}
@@ -103,9 +115,9 @@ func TestStreamCopySyncAlways(t *testing.T) {
 	if got := b.Details["jetstream_sync"]; got != "always" {
 		t.Fatalf("broker details: jetstream_sync = %q, want always", got)
 	}
-	c.Addr = b.URL
-	srv := driverstest.Serve(t, d, c)
-	client := driverstest.Dial(t, d, c, srv.Addr())
+	c.url = b.URL
+	srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 4, Calls: 300}), 300)
 
 	_, subject := nats.SplitAddr(srv.Addr())
@@ -120,14 +132,14 @@ func TestStreamCopySyncAlways(t *testing.T) {
 func TestJetStreamSyncAlways(t *testing.T) {
 	d := nats.New()
 	c := cfg("jetstream", "", map[string]string{"sync": "always"})
-	params := d.BrokerParams(c)
+	params := c.tr(t).BrokerParams()
 	if params["sync"] != "always" {
 		t.Fatalf("BrokerParams(jetstream, sync=always) = %v", params)
 	}
 	b, _ := startBroker(t, params)
-	c.Addr = b.URL
-	srv := driverstest.Serve(t, d, c)
-	client := driverstest.Dial(t, d, c, srv.Addr())
+	c.url = b.URL
+	srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 4, Calls: 300}), 300)
 
 	_, subject := nats.SplitAddr(srv.Addr())
@@ -186,8 +198,8 @@ func TestJetStreamDurable(t *testing.T) {
 	d := nats.New()
 	subject := "rpcbench.durable" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".req"
 	c := cfg("jetstream", b.URL+"#"+subject, nil)
-	first := driverstest.Serve(t, d, c)
-	client := driverstest.Dial(t, d, c, first.Addr())
+	first := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), first.Addr())
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 50}), 50)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
@@ -215,7 +227,7 @@ func TestJetStreamDurable(t *testing.T) {
 	// A new responder on the subject answers the stored requests.
 	var mu sync.Mutex
 	seen := map[uint64]bool{}
-	second := driverstest.ServeWith(t, d, c, func(req, buf []byte) []byte {
+	second := driverstest.ServeWith(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url}, func(req, buf []byte) []byte {
 		var f wire.Fields
 		if wire.Parse(req, &f) == nil && ids[f.ID] {
 			mu.Lock()
@@ -328,7 +340,7 @@ func TestResponderGone(t *testing.T) {
 	b, _ := startBroker(t, nil)
 	for _, variant := range []string{"core", "jetstream", "core+stream-copy"} {
 		t.Run(variant, func(t *testing.T) {
-			driverstest.ResponderGone(t, nats.New(), cfg(variant, b.URL, nil))
+			driverstest.ResponderGone(t, driverstest.Configure(t, nats.New(), cfg(variant, b.URL, nil).Config), drivers.Place{Broker: cfg(variant, b.URL, nil).url})
 		})
 	}
 }
@@ -366,14 +378,14 @@ func TestExternalBroker(t *testing.T) {
 		t.Run(variant, func(t *testing.T) {
 			d := nats.New()
 			c := cfg(variant, b.URL, map[string]string{"connections": "2"})
-			srv, err := d.Serve(ctx, c, wire.Respond)
+			srv, err := c.tr(t).Serve(ctx, c.at(), wire.Respond)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !strings.HasPrefix(srv.Addr(), b.URL+"#rpcbench.") {
 				t.Fatalf("Addr() = %q, want %s#rpcbench.<id>.req", srv.Addr(), b.URL)
 			}
-			client := driverstest.Dial(t, d, c, srv.Addr())
+			client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 			driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 256, Concurrency: 8, Calls: 500}), 500)
 			if err := srv.Close(); err != nil {
 				t.Fatalf("close responder: %v", err)
@@ -411,8 +423,8 @@ func TestBrokerStoppedMidRun(t *testing.T) {
 				}
 				return wire.Respond(req, buf)
 			}
-			srv := driverstest.ServeWith(t, d, c, h)
-			client := driverstest.Dial(t, d, c, srv.Addr())
+			srv := driverstest.ServeWith(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url}, h)
+			client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 
 			m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 4, Calls: 20000, Timeout: 200 * time.Millisecond})
 			<-stopped
@@ -440,13 +452,13 @@ func TestTimeout(t *testing.T) {
 	slow.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	slowSrv := driverstest.ServeWith(t, d, c, func(req, buf []byte) []byte {
+	slowSrv := driverstest.ServeWith(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url}, func(req, buf []byte) []byte {
 		if slow.Load() {
 			time.Sleep(300 * time.Millisecond)
 		}
 		return wire.Respond(req, buf)
 	})
-	client := driverstest.Dial(t, d, c, slowSrv.Addr())
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), slowSrv.Addr())
 	caller, err := client.NewCaller()
 	if err != nil {
 		t.Fatal(err)
@@ -479,7 +491,7 @@ func TestTimeout(t *testing.T) {
 func TestNoResponders(t *testing.T) {
 	b, _ := startBroker(t, nil)
 	d := nats.New()
-	client := driverstest.Dial(t, d, cfg("core", "", nil), b.URL+"#rpcbench.nobody.req")
+	client := driverstest.Dial(t, driverstest.Configure(t, d, cfg("core", "", nil).Config), b.URL+"#rpcbench.nobody.req")
 	caller, err := client.NewCaller()
 	if err != nil {
 		t.Fatal(err)
@@ -490,7 +502,7 @@ func TestNoResponders(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
+func TestConfigure(t *testing.T) {
 	d := nats.New()
 	for _, tc := range []struct {
 		cfg  drivers.Config
@@ -503,14 +515,14 @@ func TestValidate(t *testing.T) {
 		{drivers.Config{Options: map[string]string{"conns": "2"}}, `nats: unknown option "conns" (want one of connections, responders, sync)`},
 		{drivers.Config{Variant: "kv"}, `nats: unknown variant "kv" (want one of core, jetstream, core+stream-copy)`},
 	} {
-		err := d.Validate(tc.cfg)
+		_, err := d.Configure(tc.cfg)
 		if err == nil || err.Error() != tc.want {
-			t.Errorf("Validate(%+v) = %v, want %q", tc.cfg, err, tc.want)
+			t.Errorf("Configure(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
 	for _, c := range []drivers.Config{{}, {Variant: "jetstream", Options: map[string]string{"sync": "always"}}, {Variant: "core+stream-copy"}} {
-		if err := d.Validate(c); err != nil {
-			t.Errorf("Validate(%+v): %v", c, err)
+		if _, err := d.Configure(c); err != nil {
+			t.Errorf("Configure(%+v): %v", c, err)
 		}
 	}
 }
@@ -526,19 +538,25 @@ func TestAddresses(t *testing.T) {
 			t.Errorf("SplitAddr(%q) = %q, %q; want %q, %q", tc.addr, url, subj, tc.url, tc.subject)
 		}
 	}
-	d := nats.New()
+	tr := cfg("core", "", nil).tr(t)
 	ctx := context.Background()
 	for _, addr := range []string{"nats://127.0.0.1:1", "nats://127.0.0.1:1#bad subject", "nats://127.0.0.1:1#a.*"} {
-		if _, err := d.Dial(ctx, drivers.Config{}, addr); err == nil || !strings.Contains(err.Error(), "subject") {
+		if _, err := tr.Dial(ctx, addr); err == nil || !strings.Contains(err.Error(), "subject") {
 			t.Errorf("Dial(%q) = %v, want an error about the subject", addr, err)
 		}
+		if err := tr.CheckTarget(addr); err == nil || !strings.Contains(err.Error(), "subject") {
+			t.Errorf("CheckTarget(%q) = %v, want an error about the subject", addr, err)
+		}
 	}
-	if _, err := d.Serve(ctx, drivers.Config{}, wire.Respond); err == nil {
+	if err := tr.CheckTarget("nats://127.0.0.1:1#rpcbench.x.req"); err != nil {
+		t.Errorf("CheckTarget of a responder's address: %v", err)
+	}
+	if _, err := tr.Serve(ctx, drivers.Place{}, wire.Respond); err == nil {
 		t.Error("Serve without a broker URL: want an error")
 	}
 	// The responder can be given its subject, for serve/run on two hosts.
 	b, _ := startBroker(t, nil)
-	srv, err := d.Serve(ctx, drivers.Config{Addr: b.URL + "#my.service"}, wire.Respond)
+	srv, err := tr.Serve(ctx, drivers.Place{Broker: b.URL + "#my.service"}, wire.Respond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,12 +575,12 @@ func TestBrokerParams(t *testing.T) {
 		{Variant: "jetstream", Options: map[string]string{"sync": "default"}},
 		{Variant: "core+stream-copy"},
 	} {
-		if p := d.BrokerParams(c); p != nil {
+		if p := driverstest.Configure(t, d, c).BrokerParams(); p != nil {
 			t.Errorf("BrokerParams(%+v) = %v, want nil", c, p)
 		}
 	}
 	for _, v := range []string{"jetstream", "core+stream-copy"} {
-		if p := d.BrokerParams(drivers.Config{Variant: v, Options: map[string]string{"sync": "always"}}); p["sync"] != "always" || len(p) != 1 {
+		if p := driverstest.Configure(t, d, drivers.Config{Variant: v, Options: map[string]string{"sync": "always"}}).BrokerParams(); p["sync"] != "always" || len(p) != 1 {
 			t.Errorf("BrokerParams(%s, sync=always) = %v, want sync=always", v, p)
 		}
 	}
@@ -584,15 +602,15 @@ func TestJetStreamNeedsJetStream(t *testing.T) {
 	defer cancel()
 	d := nats.New()
 	for _, v := range []string{"jetstream", "core+stream-copy"} {
-		if srv, err := d.Serve(ctx, cfg(v, ns.ClientURL(), nil), wire.Respond); err == nil {
+		if srv, err := cfg(v, ns.ClientURL(), nil).tr(t).Serve(ctx, cfg(v, ns.ClientURL(), nil).at(), wire.Respond); err == nil {
 			srv.Close()
 			t.Fatalf("%s served on a server without JetStream", v)
 		} else if !strings.Contains(err.Error(), "JetStream enabled") {
 			t.Fatalf("%s: error %q does not say JetStream is needed", v, err)
 		}
 	}
-	srv := driverstest.Serve(t, d, cfg("core", ns.ClientURL(), nil))
-	client := driverstest.Dial(t, d, cfg("core", "", nil), srv.Addr())
+	srv := driverstest.Serve(t, driverstest.Configure(t, d, cfg("core", ns.ClientURL(), nil).Config), drivers.Place{Broker: cfg("core", ns.ClientURL(), nil).url})
+	client := driverstest.Dial(t, driverstest.Configure(t, d, cfg("core", "", nil).Config), srv.Addr())
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
 }
 
@@ -607,8 +625,8 @@ func TestResponderConcurrency(t *testing.T) {
 			c := cfg(variant, b.URL, map[string]string{"responders": "2"})
 			c.ResponderConcurrency = 3
 			h, most := driverstest.Counting()
-			srv := driverstest.ServeWith(t, d, c, h)
-			client := driverstest.Dial(t, d, c, srv.Addr())
+			srv := driverstest.ServeWith(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url}, h)
+			client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 			m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 60, ServiceTime: scenarios.ServiceTime{Mean: 10 * time.Millisecond}})
 			driverstest.AllOK(t, m, 60)
 			if got := most(); got != 3 {
@@ -624,7 +642,7 @@ func TestResponderConcurrency(t *testing.T) {
 // limit go through, a request one byte over fails at once with
 // nats: maximum payload exceeded, and a reply over it with an error.
 func TestLimits(t *testing.T) {
-	if got := (nats.New().Limits(drivers.Config{})); got.MaxRequest != broker.NATSMaxPayload || got.MaxReply != broker.NATSMaxPayload {
+	if got := (cfg("core", "", nil).tr(t).Limits(context.Background(), "")); got.MaxRequest != broker.NATSMaxPayload || got.MaxReply != broker.NATSMaxPayload {
 		t.Fatalf("Limits without a broker: %+v, want %d (what rpcbench's servers announce)", got, broker.NATSMaxPayload)
 	}
 	if nats.DefaultMaxPayload != broker.NATSMaxPayload {
@@ -639,7 +657,7 @@ func TestLimits(t *testing.T) {
 	if !ns.ReadyForConnections(30 * time.Second) {
 		t.Fatal("nats-server not ready")
 	}
-	if got := nats.New().Limits(cfg("core", ns.ClientURL(), nil)); got.MaxRequest != 1<<20 || got.MaxReply != 1<<20 {
+	if got := cfg("core", "", nil).tr(t).Limits(context.Background(), ns.ClientURL()); got.MaxRequest != 1<<20 || got.MaxReply != 1<<20 {
 		t.Fatalf("Limits of a default nats-server: %+v, want 1 MiB", got)
 	}
 
@@ -648,7 +666,7 @@ func TestLimits(t *testing.T) {
 		t.Run(variant, func(t *testing.T) {
 			d := nats.New()
 			c := cfg(variant, b.URL, nil)
-			lim := d.Limits(c)
+			lim := c.tr(t).Limits(context.Background(), c.url)
 			want := broker.NATSMaxPayload
 			if variant == "jetstream" {
 				want -= nats.HeaderReserve
@@ -656,8 +674,8 @@ func TestLimits(t *testing.T) {
 			if lim.MaxRequest != want || lim.MaxReply != broker.NATSMaxPayload {
 				t.Fatalf("Limits = %+v, want request %d, reply %d", lim, want, broker.NATSMaxPayload)
 			}
-			srv := driverstest.Serve(t, d, c)
-			client := driverstest.Dial(t, d, c, srv.Addr())
+			srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+			client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 			caller, err := client.NewCaller()
 			if err != nil {
 				t.Fatal(err)
@@ -722,8 +740,8 @@ func TestBrokerRestart(t *testing.T) {
 
 	d := nats.New()
 	c := cfg("core", url, nil)
-	srv := driverstest.Serve(t, d, c)
-	client := driverstest.Dial(t, d, c, srv.Addr())
+	srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
 
 	ns.Shutdown()
@@ -768,8 +786,8 @@ func TestBrokerStopped(t *testing.T) {
 			}
 			d := nats.New()
 			c := cfg(variant, b.URL, nil)
-			srv := driverstest.Serve(t, d, c)
-			client := driverstest.Dial(t, d, c, srv.Addr())
+			srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+			client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 			driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 50}), 50)
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 				t.Fatal(err)

@@ -231,16 +231,38 @@ func parse(cfg drivers.Config) (options, error) {
 	return o, nil
 }
 
-// Validate checks the variant and options.
-func (Driver) Validate(cfg drivers.Config) error {
-	_, err := parse(cfg)
-	return err
+// Transport is the rabbitmq driver configured for one unit.
+type Transport struct {
+	cfg drivers.Config
+	o   options
 }
 
-var _ drivers.Limited = Driver{}
+// Configure checks the variant and options.
+func (Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
+	o, err := parse(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{cfg: drivers.Effective(spec, cfg), o: o}, nil
+}
+
+// Config is the effective configuration.
+func (t *Transport) Config() drivers.Config { return t.cfg }
+
+// BrokerParams: any RabbitMQ broker will do.
+func (*Transport) BrokerParams() map[string]string { return nil }
+
+// CheckTarget checks a responder's address: <amqp URL>#<request queue>.
+func (*Transport) CheckTarget(addr string) error {
+	url, queue, ok := strings.Cut(addr, "#")
+	if !ok || queue == "" || url == "" {
+		return fmt.Errorf("want <amqp URL>#<request queue>, the address `rpcbench serve` printed")
+	}
+	return nil
+}
 
 // Limits are MaxMessageSize both ways.
-func (Driver) Limits(drivers.Config) drivers.Limits {
+func (*Transport) Limits(context.Context, string) drivers.Limits {
 	return drivers.Limits{MaxRequest: MaxMessageSize, MaxReply: MaxMessageSize}
 }
 
@@ -349,17 +371,14 @@ type server struct {
 	conn *amqp.Connection
 }
 
-// Serve connects the responder to the broker at cfg.Addr (an amqp URL),
+// Serve connects the responder to the broker at at.Broker (an amqp URL),
 // declares a request queue with a unique name and consumes it.
-func (Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handler) (drivers.Server, error) {
-	o, err := parse(cfg)
-	if err != nil {
-		return nil, err
+func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
+	o := t.o
+	if at.Broker == "" {
+		return nil, fmt.Errorf("%s: no broker URL to serve on: start a broker or give --broker rabbitmq=amqp://host:port", Name)
 	}
-	if cfg.Addr == "" {
-		return nil, fmt.Errorf("%s: no broker URL (Config.Addr)", Name)
-	}
-	url, _, _ := strings.Cut(cfg.Addr, "#")
+	url, _, _ := strings.Cut(at.Broker, "#")
 	s := &server{url: url, queue: randomName("rpcbench.req."), o: o, h: h}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	conn, err := s.connect(ctx)
@@ -556,11 +575,8 @@ type client struct {
 // Dial connects the caller side: o.connections connections (with
 // o.channels shared channels each, or a channel per caller opened by
 // NewCaller) to the responder at addr (Server.Addr: URL#queue).
-func (Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (drivers.Client, error) {
-	o, err := parse(cfg)
-	if err != nil {
-		return nil, err
-	}
+func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
+	o := t.o
 	url, queue, ok := strings.Cut(addr, "#")
 	if !ok || queue == "" {
 		return nil, fmt.Errorf("%s: address %q has no request queue: want the responder's Server.Addr (amqp://...#queue)", Name, addr)

@@ -17,10 +17,22 @@ import (
 	"github.com/rpcbench/rpcbench/scenarios"
 )
 
-func TestValidate(t *testing.T) {
+// setup is a configuration and the broker its responder uses.
+type setup struct {
+	drivers.Config
+	url string
+}
+
+// configure configures the driver, failing the test if it refuses.
+func configure(t testing.TB, cfg drivers.Config) drivers.Transport {
+	t.Helper()
+	return driverstest.Configure(t, New(), cfg)
+}
+
+func TestConfigure(t *testing.T) {
 	d := New()
 	for _, v := range d.Spec().Variants {
-		if err := d.Validate(drivers.Config{Variant: v.Name}); err != nil {
+		if _, err := d.Configure(drivers.Config{Variant: v.Name}); err != nil {
 			t.Errorf("%s: %v", v.Name, err)
 		}
 	}
@@ -34,20 +46,27 @@ func TestValidate(t *testing.T) {
 		{Variant: "reply-queue/transient", Options: map[string]string{"colour": "red"}},
 	}
 	for _, cfg := range bad {
-		if err := d.Validate(cfg); err == nil {
+		if _, err := d.Configure(cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
 	}
 	for _, opts := range []map[string]string{{"channels": "per-caller"}, {"channels": "1"}, {"channels": "64", "parallelism": "256"}} {
-		if err := d.Validate(drivers.Config{Variant: "reply-queue/transient", Options: opts}); err != nil {
+		if _, err := d.Configure(drivers.Config{Variant: "reply-queue/transient", Options: opts}); err != nil {
 			t.Errorf("%v: %v", opts, err)
 		}
 	}
-	if l := d.(drivers.Limited).Limits(drivers.Config{}); l.MaxRequest != 16<<20 || l.MaxReply != 16<<20 {
+	tr := configure(t, drivers.Config{})
+	if l := tr.Limits(context.Background(), ""); l.MaxRequest != 16<<20 || l.MaxReply != 16<<20 {
 		t.Errorf("Limits = %+v, want 16 MiB both ways", l)
 	}
-	if _, err := d.Dial(context.Background(), drivers.Config{}, "amqp://127.0.0.1:1/"); err == nil || !strings.Contains(err.Error(), "request queue") {
+	if _, err := tr.Dial(context.Background(), "amqp://127.0.0.1:1/"); err == nil || !strings.Contains(err.Error(), "request queue") {
 		t.Errorf("Dial without queue: %v", err)
+	}
+	if err := tr.CheckTarget("amqp://127.0.0.1:1/"); err == nil || !strings.Contains(err.Error(), "request queue") {
+		t.Errorf("CheckTarget without queue: %v", err)
+	}
+	if err := tr.CheckTarget("amqp://127.0.0.1:1/#rpcbench.req.x"); err != nil {
+		t.Errorf("CheckTarget of a responder's address: %v", err)
 	}
 }
 
@@ -56,13 +75,12 @@ func serveDial(t testing.TB, url string, cfg drivers.Config) (drivers.Server, dr
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d := New()
-	cfg.Addr = url
-	srv, err := d.Serve(ctx, cfg, wire.Respond)
+	tr := configure(t, cfg)
+	srv, err := tr.Serve(ctx, drivers.Place{Broker: url}, wire.Respond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := d.Dial(ctx, cfg, srv.Addr())
+	cl, err := tr.Dial(ctx, srv.Addr())
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)
@@ -103,12 +121,11 @@ func TestVariantsEndToEnd(t *testing.T) {
 
 func TestTimeoutWrapsErrTimeout(t *testing.T) {
 	url := needBroker(t)
-	d := New()
-	cfg := drivers.Config{Variant: "direct-reply-to/transient", Addr: url}
+	tr := configure(t, drivers.Config{Variant: "direct-reply-to/transient"})
 	ctx := context.Background()
 	// A responder that never answers: serve, then take its queue over by
 	// dialling a client to a queue nobody consumes.
-	cl, err := d.Dial(ctx, cfg, url+"#rpcbench.req.nobody-consumes")
+	cl, err := tr.Dial(ctx, url+"#rpcbench.req.nobody-consumes")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,12 +326,12 @@ func TestConformance(t *testing.T) {
 	url := needBroker(t)
 	for _, v := range New().Spec().Variants {
 		t.Run(v.Name, func(t *testing.T) {
-			driverstest.Conformance(t, New(), drivers.Config{Variant: v.Name, Addr: url})
+			driverstest.Conformance(t, driverstest.Configure(t, New(), setup{drivers.Config{Variant: v.Name}, url}.Config), drivers.Place{Broker: setup{drivers.Config{Variant: v.Name}, url}.url})
 		})
 	}
 	// The shared-channel setup: every caller of a connection on one channel.
 	t.Run("reply-queue/persistent/channels=1,connections=2", func(t *testing.T) {
-		driverstest.Conformance(t, New(), drivers.Config{Variant: "reply-queue/persistent", Addr: url, Options: map[string]string{"channels": "1", "connections": "2"}})
+		driverstest.Conformance(t, driverstest.Configure(t, New(), setup{drivers.Config{Variant: "reply-queue/persistent", Options: map[string]string{"channels": "1", "connections": "2"}}, url}.Config), drivers.Place{Broker: setup{drivers.Config{Variant: "reply-queue/persistent", Options: map[string]string{"channels": "1", "connections": "2"}}, url}.url})
 	})
 }
 
@@ -322,7 +339,7 @@ func TestResponderGone(t *testing.T) {
 	url := needBroker(t)
 	for _, v := range []string{"reply-queue/transient", "direct-reply-to/persistent"} {
 		t.Run(v, func(t *testing.T) {
-			driverstest.ResponderGone(t, New(), drivers.Config{Variant: v, Addr: url})
+			driverstest.ResponderGone(t, driverstest.Configure(t, New(), setup{drivers.Config{Variant: v}, url}.Config), drivers.Place{Broker: setup{drivers.Config{Variant: v}, url}.url})
 		})
 	}
 }
@@ -334,7 +351,7 @@ func TestStalled(t *testing.T) {
 	url := needBroker(t)
 	for _, v := range New().Spec().Variants {
 		t.Run(v.Name, func(t *testing.T) {
-			driverstest.Stalled(t, New(), drivers.Config{Variant: v.Name, Addr: url})
+			driverstest.Stalled(t, driverstest.Configure(t, New(), setup{drivers.Config{Variant: v.Name}, url}.Config), drivers.Place{Broker: setup{drivers.Config{Variant: v.Name}, url}.url})
 		})
 	}
 }
@@ -383,10 +400,10 @@ func TestChannels(t *testing.T) {
 func TestResponderConcurrency(t *testing.T) {
 	url := needBroker(t)
 	d := New()
-	c := drivers.Config{Variant: "reply-queue/transient", Addr: url, Options: map[string]string{"parallelism": "2"}, ResponderConcurrency: 3}
+	c := setup{drivers.Config{Variant: "reply-queue/transient", Options: map[string]string{"parallelism": "2"}, ResponderConcurrency: 3}, url}
 	h, most := driverstest.Counting()
-	srv := driverstest.ServeWith(t, d, c, h)
-	client := driverstest.Dial(t, d, c, srv.Addr())
+	srv := driverstest.ServeWith(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url}, h)
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 	m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 80, ServiceTime: scenarios.ServiceTime{Mean: 10 * time.Millisecond}})
 	driverstest.AllOK(t, m, 80)
 	if got := most(); got != 3 {

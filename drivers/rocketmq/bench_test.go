@@ -35,8 +35,8 @@ func benchResponder(b *testing.B, opts map[string]string) (drivers.Server, drive
 	url := needBroker(b, rocketmq.AsyncFlush)
 	d := rocketmq.New()
 	c := cfg(rocketmq.AsyncFlush, url, opts)
-	srv := driverstest.Serve(b, d, c)
-	client := driverstest.Dial(b, d, c, srv.Addr())
+	srv := driverstest.Serve(b, driverstest.Configure(b, d, c.Config), drivers.Place{Broker: c.url})
+	client := driverstest.Dial(b, driverstest.Configure(b, d, c.Config), srv.Addr())
 	ns, _, _ := rocketmq.ParseAddr(srv.Addr())
 	// Warm the broker's JIT and both clients up before anything is measured.
 	if _, err := runner.RunCell(context.Background(), client, runner.Load{Payload: 64, Concurrency: 16, Duration: 3 * time.Second, Timeout: 5 * time.Second}, nil); err != nil {
@@ -217,8 +217,8 @@ func BenchmarkLegs(b *testing.B) {
 	}
 	d := rocketmq.New()
 	c := cfg(rocketmq.AsyncFlush, url, nil)
-	srv := driverstest.ServeWith(b, d, c, h)
-	client := driverstest.Dial(b, d, c, srv.Addr())
+	srv := driverstest.ServeWith(b, driverstest.Configure(b, d, c.Config), drivers.Place{Broker: c.url}, h)
+	client := driverstest.Dial(b, driverstest.Configure(b, d, c.Config), srv.Addr())
 	caller, err := client.NewCaller()
 	if err != nil {
 		b.Fatal(err)
@@ -260,7 +260,7 @@ func BenchmarkBrokerStartup(b *testing.B) {
 	source := ""
 	for i := 0; i < b.N; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		r, err := broker.StartRocketMQ(ctx, broker.StartOptions{Params: rocketmq.New().BrokerParams(drivers.Config{Variant: rocketmq.AsyncFlush})})
+		r, err := broker.StartRocketMQ(ctx, broker.StartOptions{Params: brokerParams(rocketmq.AsyncFlush)})
 		if err != nil {
 			cancel()
 			brokerFailed(b, err)

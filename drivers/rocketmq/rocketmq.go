@@ -35,7 +35,7 @@
 // Server.Addr is "NAMESRVS#TOPIC", e.g. "127.0.0.1:9876#rpcbench_req_1f2e3d",
 // which Dial takes.
 //
-// Workarounds for the known defects of v2.1.2 (../shared/notes/brokers.md),
+// Workarounds for the known defects of v2.1.2 (docs/brokers.md),
 // each marked "defect N" in the code:
 //  1. CreateReplyMessage drops the body: build it with a nil body, then set
 //     Body (replyMessage).
@@ -152,13 +152,16 @@ var spec = drivers.Spec{
 		{Name: "compress", Default: "false", Description: "let the client compress bodies over 4 KiB (the library's default); off, bodies are sent as they are"},
 	},
 	Libraries: []string{Module},
+	// a JVM broker runs several times slower until its JIT has compiled
+	// the hot paths
+	BrokerWarmup: true,
 }
 
 // BrokerParams tells the run which broker a variant needs: the starter's
-// params, {"flush": "ASYNC_FLUSH"} or {"flush": "SYNC_FLUSH"}
-// (drivers.BrokerParams; the run starts one broker per distinct params).
-func (*Driver) BrokerParams(cfg drivers.Config) map[string]string {
-	return map[string]string{"flush": FlushDiskType(cfg.Variant)}
+// params, {"flush": "ASYNC_FLUSH"} or {"flush": "SYNC_FLUSH"} (the run
+// starts one broker per distinct params).
+func (t *Transport) BrokerParams() map[string]string {
+	return map[string]string{"flush": FlushDiskType(t.cfg.Variant)}
 }
 
 // FlushDiskType is the broker flushDiskType a variant needs ("" is the
@@ -173,10 +176,8 @@ func FlushDiskType(variant string) string {
 // Spec describes the driver.
 func (*Driver) Spec() drivers.Spec { return spec }
 
-var _ drivers.Limited = (*Driver)(nil)
-
 // Limits are the broker's default maxMessageSize for requests and replies.
-func (*Driver) Limits(drivers.Config) drivers.Limits {
+func (*Transport) Limits(context.Context, string) drivers.Limits {
 	return drivers.Limits{MaxRequest: MaxMessageSize, MaxReply: MaxMessageSize}
 }
 
@@ -207,13 +208,37 @@ func parseOptions(cfg drivers.Config) (options, error) {
 	return o, err
 }
 
-// Validate checks the variant and options.
-func (*Driver) Validate(cfg drivers.Config) error {
+// Transport is the rocketmq driver configured for one unit.
+type Transport struct {
+	cfg drivers.Config
+	o   options
+}
+
+// Configure checks the variant and options.
+func (*Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
 	if err := drivers.CheckConfig(spec, &cfg); err != nil {
+		return nil, err
+	}
+	o, err := parseOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{cfg: drivers.Effective(spec, cfg), o: o}, nil
+}
+
+// Config is the effective configuration.
+func (t *Transport) Config() drivers.Config { return t.cfg }
+
+// CheckTarget checks a responder's address: NAMESRV[;NAMESRV]#TOPIC.
+func (*Transport) CheckTarget(addr string) error {
+	_, topic, err := ParseAddr(addr)
+	if err != nil {
 		return err
 	}
-	_, err := parseOptions(cfg)
-	return err
+	if topic == "" {
+		return fmt.Errorf("no request topic: want NAMESRV:PORT#TOPIC, the address `rpcbench serve` printed")
+	}
+	return nil
 }
 
 // ParseAddr splits a Server.Addr ("NAMESRV[;NAMESRV]#TOPIC") into the name
@@ -301,23 +326,17 @@ type server struct {
 	closeErr     error
 }
 
-// Serve creates a fresh request topic on the cluster at cfg.Addr, starts a
-// reply producer and a push consumer on it, and answers every request with
-// h.
-func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handler) (drivers.Server, error) {
-	if err := drivers.CheckConfig(spec, &cfg); err != nil {
-		return nil, err
-	}
-	o, err := parseOptions(cfg)
-	if err != nil {
-		return nil, err
-	}
-	namesrvs, _, err := ParseAddr(cfg.Addr)
+// Serve creates a fresh request topic on the cluster whose name servers
+// are at.Broker, starts a reply producer and a push consumer on it, and
+// answers every request with h.
+func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
+	o := t.o
+	namesrvs, _, err := ParseAddr(at.Broker)
 	if err != nil {
 		return nil, err
 	}
 	setup()
-	masters, err := checkCluster(ctx, namesrvs, cfg.Variant)
+	masters, err := checkCluster(ctx, namesrvs, t.cfg.Variant)
 	if err != nil {
 		return nil, err
 	}
@@ -569,14 +588,8 @@ const WarmupTimeout = 60 * time.Second
 
 // Dial starts the caller producers for the responder at addr
 // ("NAMESRVS#TOPIC") and warms each up until a request is answered.
-func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (drivers.Client, error) {
-	if err := drivers.CheckConfig(spec, &cfg); err != nil {
-		return nil, err
-	}
-	o, err := parseOptions(cfg)
-	if err != nil {
-		return nil, err
-	}
+func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
+	o := t.o
 	namesrvs, topic, err := ParseAddr(addr)
 	if err != nil {
 		return nil, err

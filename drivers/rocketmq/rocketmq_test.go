@@ -100,7 +100,7 @@ func needBroker(t testing.TB, variant string) string {
 	b.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		b.r, b.err = broker.StartRocketMQ(ctx, broker.StartOptions{Params: rocketmq.New().BrokerParams(drivers.Config{Variant: variant})})
+		b.r, b.err = broker.StartRocketMQ(ctx, broker.StartOptions{Params: brokerParams(variant)})
 		if b.err == nil {
 			b.url = b.r.URL
 			brokerLogOnFailure(t, b.r)
@@ -119,7 +119,7 @@ func ownBroker(t testing.TB, variant string) *broker.RocketMQBroker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	r, err := broker.StartRocketMQ(ctx, broker.StartOptions{Params: rocketmq.New().BrokerParams(drivers.Config{Variant: variant})})
+	r, err := broker.StartRocketMQ(ctx, broker.StartOptions{Params: brokerParams(variant)})
 	if err != nil {
 		brokerFailed(t, err)
 	}
@@ -150,11 +150,32 @@ func brokerLogOnFailure(_ testing.TB, r *broker.RocketMQBroker) {
 
 var sharedLogs []*broker.RocketMQBroker
 
-func cfg(variant, url string, opts map[string]string) drivers.Config {
-	return drivers.Config{Variant: variant, Addr: url, Options: opts}
+// setup is a configuration and the broker its responder uses.
+type setup struct {
+	drivers.Config
+	url string
 }
 
-func TestValidate(t *testing.T) {
+func cfg(variant, url string, opts map[string]string) setup {
+	return setup{drivers.Config{Variant: variant, Options: opts}, url}
+}
+
+func (s setup) tr(t testing.TB) drivers.Transport {
+	return driverstest.Configure(t, rocketmq.New(), s.Config)
+}
+
+func (s setup) at() drivers.Place { return drivers.Place{Broker: s.url} }
+
+// brokerParams is what the driver asks of the broker for a variant.
+func brokerParams(variant string) map[string]string {
+	tr, err := rocketmq.New().Configure(drivers.Config{Variant: variant})
+	if err != nil {
+		panic(err)
+	}
+	return tr.BrokerParams()
+}
+
+func TestConfigure(t *testing.T) {
 	d := rocketmq.New()
 	for _, tc := range []struct {
 		cfg  drivers.Config
@@ -168,17 +189,17 @@ func TestValidate(t *testing.T) {
 		{drivers.Config{Options: map[string]string{"group": "x"}}, `rocketmq: unknown option "group" (want one of queues, producers, pull-batch, compress)`},
 		{drivers.Config{Variant: "no-flush"}, `rocketmq: unknown variant "no-flush" (want one of async-flush, sync-flush)`},
 	} {
-		err := d.Validate(tc.cfg)
+		_, err := d.Configure(tc.cfg)
 		if err == nil || err.Error() != tc.want {
-			t.Errorf("Validate(%+v) = %v, want %q", tc.cfg, err, tc.want)
+			t.Errorf("Configure(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
 	for _, v := range []string{"", rocketmq.AsyncFlush, rocketmq.SyncFlush} {
-		if err := d.Validate(drivers.Config{Variant: v}); err != nil {
+		if _, err := d.Configure(drivers.Config{Variant: v}); err != nil {
 			t.Errorf("variant %q: %v", v, err)
 		}
 	}
-	if s := d.Spec(); s.Kind != drivers.Broker || s.Broker != "rocketmq" || s.Libraries[0] != rocketmq.Module {
+	if s := d.Spec(); s.Kind != drivers.Broker || s.Broker != "rocketmq" || s.Libraries[0] != rocketmq.Module || !s.BrokerWarmup {
 		t.Errorf("spec: %+v", s)
 	}
 }
@@ -201,13 +222,8 @@ func TestParseAddr(t *testing.T) {
 			t.Errorf("ParseAddr(%q) = %v, %q, %v", tc.in, ns, topic, err)
 		}
 	}
-	var d drivers.Driver = rocketmq.New()
-	bp, ok := d.(drivers.BrokerParams)
-	if !ok {
-		t.Fatal("the driver does not implement drivers.BrokerParams")
-	}
 	for v, want := range map[string]string{"": "ASYNC_FLUSH", rocketmq.AsyncFlush: "ASYNC_FLUSH", rocketmq.SyncFlush: "SYNC_FLUSH"} {
-		if p := bp.BrokerParams(drivers.Config{Variant: v}); len(p) != 1 || p["flush"] != want {
+		if p := brokerParams(v); len(p) != 1 || p["flush"] != want {
 			t.Errorf("broker params for %q: %v, want flush=%s", v, p, want)
 		}
 	}
@@ -246,14 +262,14 @@ func TestReplyMessageBody(t *testing.T) {
 func TestConformance(t *testing.T) {
 	for _, v := range []string{rocketmq.AsyncFlush, rocketmq.SyncFlush} {
 		t.Run(v, func(t *testing.T) {
-			driverstest.Conformance(t, rocketmq.New(), cfg(v, needBroker(t, v), nil))
+			driverstest.Conformance(t, driverstest.Configure(t, rocketmq.New(), cfg(v, needBroker(t, v), nil).Config), drivers.Place{Broker: cfg(v, needBroker(t, v), nil).url})
 		})
 	}
 	t.Run("options", func(t *testing.T) {
 		opts := map[string]string{"queues": "2", "producers": "3", "pull-batch": "8", "compress": "true"}
 		c := cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), opts)
 		c.ResponderConcurrency = 4
-		driverstest.Conformance(t, rocketmq.New(), c)
+		driverstest.Conformance(t, driverstest.Configure(t, rocketmq.New(), c.Config), drivers.Place{Broker: c.url})
 	})
 }
 
@@ -261,7 +277,7 @@ func TestConformance(t *testing.T) {
 // deadline (Request runs on its own goroutine: the library's own wait is
 // whole seconds and ignores ctx).
 func TestStalled(t *testing.T) {
-	driverstest.Stalled(t, rocketmq.New(), cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), nil))
+	driverstest.Stalled(t, driverstest.Configure(t, rocketmq.New(), cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), nil).Config), drivers.Place{Broker: cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), nil).url})
 }
 
 // TestResponderConcurrency: the push consumer handles at most
@@ -271,8 +287,8 @@ func TestResponderConcurrency(t *testing.T) {
 	c := cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), map[string]string{"producers": "2"})
 	c.ResponderConcurrency = 3
 	h, most := driverstest.Counting()
-	srv := driverstest.ServeWith(t, d, c, h)
-	client := driverstest.Dial(t, d, c, srv.Addr())
+	srv := driverstest.ServeWith(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url}, h)
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 	m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 8, Calls: 80, ServiceTime: scenarios.ServiceTime{Mean: 20 * time.Millisecond}})
 	driverstest.AllOK(t, m, 80)
 	if got := most(); got != 3 {
@@ -285,15 +301,15 @@ func TestResponderConcurrency(t *testing.T) {
 // one byte larger comes back as the responder's error, not a timeout.
 func TestLimits(t *testing.T) {
 	d := rocketmq.New()
-	lim := d.Limits(drivers.Config{})
+	lim := cfg("", "", nil).tr(t).Limits(context.Background(), "")
 	if lim.MaxRequest != 4<<20 || lim.MaxReply != 4<<20 {
 		t.Fatalf("Limits = %+v, want 4 MiB both ways", lim)
 	}
 	for _, v := range []string{rocketmq.AsyncFlush, rocketmq.SyncFlush} {
 		t.Run(v, func(t *testing.T) {
 			c := cfg(v, needBroker(t, v), nil)
-			srv := driverstest.Serve(t, d, c)
-			client := driverstest.Dial(t, d, c, srv.Addr())
+			srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+			client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 			caller, err := client.NewCaller()
 			if err != nil {
 				t.Fatal(err)
@@ -327,7 +343,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestResponderGone(t *testing.T) {
-	driverstest.ResponderGone(t, rocketmq.New(), cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), nil))
+	driverstest.ResponderGone(t, driverstest.Configure(t, rocketmq.New(), cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), nil).Config), drivers.Place{Broker: cfg(rocketmq.AsyncFlush, needBroker(t, rocketmq.AsyncFlush), nil).url})
 }
 
 // A cell labelled sync-flush must run on a broker that flushes each message.
@@ -335,7 +351,7 @@ func TestVariantNeedsMatchingBroker(t *testing.T) {
 	url := needBroker(t, rocketmq.AsyncFlush)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := rocketmq.New().Serve(ctx, cfg(rocketmq.SyncFlush, url, nil), func(req, buf []byte) []byte { return buf })
+	srv, err := cfg(rocketmq.SyncFlush, url, nil).tr(t).Serve(ctx, drivers.Place{Broker: url}, func(req, buf []byte) []byte { return buf })
 	if err == nil {
 		srv.Close()
 		t.Fatal("sync-flush served on an ASYNC_FLUSH broker")
@@ -351,8 +367,8 @@ func TestTopicPerServe(t *testing.T) {
 	url := needBroker(t, rocketmq.AsyncFlush)
 	d := rocketmq.New()
 	c := cfg(rocketmq.AsyncFlush, url, nil)
-	a := driverstest.Serve(t, d, c)
-	b := driverstest.Serve(t, d, c)
+	a := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+	b := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
 	_, ta, _ := rocketmq.ParseAddr(a.Addr())
 	_, tb, _ := rocketmq.ParseAddr(b.Addr())
 	if ta == "" || ta == tb || !strings.HasPrefix(a.Addr(), url+"#") {
@@ -363,7 +379,7 @@ func TestTopicPerServe(t *testing.T) {
 	if _, err := rmqadmin.TopicRoute(ctx, url, ta); err != nil {
 		t.Fatalf("route of %s while serving: %v", ta, err)
 	}
-	client := driverstest.Dial(t, d, c, a.Addr())
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), a.Addr())
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 32, Concurrency: 2, Calls: 50}), 50)
 	if err := a.Close(); err != nil {
 		t.Fatalf("close: %v", err)
@@ -380,9 +396,9 @@ func TestFirstCallAfterDial(t *testing.T) {
 	url := needBroker(t, rocketmq.AsyncFlush)
 	d := rocketmq.New()
 	c := cfg(rocketmq.AsyncFlush, url, map[string]string{"producers": "2"})
-	srv := driverstest.Serve(t, d, c)
+	srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
 	for i := 0; i < 3; i++ {
-		client := driverstest.Dial(t, d, c, srv.Addr())
+		client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 		m := driverstest.Calls(t, client, runner.Load{Payload: 16, Concurrency: 2, Calls: 2, Timeout: 5 * time.Second})
 		driverstest.AllOK(t, m, 2)
 		client.Close()
@@ -419,8 +435,8 @@ func TestSubSecondTimeout(t *testing.T) {
 	url := needBroker(t, rocketmq.AsyncFlush)
 	d := rocketmq.New()
 	c := cfg(rocketmq.AsyncFlush, url, nil)
-	srv := driverstest.Serve(t, d, c)
-	client := driverstest.Dial(t, d, c, srv.Addr())
+	srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 	m := driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 4, Calls: 200, Timeout: 900 * time.Millisecond})
 	// A loaded machine may time a few out; none may fail otherwise.
 	if m.Counts.OK < 150 || m.Counts.Mismatch+m.Counts.Responder+m.Counts.Transport != 0 {
@@ -441,11 +457,11 @@ func TestBrokerPausedThenStopped(t *testing.T) {
 	c := cfg(rocketmq.AsyncFlush, r.URL, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := d.Serve(ctx, c, wireRespond)
+	srv, err := c.tr(t).Serve(ctx, c.at(), wireRespond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := driverstest.Dial(t, d, c, srv.Addr())
+	client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 	driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 4, Calls: 100}), 100)
 
 	before := rocketmq.RecoveredPanics()
@@ -521,8 +537,8 @@ func TestQuietLogs(t *testing.T) {
 		url := os.Getenv("RPCBENCH_ROCKETMQ_QUIET_URL")
 		d := rocketmq.New()
 		c := cfg(rocketmq.AsyncFlush, url, nil)
-		srv := driverstest.Serve(t, d, c)
-		client := driverstest.Dial(t, d, c, srv.Addr())
+		srv := driverstest.Serve(t, driverstest.Configure(t, d, c.Config), drivers.Place{Broker: c.url})
+		client := driverstest.Dial(t, driverstest.Configure(t, d, c.Config), srv.Addr())
 		driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
 		return
 	}

@@ -15,8 +15,8 @@ import (
 // the caller's side (the responder's reply buffer is reused too).
 func TestCallAllocations(t *testing.T) {
 	d := tcp.New()
-	srv := driverstest.Serve(t, d, drivers.Config{})
-	client := driverstest.Dial(t, d, drivers.Config{}, srv.Addr())
+	srv := driverstest.Serve(t, driverstest.Configure(t, d, drivers.Config{}), drivers.Place{})
+	client := driverstest.Dial(t, driverstest.Configure(t, d, drivers.Config{}), srv.Addr())
 	c, err := client.NewCaller()
 	if err != nil {
 		t.Fatal(err)

@@ -70,8 +70,8 @@ func pingPong(b *testing.B, n int) *hdrhistogram.Histogram {
 
 func tcpCell(b *testing.B, concurrency int, calls int64) *runner.Measurement {
 	d := tcp.New()
-	srv := driverstest.Serve(b, d, drivers.Config{})
-	client := driverstest.Dial(b, d, drivers.Config{}, srv.Addr())
+	srv := driverstest.Serve(b, driverstest.Configure(b, d, drivers.Config{}), drivers.Place{})
+	client := driverstest.Dial(b, driverstest.Configure(b, d, drivers.Config{}), srv.Addr())
 	m, err := runner.RunCell(context.Background(), client, runner.Load{Payload: 64, Concurrency: concurrency, Calls: calls, Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -151,8 +151,8 @@ func pacedPingPong(b *testing.B, rate float64, d time.Duration) *hdrhistogram.Hi
 // floor for an exchange after an idle gap).
 func BenchmarkOpenLoop(b *testing.B) {
 	d := tcp.New()
-	srv := driverstest.Serve(b, d, drivers.Config{})
-	client := driverstest.Dial(b, d, drivers.Config{}, srv.Addr())
+	srv := driverstest.Serve(b, driverstest.Configure(b, d, drivers.Config{}), drivers.Place{})
+	client := driverstest.Dial(b, driverstest.Configure(b, d, drivers.Config{}), srv.Addr())
 	run := func(load runner.Load) *runner.Measurement {
 		m, err := runner.RunCell(context.Background(), client, load, nil)
 		if err != nil {

@@ -51,13 +51,22 @@ var spec = drivers.Spec{
 // Spec describes the driver.
 func (*Driver) Spec() drivers.Spec { return spec }
 
-// Validate checks the variant and options.
-func (*Driver) Validate(cfg drivers.Config) error {
+// Transport is the tcp driver configured for one unit.
+type Transport struct {
+	drivers.DirectBase
+	connections int
+}
+
+// Configure checks the variant and options.
+func (*Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
 	if err := drivers.CheckConfig(spec, &cfg); err != nil {
-		return err
+		return nil, err
 	}
-	_, err := drivers.IntOption(spec, cfg, "connections", 1, 256)
-	return err
+	n, err := drivers.IntOption(spec, cfg, "connections", 1, 256)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{DirectBase: drivers.DirectBase{Cfg: drivers.Effective(spec, cfg)}, connections: n}, nil
 }
 
 // ReadFrame reads one frame from r into buf (grown as needed) and returns
@@ -228,7 +237,7 @@ func (w *frameWriter) flushLocked(deadline time.Time) error {
 }
 
 // Limits: a frame's body holds an 8-byte id and the message.
-func (d *Driver) Limits(drivers.Config) drivers.Limits {
+func (*Transport) Limits(context.Context, string) drivers.Limits {
 	return drivers.Limits{MaxRequest: MaxFrame - 8, MaxReply: MaxFrame - 8}
 }
 
@@ -243,13 +252,10 @@ type server struct {
 	done  chan struct{}
 }
 
-// Serve listens on cfg.Addr (default 127.0.0.1:0) and answers every frame
+// Serve listens on at.Listen (default 127.0.0.1:0) and answers every frame
 // with h.
-func (d *Driver) Serve(ctx context.Context, cfg drivers.Config, h drivers.Handler) (drivers.Server, error) {
-	if err := d.Validate(cfg); err != nil {
-		return nil, err
-	}
-	ln, err := drivers.Listen(ctx, cfg.Addr)
+func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
+	ln, err := drivers.Listen(ctx, at.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("tcp: listen: %w", err)
 	}
@@ -370,11 +376,8 @@ type conn struct {
 }
 
 // Dial opens the connection pool to addr.
-func (d *Driver) Dial(ctx context.Context, cfg drivers.Config, addr string) (drivers.Client, error) {
-	if err := d.Validate(cfg); err != nil {
-		return nil, err
-	}
-	n, _ := drivers.IntOption(spec, cfg, "connections", 1, 256)
+func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
+	n := t.connections
 	cl := &client{}
 	var dialer net.Dialer
 	for i := 0; i < n; i++ {

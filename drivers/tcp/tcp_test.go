@@ -14,16 +14,16 @@ import (
 func TestConformance(t *testing.T) {
 	for _, conns := range []string{"1", "3"} {
 		t.Run("connections="+conns, func(t *testing.T) {
-			driverstest.Conformance(t, tcp.New(), drivers.Config{Options: map[string]string{"connections": conns}})
+			driverstest.Conformance(t, driverstest.Configure(t, tcp.New(), drivers.Config{Options: map[string]string{"connections": conns}}), drivers.Place{})
 		})
 	}
 }
 
 func TestResponderGone(t *testing.T) {
-	driverstest.ResponderGone(t, tcp.New(), drivers.Config{})
+	driverstest.ResponderGone(t, driverstest.Configure(t, tcp.New(), drivers.Config{}), drivers.Place{})
 }
 
-func TestValidate(t *testing.T) {
+func TestConfigure(t *testing.T) {
 	d := tcp.New()
 	for _, tc := range []struct {
 		cfg  drivers.Config
@@ -33,13 +33,26 @@ func TestValidate(t *testing.T) {
 		{drivers.Config{Options: map[string]string{"conns": "2"}}, `tcp: unknown option "conns" (want one of connections)`},
 		{drivers.Config{Variant: "pipelined"}, `tcp: unknown variant "pipelined" (want one of mux)`},
 	} {
-		err := d.Validate(tc.cfg)
+		_, err := d.Configure(tc.cfg)
 		if err == nil || err.Error() != tc.want {
-			t.Errorf("Validate(%+v) = %v, want %q", tc.cfg, err, tc.want)
+			t.Errorf("Configure(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
-	if err := d.Validate(drivers.Config{}); err != nil {
-		t.Errorf("default config: %v", err)
+	tr, err := d.Configure(drivers.Config{Options: map[string]string{"connections": "03"}})
+	if err != nil {
+		t.Fatalf("configure: %v", err)
+	}
+	// the effective configuration: default variant, canonical option values,
+	// the default responder concurrency
+	got := tr.Config()
+	if got.Variant != "mux" || got.Options["connections"] != "3" || got.ResponderConcurrency != drivers.DefaultResponderConcurrency {
+		t.Errorf("effective config = %+v", got)
+	}
+	if err := tr.CheckTarget("127.0.0.1"); err == nil {
+		t.Errorf("CheckTarget without a port: no error")
+	}
+	if err := tr.CheckTarget("127.0.0.1:7000"); err != nil {
+		t.Errorf("CheckTarget(127.0.0.1:7000): %v", err)
 	}
 }
 
@@ -108,9 +121,9 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 func TestStalled(t *testing.T) {
-	driverstest.Stalled(t, tcp.New(), drivers.Config{})
+	driverstest.Stalled(t, driverstest.Configure(t, tcp.New(), drivers.Config{}), drivers.Place{})
 }
 
 func TestSilentPeer(t *testing.T) {
-	driverstest.SilentPeer(t, tcp.New(), drivers.Config{})
+	driverstest.SilentPeer(t, driverstest.Configure(t, tcp.New(), drivers.Config{}), drivers.Place{})
 }

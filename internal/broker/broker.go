@@ -28,12 +28,6 @@ type Broker struct {
 	Details map[string]string `json:"details,omitempty"`
 }
 
-// NeedsWarmup reports whether brokers of a kind are slow until they have
-// run load for a while and so need warming up before a measurement: a JVM
-// broker (RocketMQ) runs several times slower until its JIT has compiled
-// the hot paths. NATS (Go) and RabbitMQ (Erlang, compiled at load) do not.
-func NeedsWarmup(kind string) bool { return kind == "rocketmq" }
-
 // Unavailable is returned when no source can provide a broker of a kind on
 // this machine; the run skips the broker's drivers with Reason.
 type Unavailable struct{ Reason string }

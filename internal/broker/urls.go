@@ -2,11 +2,10 @@ package broker
 
 import (
 	"fmt"
-	"net"
+	"github.com/rpcbench/rpcbench/drivers"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -78,42 +77,8 @@ func CheckURL(kind, raw string) error {
 	return nil
 }
 
-// CheckHostPort checks a host[:port] (host:port when needPort): a host
-// name or IP address (IPv6 in brackets) and a port from 1 to 65535.
-func CheckHostPort(hp string, needPort bool) error {
-	if hp == "" {
-		return fmt.Errorf("no host")
-	}
-	host, port, err := net.SplitHostPort(hp)
-	if err != nil {
-		if needPort || strings.Contains(hp, ":") && !strings.HasPrefix(hp, "[") {
-			if !strings.Contains(hp, ":") {
-				return fmt.Errorf("no port")
-			}
-			return fmt.Errorf("not HOST:PORT (an IPv6 address goes in brackets: [::1]:PORT)")
-		}
-		host = strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]")
-		if strings.HasPrefix(hp, "[") && net.ParseIP(host) == nil {
-			return fmt.Errorf("%q is not an IPv6 address", host)
-		}
-	}
-	if host == "" {
-		return fmt.Errorf("no host before the port")
-	}
-	if strings.Contains(host, ":") && net.ParseIP(host) == nil {
-		return fmt.Errorf("%q is not a host name or an IP address", host)
-	}
-	if strings.ContainsAny(host, " /\\@?#") {
-		return fmt.Errorf("%q is not a host name", host)
-	}
-	if err == nil {
-		n, perr := strconv.Atoi(port)
-		if perr != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("port %q: want a number from 1 to 65535", port)
-		}
-	}
-	return nil
-}
+// CheckHostPort checks a host[:port] (host:port when needPort).
+func CheckHostPort(hp string, needPort bool) error { return drivers.CheckHostPort(hp, needPort) }
 
 // userinfo matches the credentials of a URL: scheme://user:password@ or
 // scheme://token@ (a NATS token).

@@ -21,34 +21,44 @@ import (
 	"github.com/rpcbench/rpcbench/scenarios"
 )
 
-// Serve starts d's responder with the shared handler and closes it when the
-// test ends.
-func Serve(t testing.TB, d drivers.Driver, cfg drivers.Config) drivers.Server {
+// Configure configures d with cfg, failing the test if it refuses.
+func Configure(t testing.TB, d drivers.Driver, cfg drivers.Config) drivers.Transport {
 	t.Helper()
-	return ServeWith(t, d, cfg, wire.Respond)
+	tr, err := d.Configure(cfg)
+	if err != nil {
+		t.Fatalf("configure %s: %v", d.Spec().Name, err)
+	}
+	return tr
+}
+
+// Serve starts tr's responder at at with the shared handler and closes it
+// when the test ends.
+func Serve(t testing.TB, tr drivers.Transport, at drivers.Place) drivers.Server {
+	t.Helper()
+	return ServeWith(t, tr, at, wire.Respond)
 }
 
 // ServeWith is Serve with handler h.
-func ServeWith(t testing.TB, d drivers.Driver, cfg drivers.Config, h drivers.Handler) drivers.Server {
+func ServeWith(t testing.TB, tr drivers.Transport, at drivers.Place, h drivers.Handler) drivers.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := d.Serve(ctx, cfg, h)
+	srv, err := tr.Serve(ctx, at, h)
 	if err != nil {
-		t.Fatalf("serve %s/%s: %v", d.Spec().Name, cfg.Variant, err)
+		t.Fatalf("serve %s: %v", tr.Config().Variant, err)
 	}
 	t.Cleanup(func() { srv.Close() })
 	return srv
 }
 
 // Dial connects a client to addr and closes it when the test ends.
-func Dial(t testing.TB, d drivers.Driver, cfg drivers.Config, addr string) drivers.Client {
+func Dial(t testing.TB, tr drivers.Transport, addr string) drivers.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl, err := d.Dial(ctx, cfg, addr)
+	cl, err := tr.Dial(ctx, addr)
 	if err != nil {
-		t.Fatalf("dial %s/%s: %v", d.Spec().Name, cfg.Variant, err)
+		t.Fatalf("dial %s: %v", tr.Config().Variant, err)
 	}
 	t.Cleanup(func() { cl.Close() })
 	return cl
@@ -82,12 +92,12 @@ func AllOK(t testing.TB, m *runner.Measurement, want int64) {
 	}
 }
 
-// Conformance runs the checks every driver passes. cfg must be a working
-// configuration; the responder is served at serveCfg.
-func Conformance(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+// Conformance runs the checks every driver passes against tr's responder
+// served at at.
+func Conformance(t *testing.T, tr drivers.Transport, at drivers.Place) {
 	t.Helper()
-	srv := Serve(t, d, cfg)
-	client := Dial(t, d, cfg, srv.Addr())
+	srv := Serve(t, tr, at)
+	client := Dial(t, tr, srv.Addr())
 
 	t.Run("sequential", func(t *testing.T) {
 		m := Calls(t, client, runner.Load{Payload: 64, Concurrency: 1, Calls: 200})
@@ -132,14 +142,14 @@ func Conformance(t *testing.T, d drivers.Driver, cfg drivers.Config) {
 
 // ResponderGone checks that once the responder stops, calls fail within
 // their timeout (transport error or timeout), and the cell still ends.
-func ResponderGone(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+func ResponderGone(t *testing.T, tr drivers.Transport, at drivers.Place) {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := d.Serve(ctx, cfg, wire.Respond)
+	srv, err := tr.Serve(ctx, at, wire.Respond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := Dial(t, d, cfg, srv.Addr())
+	client := Dial(t, tr, srv.Addr())
 	AllOK(t, Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 50}), 50)
 	srv.Close()
 	m := Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Duration: 500 * time.Millisecond, Timeout: 200 * time.Millisecond})
@@ -157,7 +167,7 @@ const DeadlineEpsilon = 100 * time.Millisecond
 // deadline, plus DeadlineEpsilon, with an error: the driver must not rely on
 // the core to abandon its calls. It releases the handler at the end, and
 // the responder must then close.
-func Stalled(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+func Stalled(t *testing.T, tr drivers.Transport, at drivers.Place) {
 	t.Helper()
 	release := make(chan struct{})
 	var once sync.Once
@@ -165,9 +175,9 @@ func Stalled(t *testing.T, d drivers.Driver, cfg drivers.Config) {
 		<-release
 		return wire.Respond(req, buf)
 	}
-	srv := ServeWith(t, d, cfg, stall)
+	srv := ServeWith(t, tr, at, stall)
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	client := Dial(t, d, cfg, srv.Addr())
+	client := Dial(t, tr, srv.Addr())
 	CallsReturnByDeadline(t, client, 64, 8, 3)
 	once.Do(func() { close(release) })
 }
@@ -178,11 +188,11 @@ func Stalled(t *testing.T, d drivers.Driver, cfg drivers.Config) {
 // that succeed, then the proxy freezes (keeps every connection open, moves
 // no byte). With requests large enough to fill the socket buffers, every
 // call must still return by its deadline plus DeadlineEpsilon.
-func SilentPeer(t *testing.T, d drivers.Driver, cfg drivers.Config) {
+func SilentPeer(t *testing.T, tr drivers.Transport, at drivers.Place) {
 	t.Helper()
-	srv := Serve(t, d, cfg)
+	srv := Serve(t, tr, at)
 	p := newFreezer(t, srv.Addr())
-	client := Dial(t, d, cfg, p.addr())
+	client := Dial(t, tr, p.addr())
 	AllOK(t, Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 20}), 20)
 	p.freeze()
 	CallsReturnByDeadline(t, client, 1<<20, 8, 4)

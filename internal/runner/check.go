@@ -1,11 +1,11 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -38,11 +38,9 @@ func MemoryEstimate(load Load) int64 {
 // honestly: messages beyond a driver's declared limits, or a load beyond
 // the memory budget. Errors name the driver, the cell and what would fix
 // it.
-func Check(sc *scenarios.Scenario, units []Unit) error {
+func Check(ctx context.Context, sc *scenarios.Scenario, units []Unit) error {
 	for _, u := range units {
-		cfg := u.Config
-		cfg.ResponderConcurrency = sc.ResponderConcurrency
-		if err := checkLimits(sc, u.Driver, cfg); err != nil {
+		if err := checkLimits(ctx, sc, u, ""); err != nil {
 			return err
 		}
 	}
@@ -56,15 +54,11 @@ func Check(sc *scenarios.Scenario, units []Unit) error {
 	return nil
 }
 
-// checkLimits compares the scenario's largest messages with the driver's
-// limits for cfg (its broker URL in cfg.Addr when known).
-func checkLimits(sc *scenarios.Scenario, d drivers.Driver, cfg drivers.Config) error {
-	ld, ok := d.(drivers.Limited)
-	if !ok {
-		return nil
-	}
-	lim := ld.Limits(cfg)
-	name := d.Spec().Name + "/" + cfg.Variant
+// checkLimits compares the scenario's largest messages with the unit's
+// limits (at the broker at brokerURL when it is known).
+func checkLimits(ctx context.Context, sc *scenarios.Scenario, u Unit, brokerURL string) error {
+	lim := u.Transport.Limits(ctx, brokerURL)
+	name := u.Driver.Spec().Name + "/" + u.Config().Variant
 	for _, p := range sc.Payloads {
 		reply := p
 		if sc.ResponseSize > 0 {

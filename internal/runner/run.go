@@ -21,11 +21,15 @@ import (
 	"github.com/rpcbench/rpcbench/scenarios"
 )
 
-// Unit is one driver variant with its options: what a responder serves.
+// Unit is one driver variant with its options, configured: what a
+// responder serves.
 type Unit struct {
-	Driver drivers.Driver
-	Config drivers.Config
+	Driver    drivers.Driver
+	Transport drivers.Transport
 }
+
+// Config is the unit's effective configuration.
+func (u Unit) Config() drivers.Config { return u.Transport.Config() }
 
 // Resolve checks every driver, variant and option a scenario names against
 // the registry, and expands drivers without variants to all of theirs.
@@ -50,8 +54,9 @@ func Resolve(reg *drivers.Registry, sc *scenarios.Scenario) ([]Unit, error) {
 			}
 		}
 		for j, v := range variants {
-			cfg := drivers.Config{Variant: v, Options: ds.Options}
-			if err := d.Validate(cfg); err != nil {
+			cfg := drivers.Config{Variant: v, Options: ds.Options, ResponderConcurrency: sc.ResponderConcurrency}
+			tr, err := d.Configure(cfg)
+			if err != nil {
 				field := ".options"
 				if !hasVariant(spec, v) {
 					field = fmt.Sprintf(".variants[%d]", j)
@@ -60,7 +65,7 @@ func Resolve(reg *drivers.Registry, sc *scenarios.Scenario) ([]Unit, error) {
 				e.Msg = err.Error()
 				return nil, e
 			}
-			units = append(units, Unit{Driver: d, Config: cfg})
+			units = append(units, Unit{Driver: d, Transport: tr})
 		}
 	}
 	return units, nil
@@ -141,7 +146,7 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 			if reason == "" {
 				reason = bs.err.Error()
 			}
-			return fmt.Errorf("%s/%s: %s (--require-brokers)", u.Driver.Spec().Name, u.Config.Variant, reason)
+			return fmt.Errorf("%s/%s: %s (--require-brokers)", u.Driver.Spec().Name, u.Config().Variant, reason)
 		}
 	}
 	warmBrokers(ctx, p, firstUse, got, run)
@@ -225,20 +230,17 @@ func warmBrokers(ctx context.Context, p Plan, firstUse map[string]int, got map[s
 	for _, key := range slices.Sorted(maps.Keys(firstUse)) {
 		bs := got[key]
 		u := p.Units[firstUse[key]]
-		if bs == nil || bs.err != nil || !broker.NeedsWarmup(u.Driver.Spec().Broker) {
+		if bs == nil || bs.err != nil || !u.Driver.Spec().BrokerWarmup {
 			continue
 		}
-		cfg := u.Config
-		cfg.ResponderConcurrency = p.Scenario.ResponderConcurrency
-		cfg.Addr = bs.b.URL
-		srv, err := u.Driver.Serve(ctx, cfg, wire.Limit(cfg.Concurrency()))
+		srv, err := u.Transport.Serve(ctx, drivers.Place{Broker: bs.b.URL}, wire.Limit(u.Config().Concurrency()))
 		if err != nil {
 			if ctx.Err() == nil {
 				p.Observer.Note(fmt.Sprintf("%s: broker warm-up: start responder: %v", key, err))
 			}
 			continue
 		}
-		summary := warmBroker(ctx, p, u, cfg, srv.Addr())
+		summary := warmBroker(ctx, p, u, srv.Addr())
 		srv.Close()
 		if ctx.Err() != nil {
 			return
@@ -255,8 +257,7 @@ func warmBrokers(ctx context.Context, p Plan, firstUse map[string]int, got map[s
 // the error is ctx's.
 func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *results.Run, index *int, total int) (failed bool, err error) {
 	spec := u.Driver.Spec()
-	cfg := u.Config
-	cfg.ResponderConcurrency = p.Scenario.ResponderConcurrency
+	cfg := u.Config()
 	plans := cellPlans(p.Scenario, u)
 	brokerName := ""
 	fail := func(msg string) {
@@ -269,6 +270,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *results.R
 		}
 		p.Observer.Note(fmt.Sprintf("%s/%s: %s", spec.Name, cfg.Variant, msg))
 	}
+	var at drivers.Place
 	if b != nil {
 		if b.err != nil {
 			reason, unavailable := broker.IsUnavailable(b.err)
@@ -282,17 +284,17 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *results.R
 			*index += len(plans)
 			return failed, nil
 		}
-		cfg.Addr = b.b.URL
+		at.Broker = b.b.URL
 		brokerName = b.b.Kind + " (" + b.b.Source + ")"
 		// the broker's own limits are known now (an external one's too)
-		if err := checkLimits(p.Scenario, u.Driver, cfg); err != nil {
+		if err := checkLimits(ctx, p.Scenario, u, at.Broker); err != nil {
 			fail(err.Error())
 			return true, nil
 		}
 	}
 	addr := p.Target
 	if addr == "" {
-		srv, err := u.Driver.Serve(ctx, cfg, wire.Limit(cfg.Concurrency()))
+		srv, err := u.Transport.Serve(ctx, at, wire.Limit(cfg.Concurrency()))
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -305,7 +307,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *results.R
 	}
 	settled := true
 	if len(plans) > 0 && p.Scenario.Settle > 0 {
-		w := settle(ctx, p, u, cfg, addr, plans[0].load)
+		w := settle(ctx, p, u, addr, plans[0].load)
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
@@ -318,7 +320,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *results.R
 		c.Broker = brokerName
 		c.Unsettled = !settled
 		p.Observer.CellStart(*index, total, &c, cp.load)
-		if err := runCell(ctx, u, cfg, addr, cp.load, &c, p.Observer); err != nil {
+		if err := runCell(ctx, u, addr, cp.load, &c, p.Observer); err != nil {
 			c.Error = err.Error()
 			failed = true
 		}
@@ -342,11 +344,12 @@ const (
 
 // settle runs unmeasured load through the unit until it is at steady
 // state, and says what it saw.
-func settle(ctx context.Context, p Plan, u Unit, cfg drivers.Config, addr string, load Load) results.Warmup {
+func settle(ctx context.Context, p Plan, u Unit, addr string, load Load) results.Warmup {
 	spec := u.Driver.Spec()
+	cfg := u.Config()
 	limit := time.Duration(p.Scenario.Settle)
 	w := results.Warmup{Driver: spec.Name, Variant: cfg.Variant, Options: cfg.Options, CapSeconds: limit.Seconds()}
-	client, err := dial(ctx, u, cfg, addr)
+	client, err := dial(ctx, u, addr)
 	if err != nil {
 		w.Note = "connect caller: " + err.Error()
 		return w
@@ -414,15 +417,16 @@ const BrokerWarmupConcurrency = 32
 // loop, BrokerWarmupConcurrency callers, the first payload) through the
 // unit's driver, so that the first measured cell does not meet a cold
 // broker: a JVM broker just started runs several times slower until its JIT
-// has compiled the hot paths (broker.NeedsWarmup). Failures are noted, not
+// has compiled the hot paths (drivers.Spec.BrokerWarmup). Failures are noted, not
 // fatal: the cells that follow will show them. It returns what it did, for
 // the broker's entry in the results.
-func warmBroker(ctx context.Context, p Plan, u Unit, cfg drivers.Config, addr string) string {
+func warmBroker(ctx context.Context, p Plan, u Unit, addr string) string {
 	spec := u.Driver.Spec()
+	cfg := u.Config()
 	d := time.Duration(p.Scenario.BrokerWarmup)
 	name := spec.Name + "/" + cfg.Variant
 	p.Observer.Note(fmt.Sprintf("%s: warming the %s broker up for %v (%d callers, not measured)", name, spec.Broker, d, BrokerWarmupConcurrency))
-	client, err := dial(ctx, u, cfg, addr)
+	client, err := dial(ctx, u, addr)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.Observer.Note(fmt.Sprintf("%s: broker warm-up: connect caller: %v", name, err))
@@ -446,11 +450,9 @@ func warmBroker(ctx context.Context, p Plan, u Unit, cfg drivers.Config, addr st
 
 func brokerKey(u Unit) string {
 	key := u.Driver.Spec().Broker
-	if bp, ok := u.Driver.(drivers.BrokerParams); ok {
-		params := bp.BrokerParams(u.Config)
-		for _, k := range slices.Sorted(maps.Keys(params)) {
-			key += "/" + k + "=" + params[k]
-		}
+	params := u.Transport.BrokerParams()
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		key += "/" + k + "=" + params[k]
 	}
 	return key
 }
@@ -460,10 +462,7 @@ func getBroker(ctx context.Context, p Plan, u Unit, key string) (broker.Broker, 
 	if p.Brokers == nil {
 		return broker.Broker{}, &broker.Unavailable{Reason: "no broker manager"}
 	}
-	var params map[string]string
-	if bp, ok := u.Driver.(drivers.BrokerParams); ok {
-		params = bp.BrokerParams(u.Config)
-	}
+	params := u.Transport.BrokerParams()
 	started := time.Now()
 	b, err := p.Brokers.Get(ctx, spec.Broker, key, broker.StartOptions{Dir: p.Dir, Params: params})
 	if err == nil && b.Details["startup"] != "" && time.Since(started) > 100*time.Millisecond {
@@ -532,7 +531,7 @@ func cellPlans(sc *scenarios.Scenario, u Unit) []cellPlan {
 			for li := 0; li < loads(sc); li++ {
 				for rep := 1; rep <= sc.Repeat; rep++ {
 					c := results.Cell{
-						Driver: spec.Name, Kind: string(spec.Kind), Variant: u.Config.Variant, Options: u.Config.Options,
+						Driver: spec.Name, Kind: string(spec.Kind), Variant: u.Config().Variant, Options: u.Config().Options,
 						Payload: payload, ResponseSize: payload, ServiceTime: st.String(), Repetition: rep,
 						ResponderConcurrency: sc.ResponderConcurrency,
 						Series:               []results.Point{},
@@ -567,15 +566,15 @@ func cellPlans(sc *scenarios.Scenario, u Unit) []cellPlan {
 }
 
 // dial connects a caller of the unit's driver to addr, within 30 s.
-func dial(ctx context.Context, u Unit, cfg drivers.Config, addr string) (drivers.Client, error) {
+func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return u.Driver.Dial(dctx, cfg, addr)
+	return u.Transport.Dial(dctx, addr)
 }
 
-func runCell(ctx context.Context, u Unit, cfg drivers.Config, addr string, load Load, c *results.Cell, obs Observer) error {
+func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer) error {
 	c.StartedAt = time.Now().UTC()
-	client, err := dial(ctx, u, cfg, addr)
+	client, err := dial(ctx, u, addr)
 	if err != nil {
 		if ctx.Err() != nil {
 			c.Incomplete = true
