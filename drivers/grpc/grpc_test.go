@@ -35,12 +35,16 @@ func TestConfigure(t *testing.T) {
 
 func TestStalled(t *testing.T) {
 	for _, v := range grpc.New().Spec().Variants {
-		t.Run(v.Name, func(t *testing.T) { driverstest.Stalled(t, driverstest.Configure(t, grpc.New(), drivers.Config{Variant: v.Name}), drivers.Place{}) })
+		t.Run(v.Name, func(t *testing.T) {
+			driverstest.Stalled(t, driverstest.Configure(t, grpc.New(), drivers.Config{Variant: v.Name}), drivers.Place{})
+		})
 	}
 }
 
 func TestSilentPeer(t *testing.T) {
 	for _, v := range grpc.New().Spec().Variants {
-		t.Run(v.Name, func(t *testing.T) { driverstest.SilentPeer(t, driverstest.Configure(t, grpc.New(), drivers.Config{Variant: v.Name}), drivers.Place{}) })
+		t.Run(v.Name, func(t *testing.T) {
+			driverstest.SilentPeer(t, driverstest.Configure(t, grpc.New(), drivers.Config{Variant: v.Name}), drivers.Place{})
+		})
 	}
 }
