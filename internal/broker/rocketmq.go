@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rpcbench/rpcbench/drivers/rocketmq/rmqadmin"
+	"github.com/rpcbench/rpcbench/internal/rmqadmin"
 )
 
 // RocketMQ versions and images.
