@@ -96,3 +96,14 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// imagePresent reports whether the engine has image name locally.
+func imagePresent(ctx context.Context, name string) bool {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return false
+	}
+	defer cli.Close()
+	_, err = cli.ImageInspect(ctx, name)
+	return err == nil
+}
