@@ -25,7 +25,7 @@ const (
 	// LabelKind holds the ContainerSpec.Kind.
 	LabelKind = "rpcbench.kind"
 	// LabelKeep=1 marks containers left running on purpose (rpcbench
-	// brokers up); RemoveLabelled skips them unless asked.
+	// brokers up); ListLabelled skips them unless asked.
 	LabelKeep = "rpcbench.keep"
 )
 
@@ -84,31 +84,6 @@ func StopAll(ctx context.Context) error {
 		errs = append(errs, c.Stop(ctx))
 	}
 	return errors.Join(errs...)
-}
-
-// RemoveLabelled removes containers labelled LabelKey=1 (all runs when
-// runID is empty), skipping LabelKeep ones unless withKept. It returns how
-// many it removed.
-func RemoveLabelled(ctx context.Context, runID string, withKept bool) (int, error) {
-	ids, err := ListLabelled(ctx, runID, withKept)
-	if err != nil {
-		return 0, err
-	}
-	cli, err := dockerClient(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cli.Close()
-	var errs []error
-	n := 0
-	for _, id := range ids {
-		if _, err := cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isGone(err) {
-			errs = append(errs, err)
-			continue
-		}
-		n++
-	}
-	return n, errors.Join(errs...)
 }
 
 // ListLabelled lists the IDs of containers (running or not) labelled

@@ -9,8 +9,9 @@ package broker
 //     without a registry. Containers are removed by rpcbench instead: every
 //     container is labelled (LabelKey=1, LabelRun=<RunID>, LabelKind=<kind>)
 //     and removed by Container.Stop, on a start error, on ctx cancellation
-//     during start, and by StopAll (for a signal handler). RemoveLabelled
-//     removes leftovers of a run that was killed.
+//     during start, and by StopAll (for a signal handler). ListLabelled and
+//     RemoveContainer find and remove the leftovers of a run that was
+//     killed (rpcbench brokers down).
 //   - TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1: /.dockerenv makes
 //     testcontainers resolve the host to the default gateway; every endpoint
 //     here is 127.0.0.1 anyway.
