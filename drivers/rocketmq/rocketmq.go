@@ -104,7 +104,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/rpcbench/rpcbench/drivers"
-	"github.com/rpcbench/rpcbench/drivers/rocketmq/rmqadmin"
+	"github.com/rpcbench/rpcbench/internal/rmqadmin"
 	"github.com/rpcbench/rpcbench/internal/wire"
 )
 

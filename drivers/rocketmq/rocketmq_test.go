@@ -16,9 +16,9 @@ import (
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/rocketmq"
-	"github.com/rpcbench/rpcbench/drivers/rocketmq/rmqadmin"
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/internal/rmqadmin"
 	"github.com/rpcbench/rpcbench/internal/runner"
 	"github.com/rpcbench/rpcbench/scenarios"
 )

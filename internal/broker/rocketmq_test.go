@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rpcbench/rpcbench/drivers/rocketmq/rmqadmin"
+	"github.com/rpcbench/rpcbench/internal/rmqadmin"
 )
 
 // requireRocketMQJars skips (fails in CI) when the jars are missing.

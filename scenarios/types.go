@@ -1,0 +1,106 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"time"
+)
+
+// Scenario is a resolved scenario: every field set, defaults filled in.
+type Scenario struct {
+	Name         string        `json:"name"`
+	Description  string        `json:"description,omitempty"`
+	Source       string        `json:"source"`
+	Drivers      []DriverSpec  `json:"drivers"`
+	Payloads     []int         `json:"payloads"`
+	ResponseSize int           `json:"response_size"`
+	Concurrency  []int         `json:"concurrency,omitempty"`
+	Rates        []float64     `json:"rates,omitempty"`
+	MaxInFlight  int           `json:"max_in_flight"`
+	ServiceTimes []ServiceTime `json:"service_times"`
+	Duration     Duration      `json:"duration"`
+	Calls        int64         `json:"calls,omitempty"`
+	Warmup       Duration      `json:"warmup"`
+	// BrokerWarmup is unmeasured load run before the first cell on each
+	// broker that needs it (a JVM broker, RocketMQ, is several times slower
+	// until its JIT has compiled the hot paths).
+	BrokerWarmup Duration `json:"broker_warmup"`
+	Timeout      Duration `json:"timeout"`
+	Repeat       int      `json:"repeat"`
+	// ResponderConcurrency is how many requests every driver's responder
+	// handles at once.
+	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
+	// Settle caps each unit's settling before its first cell (0: none).
+	Settle Duration `json:"settle"`
+}
+
+// DriverSpec selects a driver, some of its variants (none: all) and options.
+type DriverSpec struct {
+	Name     string            `json:"name"`
+	Variants []string          `json:"variants,omitempty"`
+	Options  map[string]string `json:"options,omitempty"`
+	// Line is where the entry stands in its file, for error messages.
+	Line int `json:"-"`
+}
+
+// OpenLoop reports whether the scenario paces calls at fixed rates.
+func (s *Scenario) OpenLoop() bool { return len(s.Rates) > 0 }
+
+// Duration is a time.Duration written as "3s" in YAML and JSON.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// ServiceTime is the responder's simulated work per call: a fixed duration
+// or an exponential distribution with a mean.
+type ServiceTime struct {
+	Exponential bool
+	Mean        time.Duration
+}
+
+// String is the canonical form: "0", "100µs", "exp:100µs".
+func (s ServiceTime) String() string {
+	if s.Mean == 0 {
+		return "0"
+	}
+	if s.Exponential {
+		return "exp:" + s.Mean.String()
+	}
+	return s.Mean.String()
+}
+
+// Sample draws one service time.
+func (s ServiceTime) Sample(r *rand.Rand) time.Duration {
+	if !s.Exponential || s.Mean == 0 {
+		return s.Mean
+	}
+	return time.Duration(r.ExpFloat64() * float64(s.Mean))
+}
+
+// MarshalJSON writes the canonical form.
+func (s ServiceTime) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// UnmarshalJSON parses the canonical form.
+func (s *ServiceTime) UnmarshalJSON(b []byte) error {
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return err
+	}
+	v, err := ParseServiceTime(str)
+	*s = v
+	return err
+}

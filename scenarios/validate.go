@@ -1,0 +1,100 @@
+package scenarios
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Limits on scenario values.
+const (
+	MaxPayload     = 64 << 20
+	MaxConcurrency = 4096
+	MaxRate        = 10_000_000
+	MaxInFlight    = 100_000
+	MaxRepeat      = 100
+)
+
+// MaxResponderConcurrency bounds responder_concurrency.
+const MaxResponderConcurrency = 4096
+
+// check checks what no single key can: the required keys, closed or open
+// loop, and settings that contradict each other. seen maps each key given
+// to its value.
+func (p *parser) check(root *yaml.Node, seen map[string]*yaml.Node, s *Scenario) {
+	for _, req := range []string{"name", "drivers", "payloads"} {
+		if seen[req] == nil {
+			p.fail(root, req, "missing (required)")
+			return
+		}
+	}
+	if seen["concurrency"] == nil && seen["rate"] == nil {
+		p.fail(root, "concurrency", "missing: give concurrency (closed loop) or rate (open loop)")
+	}
+	if seen["concurrency"] != nil && seen["rate"] != nil {
+		p.fail(seen["rate"], "rate", "give either concurrency (closed loop) or rate (open loop), not both")
+	}
+	if seen["max_in_flight"] != nil && seen["rate"] == nil {
+		p.fail(seen["max_in_flight"], "max_in_flight", "only applies to open loop (rate)")
+	}
+	if msg := s.serviceBelowTimeout(); msg != "" && p.err == nil {
+		n := seen["service_time"]
+		if n == nil {
+			n = seen["timeout"]
+		}
+		p.fail(n, "service_time", "%s", msg)
+	}
+}
+
+// serviceBelowTimeout says what is wrong when a service time is not below
+// the timeout: every call would time out by design.
+func (s *Scenario) serviceBelowTimeout() string {
+	for _, st := range s.ServiceTimes {
+		if st.Mean >= time.Duration(s.Timeout) {
+			return fmt.Sprintf("service time %s is not below the timeout %s: every call would time out; lower it or raise timeout", st, s.Timeout)
+		}
+	}
+	return ""
+}
+
+// noRepeats fails on the first value of a list given twice: its cells
+// would run twice and be taken for repetitions.
+func noRepeats[T comparable](p *parser, n *yaml.Node, field string, values []T) {
+	if p.err != nil || n.Kind != yaml.SequenceNode {
+		return
+	}
+	seen := map[T]int{}
+	for i := 0; i < len(values) && i < len(n.Content); i++ {
+		k := values[i]
+		if j, dup := seen[k]; dup {
+			p.fail(n.Content[i], fmt.Sprintf("%s[%d]", field, i), "%s is the same as %s[%d]: its cells would run twice; list each value once (use repeat for repetitions)", n.Content[i].Value, field, j)
+			return
+		}
+		seen[k] = i
+	}
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// variantsOverlap reports whether two variant lists (empty: every
+// variant) select a variant in common.
+func variantsOverlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, v := range a {
+		if slices.Contains(b, v) {
+			return true
+		}
+	}
+	return false
+}
