@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/rpcbench/rpcbench/internal/driverstest"
-	"github.com/rpcbench/rpcbench/results"
 )
 
 // rpcbench returns the built binary (driverstest.Binary).
@@ -44,34 +43,13 @@ func runBin(t *testing.T, args ...string) result {
 	return result{code, so.String(), se.String()}
 }
 
-// onlyResult returns the result.json written below out (exactly one run).
-func onlyResult(t *testing.T, out string) (string, *results.Run) {
-	t.Helper()
-	matches, _ := filepath.Glob(filepath.Join(out, "*", "result.json"))
-	if len(matches) != 1 {
-		t.Fatalf("want one result.json below %s, found %v", out, matches)
-	}
-	data, err := os.ReadFile(matches[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := results.Validate(data); err != nil {
-		t.Fatalf("%s does not validate against the schema: %v", matches[0], err)
-	}
-	run, err := results.Read(matches[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return matches[0], run
-}
-
 func TestRunEndToEnd(t *testing.T) {
 	out := t.TempDir()
 	r := runBin(t, "run", "--drivers", "tcp,grpc", "--duration", "400ms", "--warmup", "100ms", "--concurrency", "1,4", "--out", out)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	path, run := onlyResult(t, out)
+	path, run := driverstest.ResultsFile(t, out), driverstest.ReadResults(t, out)
 	if !run.Complete || len(run.Cells) != 6 {
 		t.Fatalf("complete=%v, %d cells, want 6", run.Complete, len(run.Cells))
 	}
@@ -169,7 +147,7 @@ func TestServeAndRun(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("run against serve: exit %d\n%s", r.code, r.stderr)
 			}
-			_, run := onlyResult(t, out)
+			run := driverstest.ReadResults(t, out)
 			for _, c := range run.Cells {
 				if c.Counts.OK == 0 || c.Counts.Failed() != 0 {
 					t.Fatalf("cell %s: %+v", c.Key, c.Counts)
@@ -204,7 +182,7 @@ func TestInterrupt(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("exit %v, want 1\n%s", err, stderr.String())
 	}
-	_, run := onlyResult(t, out)
+	run := driverstest.ReadResults(t, out)
 	if run.Complete || run.Incomplete != "interrupted" || len(run.Cells) != 1 || !run.Cells[0].Incomplete || run.Cells[0].Counts.OK == 0 {
 		t.Fatalf("complete=%v reason=%q cells=%+v", run.Complete, run.Incomplete, run.Cells)
 	}
