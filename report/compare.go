@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -16,10 +15,6 @@ import (
 
 	"github.com/rpcbench/rpcbench/results"
 )
-
-// ErrRegression is returned by CompareFiles when a statistically
-// significant change crosses a --fail-on threshold.
-var ErrRegression = errors.New("regression")
 
 // MinRepetitions is how many repetitions each side needs for a
 // significance test and confidence intervals.
@@ -859,51 +854,3 @@ func (e *errWriter) Write(p []byte) (int, error) {
 }
 
 func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }
-
-// ---- files ----
-
-// ReadRun reads a result file. Its errors are ErrBadInput, one line naming
-// the file and saying what would fix it.
-func ReadRun(path string) (*results.Run, error) {
-	run, err := results.Read(path)
-	if err != nil {
-		return nil, &inputError{msg: strings.ReplaceAll(err.Error(), "\n", " "), err: err}
-	}
-	return run, nil
-}
-
-// CompareFiles does the work of `rpcbench compare BASE NEW`: it reads both
-// files, compares them and writes the comparison in format. It returns an
-// ErrBadInput error for bad input (before writing anything) and
-// ErrRegression after writing when a significant change crossed a
-// threshold.
-func CompareFiles(w io.Writer, basePath, newPath string, opts CompareOptions, format string) error {
-	if !contains(CompareFormats, format) && format != "" && format != "md" {
-		return badInput("--format %q: want one of %s", format, strings.Join(CompareFormats, ", "))
-	}
-	base, err := ReadRun(basePath)
-	if err != nil {
-		return err
-	}
-	cur, err := ReadRun(newPath)
-	if err != nil {
-		return err
-	}
-	if opts.BaseName == "" {
-		opts.BaseName = basePath
-	}
-	if opts.NewName == "" {
-		opts.NewName = newPath
-	}
-	c, err := Compare(base, cur, opts)
-	if err != nil {
-		return err
-	}
-	if err := WriteComparison(w, c, format); err != nil {
-		return err
-	}
-	if c.Failed() {
-		return ErrRegression
-	}
-	return nil
-}

@@ -18,21 +18,15 @@ import (
 	"github.com/rpcbench/rpcbench/results"
 )
 
-// ErrBadInput marks errors caused by the input (a missing or unreadable
-// file, an incompatible schema, no cells to compare, a malformed flag);
-// commands map it to exit status 2.
+// ErrBadInput marks errors caused by the input (no runs, no cells to
+// compare, a malformed flag or option); commands map it to exit status 2.
 var ErrBadInput = errors.New("bad input")
 
-// inputError is a one-line message that is also ErrBadInput; err, when
-// set, is the error it words (a *results.ReadError).
-type inputError struct {
-	msg string
-	err error
-}
+// inputError is a one-line message that is also ErrBadInput.
+type inputError struct{ msg string }
 
 func (e *inputError) Error() string        { return e.msg }
 func (e *inputError) Is(target error) bool { return target == ErrBadInput }
-func (e *inputError) Unwrap() error        { return e.err }
 
 func badInput(format string, args ...any) error {
 	return &inputError{msg: fmt.Sprintf(format, args...)}
