@@ -213,3 +213,25 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestMainCommandTable: every subcommand is registered once, from the
+// table, under the name the table gives it.
+func TestMainCommandTable(t *testing.T) {
+	root := newRootCmd()
+	seen := map[string]bool{}
+	for _, c := range commands {
+		if seen[c.name] {
+			t.Errorf("%s is in the table twice", c.name)
+		}
+		seen[c.name] = true
+		if got := c.new().Name(); got != c.name {
+			t.Errorf("table entry %s builds the command %s", c.name, got)
+		}
+		if sub, _, err := root.Find([]string{c.name}); err != nil || sub.Name() != c.name {
+			t.Errorf("rpcbench %s: not registered (%v)", c.name, err)
+		}
+	}
+	if n := len(root.Commands()); n != len(commands) {
+		t.Errorf("root has %d subcommands, the table %d", n, len(commands))
+	}
+}
