@@ -47,12 +47,6 @@ func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
 
-// quietErr is an error already reported to the user; main only sets the
-// exit code.
-type quietErr struct{ code int }
-
-func (e quietErr) Error() string { return fmt.Sprintf("exit %d", e.code) }
-
 // forceCleanup is run, bounded in time, when a second Ctrl-C exits at once.
 var forceCleanup struct {
 	sync.Mutex
@@ -138,10 +132,6 @@ func markRun(root *cobra.Command) *bool {
 func exitCode(err error, ran bool) int {
 	if err == nil {
 		return 0
-	}
-	var q quietErr
-	if errors.As(err, &q) {
-		return q.code
 	}
 	if errors.Is(err, errRegression) {
 		return 1
