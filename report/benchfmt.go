@@ -2,7 +2,6 @@ package report
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"sort"
@@ -136,47 +135,4 @@ func nameValue(v string) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// ExportFile does the work of `rpcbench export --format benchfmt FILE`.
-func ExportFile(w io.Writer, path, format string) error {
-	if format != "benchfmt" {
-		return badInput("--format %q: want benchfmt", format)
-	}
-	run, err := ReadRun(path)
-	if err != nil {
-		return err
-	}
-	return Benchfmt(w, run)
-}
-
-// ReportFiles does the work of `rpcbench report FILE... -o OUT`: it reads
-// every result, merges them into one comparison and writes OUT atomically,
-// as Markdown when OUT ends in .md and as HTML otherwise.
-func ReportFiles(out string, paths []string) error {
-	if len(paths) == 0 {
-		return badInput("give at least one result.json to report on")
-	}
-	if out == "" {
-		return badInput("-o: give the file to write, e.g. -o report.html")
-	}
-	var runs []*results.Run
-	for _, p := range paths {
-		run, err := ReadRun(p)
-		if err != nil {
-			return err
-		}
-		runs = append(runs, run)
-	}
-	var buf bytes.Buffer
-	var err error
-	if strings.HasSuffix(strings.ToLower(out), ".md") {
-		err = Markdown(&buf, runs)
-	} else {
-		err = HTML(&buf, runs)
-	}
-	if err != nil {
-		return err
-	}
-	return results.WriteFileAtomic(out, buf.Bytes())
 }

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,26 +94,5 @@ func TestBenchfmtFailedCellIsAComment(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "# BenchmarkRPC/driver=rabbitmq/variant=default/payload=0/load=c4/service=0-2: broker went away\n") {
 		t.Errorf("failed cell not written as one comment line:\n%s", buf.String())
-	}
-}
-
-func TestExportFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "r.json")
-	if err := results.Write(p, synthRun(t, 1, threeDrivers()...)); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := ExportFile(&buf, p, "benchfmt"); err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(buf.String(), "\nBenchmarkRPC/"); n != 6 {
-		t.Errorf("%d benchmark lines, want 6", n)
-	}
-	if err := ExportFile(&buf, p, "csv"); !isBadInput(err) {
-		t.Errorf("--format csv: err = %v, want bad input", err)
-	}
-	if err := ExportFile(&buf, filepath.Join(dir, "nope.json"), "benchfmt"); !isBadInput(err) {
-		t.Errorf("missing file: err = %v, want bad input", err)
 	}
 }

@@ -226,7 +226,7 @@ func TestHTMLInChromium(t *testing.T) {
 		{"open", []*results.Run{openLoopRun(t)}},
 		{"two-runs", []*results.Run{synthRun(t, 1, threeDrivers()...), synthRun(t, 2, threeDrivers()...)}},
 	}
-	if real, err := ReadRun(filepath.Join("testdata", "result-tcp-grpc-nats.json")); err == nil {
+	if real, err := results.Read(filepath.Join("testdata", "result-tcp-grpc-nats.json")); err == nil {
 		pages = append(pages, struct {
 			name string
 			runs []*results.Run

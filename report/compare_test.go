@@ -3,10 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -320,70 +317,57 @@ func TestParseThreshold(t *testing.T) {
 	}
 }
 
-// TestCompareFilesExitCodes checks the error each outcome maps to: nil
-// (exit 0), ErrRegression (exit 1) and ErrBadInput (exit 2).
-func TestCompareFilesExitCodes(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name string, run *results.Run) string {
-		p := filepath.Join(dir, name)
-		if err := results.Write(p, run); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	base := write("base.json", synthRun(t, 1, cellSpecs(5, 1)...))
-	same := write("same.json", synthRun(t, 2, cellSpecs(5, 1)...))
-	slower := write("slower.json", synthRun(t, 3, cellSpecs(5, 1.2)...))
-	other := write("other.json", synthRun(t, 4, spec{driver: "grpc", variant: "unary", payload: 4096, conc: 1, medianUs: 80}))
-	v2 := filepath.Join(dir, "v2.json")
-	if err := os.WriteFile(v2, []byte(`{"schema_version": 99, "cells": []}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	notJSON := filepath.Join(dir, "notjson.json")
-	if err := os.WriteFile(notJSON, []byte("goos: linux\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	missing := filepath.Join(dir, "missing.json")
+// TestCompareOutcomes checks what each outcome gives the command to map
+// to its exit code: a passing comparison (exit 0), a failing one (exit 1)
+// and ErrBadInput (exit 2) with nothing written. Reading the files is the
+// command's: cmd/rpcbench tests it.
+func TestCompareOutcomes(t *testing.T) {
+	base := synthRun(t, 1, cellSpecs(5, 1)...)
+	same := synthRun(t, 2, cellSpecs(5, 1)...)
+	slower := synthRun(t, 3, cellSpecs(5, 1.2)...)
+	other := synthRun(t, 4, spec{driver: "grpc", variant: "unary", payload: 4096, conc: 1, medianUs: 80})
 	fail := mustThresholds(t, "p99:+10%", "throughput:-5%")
 
 	tests := []struct {
 		name       string
-		base, cur  string
+		base, cur  *results.Run
 		format     string
-		want       error  // nil, ErrRegression or ErrBadInput
-		wantInMsg  string // for bad input: the message names this
+		failed     bool
+		badInput   string // for bad input: the message names this
 		thresholds []Threshold
 	}{
-		{"same distribution passes", base, same, "text", nil, "", fail},
-		{"20% slower fails", base, slower, "text", ErrRegression, "", fail},
-		{"20% slower without thresholds passes", base, slower, "text", nil, "", nil},
-		{"json output fails too", base, slower, "json", ErrRegression, "", fail},
-		{"missing base", missing, same, "text", ErrBadInput, "missing.json", fail},
-		{"missing new", base, missing, "text", ErrBadInput, "missing.json", fail},
-		{"newer schema", base, v2, "text", ErrBadInput, "schema_version 99", fail},
-		{"not a result", notJSON, base, "text", ErrBadInput, "notjson.json", fail},
-		{"no common cells", base, other, "text", ErrBadInput, "no cell in common", fail},
-		{"bad format", base, same, "yaml", ErrBadInput, "--format", fail},
+		{"same distribution passes", base, same, "text", false, "", fail},
+		{"20% slower fails", base, slower, "text", true, "", fail},
+		{"20% slower without thresholds passes", base, slower, "text", false, "", nil},
+		{"json output fails too", base, slower, "json", true, "", fail},
+		{"no common cells", base, other, "text", false, "no cell in common", fail},
+		{"bad format", base, same, "yaml", false, "--format", fail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := CompareFiles(&out, tt.base, tt.cur, CompareOptions{Thresholds: tt.thresholds}, tt.format)
-			switch {
-			case tt.want == nil && err != nil:
-				t.Fatalf("err = %v, want nil (exit 0)", err)
-			case tt.want != nil && !errors.Is(err, tt.want):
-				t.Fatalf("err = %v, want %v", err, tt.want)
+			c, err := Compare(tt.base, tt.cur, CompareOptions{Thresholds: tt.thresholds})
+			if err == nil {
+				err = WriteComparison(&out, c, tt.format)
 			}
-			if tt.want == ErrBadInput {
+			if tt.badInput != "" {
+				if !isBadInput(err) {
+					t.Fatalf("err = %v, want bad input", err)
+				}
 				msg := err.Error()
-				if strings.Contains(msg, "\n") || !strings.Contains(msg, tt.wantInMsg) {
-					t.Errorf("bad-input message %q: want one line containing %q", msg, tt.wantInMsg)
+				if strings.Contains(msg, "\n") || !strings.Contains(msg, tt.badInput) {
+					t.Errorf("bad-input message %q: want one line containing %q", msg, tt.badInput)
 				}
 				if out.Len() != 0 {
 					t.Errorf("bad input wrote output:\n%s", out.String())
 				}
 				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Failed() != tt.failed {
+				t.Fatalf("Failed() = %v, want %v\n%s", c.Failed(), tt.failed, out.String())
 			}
 			if out.Len() == 0 {
 				t.Error("no output")

@@ -10,15 +10,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with the current output")
 
-func readFile(t testing.TB, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func isBadInput(err error) bool { return errors.Is(err, ErrBadInput) }
 
 // golden compares got with testdata/name, or rewrites it under -update.

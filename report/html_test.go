@@ -144,35 +144,6 @@ func TestHTML100CellsSize(t *testing.T) {
 	}
 }
 
-func TestReportFiles(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
-	if err := results.Write(a, synthRun(t, 1, threeDrivers()...)); err != nil {
-		t.Fatal(err)
-	}
-	if err := results.Write(b, synthRun(t, 2, threeDrivers()...)); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out", "report.html")
-	if err := ReportFiles(out, []string{a, b}); err != nil {
-		t.Fatalf("ReportFiles: %v", err)
-	}
-	page := readFile(t, out)
-	if !strings.Contains(page, "synthetic-1") || !strings.Contains(page, "synthetic-2") {
-		t.Error("merged report does not name both runs")
-	}
-	md := filepath.Join(dir, "summary.md")
-	if err := ReportFiles(md, []string{a}); err != nil {
-		t.Fatalf("ReportFiles .md: %v", err)
-	}
-	if !strings.HasPrefix(readFile(t, md), "## rpcbench") {
-		t.Error("ReportFiles to .md did not write Markdown")
-	}
-	if err := ReportFiles(out, []string{filepath.Join(dir, "missing.json")}); !isBadInput(err) {
-		t.Errorf("missing file: err = %v, want bad input", err)
-	}
-}
-
 func TestFullSeconds(t *testing.T) {
 	pts := func(secs ...int) []results.Point {
 		var out []results.Point
@@ -228,7 +199,7 @@ func TestReportsOfARunWithNoCells(t *testing.T) {
 //	rpcbench run --drivers tcp,grpc:unary,nats:core --concurrency 1,8 --payload 64 --duration 2s --warmup 300ms -o /tmp/r
 //	cp /tmp/r/*/result.json report/testdata/result-tcp-grpc-nats.json
 func TestRealResult(t *testing.T) {
-	run, err := ReadRun(filepath.Join("testdata", "result-tcp-grpc-nats.json"))
+	run, err := results.Read(filepath.Join("testdata", "result-tcp-grpc-nats.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

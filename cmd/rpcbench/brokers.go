@@ -52,8 +52,9 @@ func newBrokersCmd() *cobra.Command {
 		Short: "Start brokers and leave them running for repeated runs (up, down, status)",
 		Long: `brokers up starts the brokers a scenario's drivers need (or the kinds named)
 in containers and leaves them running; their URLs, images and container ids
-are kept in <out>/` + brokersStateFile + `. Pass them to runs with the --broker
-flags it prints. brokers status shows them; brokers down removes them.
+are kept in <out>/` + brokersStateFile + `. Runs with the same --out use them; for
+others it prints --broker flags (passwords shown as ***: the full URLs are in
+` + brokersStateFile + `). brokers status shows them; brokers down removes them.
 
 NATS runs in a child process of every rpcbench run and is not started here.`,
 		Example: `  rpcbench brokers up rabbitmq
@@ -71,7 +72,7 @@ NATS runs in a child process of every rpcbench run and is not started here.`,
 		Use:   "up [KIND...]",
 		Short: "Start the brokers of a scenario (or the kinds named) and leave them running",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return brokersUp(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return brokersUp(cmd.Context(), f, args, brokerStarters(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	up.Flags().StringVarP(&f.scenario, "scenario", "s", scenarios.Default, "scenario whose broker drivers decide the kinds, when none are named")
@@ -131,7 +132,8 @@ func writeBrokersState(out string, st *brokersState) error {
 		return err
 	}
 	tmp := statePath(out) + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	// 0600: the URLs hold the brokers' passwords.
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, statePath(out))
@@ -186,7 +188,9 @@ func scenarioBrokerKinds(name string) ([]string, error) {
 	return kinds, nil
 }
 
-func brokersUp(ctx context.Context, f brokersFlags, kinds []string, stdout, stderr io.Writer) error {
+// brokersUp starts the brokers of kinds with starters. What it prints and
+// returns never holds a password: URLs are shown as amqp://user:***@host/.
+func brokersUp(ctx context.Context, f brokersFlags, kinds []string, starters map[string]broker.Starter, stdout, stderr io.Writer) error {
 	if f.network != "" {
 		if _, err := broker.ParseNetworkMode(f.network); err != nil {
 			return usageErr("--network: %v", err)
@@ -212,7 +216,11 @@ func brokersUp(ctx context.Context, f brokersFlags, kinds []string, stdout, stde
 	if err != nil {
 		return err
 	}
-	starters := brokerStarters()
+	red := newRedactor()
+	for _, b := range st.Brokers {
+		red.add(b.URL)
+	}
+	stderr = red.writer(stderr)
 	var errs []error
 	for _, kind := range kinds {
 		if i := slices.IndexFunc(st.Brokers, func(b brokerRecord) bool { return b.Kind == kind }); i >= 0 {
@@ -238,6 +246,7 @@ func brokersUp(ctx context.Context, f brokersFlags, kinds []string, stdout, stde
 		before, _ := broker.ListLabelled(ctx, broker.RunID, true)
 		fmt.Fprintf(stderr, "%s: starting...\n", kind)
 		b, stop, err := start(ctx, broker.StartOptions{Dir: f.out, Params: params})
+		red.add(b.URL)
 		if err != nil {
 			if reason, ok := broker.IsUnavailable(err); ok {
 				errs = append(errs, fmt.Errorf("%s: %s", kind, reason))
@@ -272,19 +281,28 @@ func brokersUp(ctx context.Context, f brokersFlags, kinds []string, stdout, stde
 	if err := writeBrokersState(f.out, st); err != nil {
 		return err
 	}
-	printBrokerFlags(stdout, st)
-	return errors.Join(errs...)
+	printBrokerFlags(stdout, f.out, st)
+	return red.err(errors.Join(errs...))
 }
 
-func printBrokerFlags(w io.Writer, st *brokersState) {
+// printBrokerFlags prints the --broker flags of the brokers up, their
+// passwords redacted (and then where to find them).
+func printBrokerFlags(w io.Writer, out string, st *brokersState) {
 	if len(st.Brokers) == 0 {
 		return
 	}
 	var flags []string
+	redacted := false
 	for _, b := range st.Brokers {
-		flags = append(flags, "--broker "+b.Kind+"="+b.URL)
+		u := broker.Redact(b.URL)
+		redacted = redacted || u != b.URL
+		flags = append(flags, "--broker "+b.Kind+"="+u)
 	}
-	fmt.Fprintf(w, "use: rpcbench run %s\n", strings.Join(flags, " "))
+	note := ""
+	if redacted {
+		note = fmt.Sprintf(" (passwords are in %s; runs with --out %s use these brokers without --broker)", statePath(out), out)
+	}
+	fmt.Fprintf(w, "use: rpcbench run %s%s\n", strings.Join(flags, " "), note)
 }
 
 func brokersDown(ctx context.Context, f brokersFlags, stdout io.Writer) error {
@@ -339,9 +357,9 @@ func brokersStatus(ctx context.Context, f brokersFlags, stdout io.Writer) error 
 		for i, id := range b.Containers {
 			short[i] = id[:min(12, len(id))]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Kind, state, b.URL, b.Image, b.Version, strings.Join(short, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Kind, state, broker.Redact(b.URL), b.Image, b.Version, strings.Join(short, ","))
 	}
 	tw.Flush()
-	printBrokerFlags(stdout, st)
+	printBrokerFlags(stdout, f.out, st)
 	return nil
 }

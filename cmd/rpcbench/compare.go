@@ -1,33 +1,14 @@
 package main
 
 import (
-	"errors"
+	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rpcbench/rpcbench/report"
-	"github.com/rpcbench/rpcbench/results"
 )
-
-// errRegression (exit 1, nothing more printed) is declared in extra.go.
-
-// reportErr maps the report package's errors to the command's: bad input
-// exits 2 with its one-line message, a regression exits 1.
-func reportErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, report.ErrRegression):
-		return errRegression
-	case errors.Is(err, report.ErrBadInput):
-		return usageErr("%v", err)
-	}
-	var re *results.ReadError // a result file that cannot be used
-	if errors.As(err, &re) {
-		return usageErr("%v", err)
-	}
-	return err
-}
 
 func newCompareCmd() *cobra.Command {
 	var (
@@ -71,7 +52,7 @@ file, incompatible schema version, no common cells, malformed flag).`,
 				}
 				opts.Thresholds = append(opts.Thresholds, t)
 			}
-			return reportErr(report.CompareFiles(cmd.OutOrStdout(), args[0], args[1], opts, format))
+			return reportErr(compareFiles(cmd.OutOrStdout(), args[0], args[1], opts, format))
 		},
 	}
 	f := cmd.Flags()
@@ -82,4 +63,39 @@ file, incompatible schema version, no common cells, malformed flag).`,
 	f.Float64Var(&opts.Alpha, "alpha", 0.05, "significance level")
 	f.StringVar(&opts.Test, "test", "welch", "significance test: welch (Welch's t-test, mean) or mann-whitney (U test, median; needs 4+ repetitions a side)")
 	return cmd
+}
+
+// compareFiles does the work of `rpcbench compare BASE NEW`: it reads both
+// files, compares them and writes the comparison in format. Bad input is
+// refused before anything is written; errRegression is returned after
+// writing when the comparison fails.
+func compareFiles(w io.Writer, basePath, newPath string, opts report.CompareOptions, format string) error {
+	if !slices.Contains(report.CompareFormats, format) && format != "" && format != "md" {
+		return usageErr("--format %q: want one of %s", format, strings.Join(report.CompareFormats, ", "))
+	}
+	base, err := readRun(basePath)
+	if err != nil {
+		return err
+	}
+	cur, err := readRun(newPath)
+	if err != nil {
+		return err
+	}
+	if opts.BaseName == "" {
+		opts.BaseName = basePath
+	}
+	if opts.NewName == "" {
+		opts.NewName = newPath
+	}
+	c, err := report.Compare(base, cur, opts)
+	if err != nil {
+		return err
+	}
+	if err := report.WriteComparison(w, c, format); err != nil {
+		return err
+	}
+	if c.Failed() {
+		return errRegression
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -26,10 +27,10 @@ reads it like the output of go test -bench.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return reportErr(report.ExportFile(cmd.OutOrStdout(), args[0], format))
+				return reportErr(exportFile(cmd.OutOrStdout(), args[0], format))
 			}
 			var buf bytes.Buffer
-			if err := report.ExportFile(&buf, args[0], format); err != nil {
+			if err := exportFile(&buf, args[0], format); err != nil {
 				return reportErr(err)
 			}
 			if err := results.WriteFileAtomic(out, buf.Bytes()); err != nil {
@@ -41,4 +42,16 @@ reads it like the output of go test -bench.`,
 	cmd.Flags().StringVar(&format, "format", "benchfmt", "output format: benchfmt")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default: standard output)")
 	return cmd
+}
+
+// exportFile does the work of `rpcbench export --format benchfmt FILE`.
+func exportFile(w io.Writer, path, format string) error {
+	if format != "benchfmt" {
+		return usageErr("--format %q: want benchfmt", format)
+	}
+	run, err := readRun(path)
+	if err != nil {
+		return err
+	}
+	return report.Benchfmt(w, run)
 }

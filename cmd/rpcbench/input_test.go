@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rpcbench/rpcbench/internal/driverstest"
 	"github.com/rpcbench/rpcbench/results"
 )
 
@@ -117,8 +118,7 @@ func shortRun(t *testing.T, out string, extra ...string) string {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	path, _ := onlyResult(t, out)
-	return path
+	return driverstest.ResultsFile(t, out)
 }
 
 // TestBadResultFiles: report, compare and export refuse a damaged result
@@ -254,17 +254,16 @@ func TestRunDirsNeverShared(t *testing.T) {
 // values are other cells, which compare never matches.
 func TestSameWorkloadSameKey(t *testing.T) {
 	dir := t.TempDir()
-	plain := shortRun(t, filepath.Join(dir, "plain"))
+	plainDir, explicitDir, otherDir := filepath.Join(dir, "plain"), filepath.Join(dir, "explicit"), filepath.Join(dir, "other")
+	plain := shortRun(t, plainDir)
 	scen := func(name, opts string) string {
 		p := filepath.Join(dir, name+".yaml")
 		os.WriteFile(p, []byte("name: "+name+"\ndrivers:\n  - name: tcp\n    options: "+opts+"\npayloads: [64]\nconcurrency: [1]\n"), 0o644)
 		return p
 	}
-	explicit := shortRun(t, filepath.Join(dir, "explicit"), "--scenario", scen("explicit", `{connections: "2"}`), "--drivers", "tcp")
-	other := shortRun(t, filepath.Join(dir, "other"), "--scenario", scen("other", `{connections: 1}`), "--drivers", "tcp")
-	_, a := readRun(t, plain)
-	_, b := readRun(t, explicit)
-	_, c := readRun(t, other)
+	explicit := shortRun(t, explicitDir, "--scenario", scen("explicit", `{connections: "2"}`), "--drivers", "tcp")
+	other := shortRun(t, otherDir, "--scenario", scen("other", `{connections: 1}`), "--drivers", "tcp")
+	a, b, c := driverstest.ReadResults(t, plainDir), driverstest.ReadResults(t, explicitDir), driverstest.ReadResults(t, otherDir)
 	if a.Cells[0].Key != b.Cells[0].Key || a.Cells[0].Options["connections"] != "2" {
 		t.Fatalf("keys %q and %q (options %v): want the same, with connections=2 recorded", a.Cells[0].Key, b.Cells[0].Key, a.Cells[0].Options)
 	}
@@ -281,13 +280,4 @@ func TestSameWorkloadSameKey(t *testing.T) {
 	}
 	r := runBin(t, "compare", plain, other)
 	wantBadInput(t, r, "no cell in common", "")
-}
-
-func readRun(t *testing.T, path string) (string, *results.Run) {
-	t.Helper()
-	run, err := results.Read(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, run
 }

@@ -1,7 +1,9 @@
 // Command rpcbench measures what it costs to carry RPC over a message queue
 // instead of a direct connection. main is thin: it builds the command tree,
 // handles signals, and maps errors to exit codes (0 success, 1 run failed,
-// 2 bad input). Every command is a function that returns an error.
+// 2 bad input). Every command is a function that returns an error, and
+// the subcommands are registered in one table (commands); main is the only
+// place the process exits.
 package main
 
 import (
@@ -22,16 +24,28 @@ import (
 // errUsage marks bad input: exit code 2.
 var errUsage = errors.New("usage")
 
+// errRegression is returned by compare when the comparison fails (exit 1,
+// nothing more printed).
+var errRegression = errors.New("regression")
+
+// commands are rpcbench's subcommands: add one here with its constructor.
+var commands = []struct {
+	name string
+	new  func() *cobra.Command
+}{
+	{"run", newRunCmd},
+	{"serve", newServeCmd},
+	{"drivers", newDriversCmd},
+	{"brokers", newBrokersCmd},
+	{"report", newReportCmd},
+	{"compare", newCompareCmd},
+	{"export", newExportCmd},
+}
+
 // usageErr wraps a message as bad input.
 func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
-
-// quietErr is an error already reported to the user; main only sets the
-// exit code.
-type quietErr struct{ code int }
-
-func (e quietErr) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 // forceCleanup is run, bounded in time, when a second Ctrl-C exits at once.
 var forceCleanup struct {
@@ -54,6 +68,7 @@ func realMain() int {
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	forced := make(chan struct{}) // closed after a second Ctrl-C's cleanup
 	go func() {
 		<-sigs
 		fmt.Fprintln(os.Stderr, "\nrpcbench: interrupted: stopping and writing partial results (Ctrl-C again to exit at once)")
@@ -70,13 +85,19 @@ func realMain() int {
 		broker.StopAll(cctx)           // whatever containers are left
 		broker.StopNATSProcesses(cctx) // and NATS child processes
 		ccancel()
-		os.Exit(130)
+		close(forced)
 	}()
 
 	root := newRootCmd()
 	ran := markRun(root)
-	err := root.ExecuteContext(ctx)
-	return exitCode(err, *ran)
+	done := make(chan int, 1)
+	go func() { done <- exitCode(root.ExecuteContext(ctx), *ran) }()
+	select {
+	case code := <-done:
+		return code
+	case <-forced:
+		return 130
+	}
 }
 
 // markRun wraps every command so that exitCode can tell cobra's own errors
@@ -111,10 +132,6 @@ func markRun(root *cobra.Command) *bool {
 func exitCode(err error, ran bool) int {
 	if err == nil {
 		return 0
-	}
-	var q quietErr
-	if errors.As(err, &q) {
-		return q.code
 	}
 	if errors.Is(err, errRegression) {
 		return 1
@@ -160,7 +177,8 @@ responder work, same load model: the transport is the only difference.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see rpcbench %s --help)", err, c.Name())
 	})
-	root.AddCommand(newRunCmd(), newServeCmd(), newDriversCmd(), newBrokersCmd())
-	addExtraCommands(root)
+	for _, c := range commands {
+		root.AddCommand(c.new())
+	}
 	return root
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/rpcbench/rpcbench/internal/driverstest"
-	"github.com/rpcbench/rpcbench/results"
 )
 
 // rpcbench returns the built binary (driverstest.Binary).
@@ -44,34 +43,13 @@ func runBin(t *testing.T, args ...string) result {
 	return result{code, so.String(), se.String()}
 }
 
-// onlyResult returns the result.json written below out (exactly one run).
-func onlyResult(t *testing.T, out string) (string, *results.Run) {
-	t.Helper()
-	matches, _ := filepath.Glob(filepath.Join(out, "*", "result.json"))
-	if len(matches) != 1 {
-		t.Fatalf("want one result.json below %s, found %v", out, matches)
-	}
-	data, err := os.ReadFile(matches[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := results.Validate(data); err != nil {
-		t.Fatalf("%s does not validate against the schema: %v", matches[0], err)
-	}
-	run, err := results.Read(matches[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return matches[0], run
-}
-
 func TestRunEndToEnd(t *testing.T) {
 	out := t.TempDir()
 	r := runBin(t, "run", "--drivers", "tcp,grpc", "--duration", "400ms", "--warmup", "100ms", "--concurrency", "1,4", "--out", out)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	path, run := onlyResult(t, out)
+	path, run := driverstest.ResultsFile(t, out), driverstest.ReadResults(t, out)
 	if !run.Complete || len(run.Cells) != 6 {
 		t.Fatalf("complete=%v, %d cells, want 6", run.Complete, len(run.Cells))
 	}
@@ -169,7 +147,7 @@ func TestServeAndRun(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("run against serve: exit %d\n%s", r.code, r.stderr)
 			}
-			_, run := onlyResult(t, out)
+			run := driverstest.ReadResults(t, out)
 			for _, c := range run.Cells {
 				if c.Counts.OK == 0 || c.Counts.Failed() != 0 {
 					t.Fatalf("cell %s: %+v", c.Key, c.Counts)
@@ -204,7 +182,7 @@ func TestInterrupt(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("exit %v, want 1\n%s", err, stderr.String())
 	}
-	_, run := onlyResult(t, out)
+	run := driverstest.ReadResults(t, out)
 	if run.Complete || run.Incomplete != "interrupted" || len(run.Cells) != 1 || !run.Cells[0].Incomplete || run.Cells[0].Counts.OK == 0 {
 		t.Fatalf("complete=%v reason=%q cells=%+v", run.Complete, run.Incomplete, run.Cells)
 	}
@@ -234,4 +212,26 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMainCommandTable: every subcommand is registered once, from the
+// table, under the name the table gives it.
+func TestMainCommandTable(t *testing.T) {
+	root := newRootCmd()
+	seen := map[string]bool{}
+	for _, c := range commands {
+		if seen[c.name] {
+			t.Errorf("%s is in the table twice", c.name)
+		}
+		seen[c.name] = true
+		if got := c.new().Name(); got != c.name {
+			t.Errorf("table entry %s builds the command %s", c.name, got)
+		}
+		if sub, _, err := root.Find([]string{c.name}); err != nil || sub.Name() != c.name {
+			t.Errorf("rpcbench %s: not registered (%v)", c.name, err)
+		}
+	}
+	if n := len(root.Commands()); n != len(commands) {
+		t.Errorf("root has %d subcommands, the table %d", n, len(commands))
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/rpcbench/rpcbench/internal/driverstest"
 )
 
 // TestRunNATS runs each nats variant end to end through `rpcbench run` on
@@ -18,7 +20,7 @@ func TestRunNATS(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	_, run := onlyResult(t, out)
+	run := driverstest.ReadResults(t, out)
 	if !run.Complete || len(run.Cells) != 6 {
 		t.Fatalf("complete=%v, %d cells, want 6", run.Complete, len(run.Cells))
 	}
@@ -56,7 +58,7 @@ func TestRunNATSExternal(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	_, run := onlyResult(t, out)
+	run := driverstest.ReadResults(t, out)
 	if len(run.Cells) != 3 {
 		t.Fatalf("%d cells, want 3 (core, jetstream, core+stream-copy)", len(run.Cells))
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/rpcbench/rpcbench/internal/driverstest"
 )
 
 // TestRedaction runs against a NATS server that needs a password, given in
@@ -65,7 +67,7 @@ func TestRedaction(t *testing.T) {
 					t.Errorf("the password is in %s", p)
 				}
 			}
-			_, run := onlyResult(t, out)
+			run := driverstest.ReadResults(t, out)
 			want := fmt.Sprintf("nats://%s:***@%s", user, addr)
 			if b := run.Environment.Brokers; len(b) != 1 || b[0].URL != want {
 				t.Errorf("brokers %+v, want the URL recorded as %s", b, want)

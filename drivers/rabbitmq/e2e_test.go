@@ -2,11 +2,9 @@ package rabbitmq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,39 +17,6 @@ import (
 // End-to-end tests through the rpcbench binary (driverstest.Binary).
 
 func rpcbenchBin(t *testing.T) string { return driverstest.Binary(t) }
-
-type e2eResult struct {
-	Environment struct {
-		Brokers []struct {
-			Kind, Source, URL, Image, Version string
-		} `json:"brokers"`
-	} `json:"environment"`
-	Cells []struct {
-		Driver, Variant, Error string
-		Counts                 struct {
-			Started int64 `json:"started"`
-			OK      int64 `json:"ok"`
-		} `json:"counts"`
-	} `json:"cells"`
-	Skipped []struct{ Driver, Variant, Reason string } `json:"skipped"`
-}
-
-func readE2EResult(t *testing.T, out string) *e2eResult {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(out, "*", "result.json"))
-	if len(files) != 1 {
-		t.Fatalf("want one result.json under %s, found %v", out, files)
-	}
-	data, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r e2eResult
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatal(err)
-	}
-	return &r
-}
 
 // childRunID gives a child rpcbench its own run id (RPCBENCH_RUN_ID), so
 // its containers can be counted apart from everyone else's.
@@ -90,7 +55,7 @@ func TestRunAllVariants(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rpcbench run: %v\n%s", err, log)
 	}
-	r := readE2EResult(t, out)
+	r := driverstest.ReadResults(t, out)
 	if len(r.Cells) != 12 || len(r.Skipped) != 0 {
 		t.Fatalf("cells %d, skipped %+v\n%s", len(r.Cells), r.Skipped, log)
 	}
@@ -160,7 +125,7 @@ func TestRunInterrupted(t *testing.T) {
 	if err == nil {
 		t.Fatalf("interrupted run exited 0\n%s", log.String())
 	}
-	r := readE2EResult(t, out)
+	r := driverstest.ReadResults(t, out)
 	if len(r.Cells) != 1 || r.Cells[0].Counts.OK == 0 {
 		t.Fatalf("partial result: %+v\n%s", r.Cells, log.String())
 	}
@@ -191,7 +156,7 @@ func TestRunNoDocker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run without Docker: %v\n%s", err, log)
 	}
-	r := readE2EResult(t, out)
+	r := driverstest.ReadResults(t, out)
 	if len(r.Skipped) != 1 || r.Skipped[0].Reason != broker.NoEngineReason {
 		t.Fatalf("skipped %+v, want the reason %q\n%s", r.Skipped, broker.NoEngineReason, log)
 	}

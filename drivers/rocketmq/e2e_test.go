@@ -2,7 +2,6 @@ package rocketmq_test
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -16,42 +15,6 @@ import (
 )
 
 func rpcbenchBin(t *testing.T) string { return driverstest.Binary(t) }
-
-type resultFile struct {
-	Environment struct {
-		Brokers []struct {
-			Kind, Source, URL, Image, Version string
-			Details                           map[string]string
-		} `json:"brokers"`
-	} `json:"environment"`
-	Cells []struct {
-		Driver, Variant, Broker, Error string
-		Counts                         struct {
-			Started   int64 `json:"started"`
-			OK        int64 `json:"ok"`
-			Timeout   int64 `json:"timeout"`
-			Transport int64 `json:"transport_error"`
-		} `json:"counts"`
-	} `json:"cells"`
-	Skipped []struct{ Driver, Variant, Reason string } `json:"skipped"`
-}
-
-func readResult(t *testing.T, out string) *resultFile {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(out, "*", "result.json"))
-	if len(files) != 1 {
-		t.Fatalf("want one result.json under %s, found %v", out, files)
-	}
-	b, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r resultFile
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	return &r
-}
 
 func runRpcbench(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
@@ -83,7 +46,7 @@ func TestRunBothVariants(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rpcbench run: %v\n%s", err, log)
 	}
-	r := readResult(t, out)
+	r := driverstest.ReadResults(t, out)
 	if len(r.Cells) != 4 || len(r.Skipped) != 0 {
 		t.Fatalf("cells %d, skipped %+v\n%s", len(r.Cells), r.Skipped, log)
 	}
@@ -166,7 +129,7 @@ func TestRunBrokerKilledMidRun(t *testing.T) {
 		t.Fatalf("rpcbench run did not end after the broker was killed\n%s", log)
 	}
 	t.Logf("rpcbench run: %v", runErr)
-	res := readResult(t, out)
+	res := driverstest.ReadResults(t, out)
 	if len(res.Cells) != 1 {
 		t.Fatalf("cells: %+v\n%s", res.Cells, log)
 	}
