@@ -572,18 +572,14 @@ func runViewOf(label string, run *results.Run) runView {
 		sc("rate, calls/s (open loop)", strings.Join(rs, ", "))
 		sc("max in flight", strconv.Itoa(s.MaxInFlight))
 	}
-	var st []string
-	for _, t := range s.ServiceTimes {
-		st = append(st, t.String())
-	}
-	sc("service times", strings.Join(st, ", "))
-	sc("duration", s.Duration.String())
+	sc("service times", strings.Join(s.ServiceTimes, ", "))
+	sc("duration", s.Duration)
 	if s.Calls > 0 {
 		sc("calls per cell", strconv.FormatInt(s.Calls, 10))
 	}
-	sc("warm-up", s.Warmup.String())
-	sc("broker warm-up", s.BrokerWarmup.String())
-	sc("timeout", s.Timeout.String())
+	sc("warm-up", s.Warmup)
+	sc("broker warm-up", s.BrokerWarmup)
+	sc("timeout", s.Timeout)
 	sc("repetitions", strconv.Itoa(s.Repeat))
 	if b, err := json.MarshalIndent(s, "", "  "); err == nil {
 		v.ScenarioJSON = string(b)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rpcbench/rpcbench/results"
-	"github.com/rpcbench/rpcbench/scenarios"
 )
 
 // Synthetic runs whose truth is known: every cell's latencies are drawn
@@ -157,11 +156,11 @@ func synthRun(tb testing.TB, seed uint64, specs ...spec) *results.Run {
 			Libraries: map[string]string{"google.golang.org/grpc": "v1.85.0"},
 			Brokers:   []results.Broker{{Kind: "nats", Source: "container", Image: "nats:2.10", Version: "2.10.0", URL: "nats://127.0.0.1:4222"}},
 		},
-		Scenario: scenarios.Scenario{
-			Name: "synthetic", Source: "embedded:synthetic", Drivers: []scenarios.DriverSpec{{Name: "tcp"}, {Name: "grpc", Variants: []string{"unary"}}, {Name: "nats"}},
+		Scenario: results.Scenario{
+			Name: "synthetic", Source: "embedded:synthetic", Drivers: []results.ScenarioDriver{{Name: "tcp"}, {Name: "grpc", Variants: []string{"unary"}}, {Name: "nats"}},
 			Payloads: []int{64}, ResponseSize: 64, Concurrency: []int{8}, MaxInFlight: 256,
-			ServiceTimes: []scenarios.ServiceTime{{}}, Duration: scenarios.Duration(10 * time.Second),
-			Warmup: scenarios.Duration(time.Second), Timeout: scenarios.Duration(5 * time.Second), Repeat: 1, ResponderConcurrency: 64,
+			ServiceTimes: []string{"0"}, Duration: "10s", Warmup: "1s", BrokerWarmup: "0s", Settle: "0s",
+			Timeout: "5s", Repeat: 1, ResponderConcurrency: 64,
 		},
 		Skipped: []results.Skip{{Driver: "rocketmq", Reason: "no rocketmq broker: docker is not available and --broker rocketmq=URL was not given"}},
 	}

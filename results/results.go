@@ -14,8 +14,6 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/rpcbench/rpcbench/scenarios"
 )
 
 // SchemaVersion is the version of the result format written by this build.
@@ -25,16 +23,16 @@ const SchemaVersion = 2
 // Run is one rpcbench run: its environment, the resolved scenario, and
 // every measured cell.
 type Run struct {
-	SchemaVersion int                `json:"schema_version"`
-	ID            string             `json:"id"`
-	StartedAt     time.Time          `json:"started_at"`
-	FinishedAt    time.Time          `json:"finished_at"`
-	Complete      bool               `json:"complete"`
-	Incomplete    string             `json:"incomplete_reason,omitempty"`
-	Environment   Environment        `json:"environment"`
-	Scenario      scenarios.Scenario `json:"scenario"`
-	Cells         []Cell             `json:"cells"`
-	Skipped       []Skip             `json:"skipped"`
+	SchemaVersion int         `json:"schema_version"`
+	ID            string      `json:"id"`
+	StartedAt     time.Time   `json:"started_at"`
+	FinishedAt    time.Time   `json:"finished_at"`
+	Complete      bool        `json:"complete"`
+	Incomplete    string      `json:"incomplete_reason,omitempty"`
+	Environment   Environment `json:"environment"`
+	Scenario      Scenario    `json:"scenario"`
+	Cells         []Cell      `json:"cells"`
+	Skipped       []Skip      `json:"skipped"`
 	// Warmups is what each unit's settling saw before its first cell.
 	Warmups []Warmup `json:"warmups,omitempty"`
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/rpcbench/rpcbench/results"
-	"github.com/rpcbench/rpcbench/scenarios"
 )
 
 func sample(t testing.TB) *results.Run {
@@ -22,15 +21,13 @@ func sample(t testing.TB) *results.Run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := scenarios.Load(scenarios.Default)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().UTC()
 	return &results.Run{
 		SchemaVersion: results.SchemaVersion, ID: "x", StartedAt: now, FinishedAt: now, Complete: true,
 		Environment: results.Environment{RpcbenchVersion: "dev", Commit: "c", GoVersion: "go", OS: "linux", Arch: "amd64", Kernel: "6", CPUModel: "cpu", Cores: 2, GOMAXPROCS: 2, Libraries: map[string]string{}, Brokers: []results.Broker{}},
-		Scenario:    *sc,
+		Scenario: results.Scenario{Name: "default", Source: "embedded:default", Drivers: []results.ScenarioDriver{{Name: "tcp"}},
+			Payloads: []int{64}, Concurrency: []int{1}, MaxInFlight: 256, ServiceTimes: []string{"0"},
+			Duration: "1.5s", Warmup: "500ms", BrokerWarmup: "6s", Timeout: "5s", Repeat: 1, Settle: "6s"},
 		Cells: []results.Cell{{
 			Key: "tcp/mux payload=64", Driver: "tcp", Kind: "direct", Variant: "mux", Payload: 64, ResponseSize: 64,
 			Mode: "closed", Concurrency: 1, ServiceTime: "0", Repetition: 1, StartedAt: now, Seconds: 1,

@@ -156,7 +156,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 		ID:            filepath.Base(dir),
 		StartedAt:     started.UTC(),
 		Environment:   env.Collect(slices.Compact(libs)),
-		Scenario:      *sc,
+		Scenario:      scenarioRecord(sc),
 		Cells:         []results.Cell{},
 		Skipped:       []results.Skip{},
 	}
@@ -174,7 +174,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 
 	obs := newProgress(stderr, f.quiet)
 	fmt.Fprintf(stderr, "rpcbench %s: scenario %s, %d cells, writing %s\n", env.Version, sc.Name, cellCount(sc, units), dir)
-	runErr := runner.Run(ctx, runner.Plan{
+	out, runErr := runner.Run(ctx, runner.Plan{
 		Scenario:       sc,
 		Units:          units,
 		Brokers:        mgr,
@@ -182,8 +182,9 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 		Dir:            dir,
 		RequireBrokers: f.requireBrokers,
 		Observer:       obs,
-	}, run)
+	})
 	obs.finish()
+	assemble(run, out)
 
 	run.FinishedAt = time.Now().UTC()
 	run.Complete = runErr == nil || errors.Is(runErr, runner.ErrCellsFailed)

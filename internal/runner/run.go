@@ -111,8 +111,19 @@ type Plan struct {
 // results still hold every cell, with the reason in Cell.Error.
 var ErrCellsFailed = errors.New("some cells could not run")
 
-// Run runs every cell of the plan into run. On interruption (ctx ended) it
-// returns ctx's error; run then holds what was measured, marked incomplete.
+// Outcome is what a run measured: the cells in the order they ran, the
+// units skipped and why, what each unit's settling saw, and the brokers
+// the run used (with when each started, was ready and was warm).
+type Outcome struct {
+	Cells   []results.Cell
+	Skipped []results.Skip
+	Warmups []results.Warmup
+	Brokers []results.Broker
+}
+
+// Run runs every cell of the plan and returns what it measured. On
+// interruption (ctx ended) it returns ctx's error with what was measured
+// so far.
 //
 // Brokers start before measuring begins, all at once, and the ones that
 // need it (a JVM's JIT) are warmed up before the first cell of any driver:
@@ -120,7 +131,8 @@ var ErrCellsFailed = errors.New("some cells could not run")
 // Before a unit's first cell, unmeasured load runs until the unit's
 // throughput and p50 settle (settle). A broker is stopped once the last
 // unit using it is done.
-func Run(ctx context.Context, p Plan, run *results.Run) error {
+func Run(ctx context.Context, p Plan) (*Outcome, error) {
+	run := &Outcome{Cells: []results.Cell{}, Skipped: []results.Skip{}}
 	total := 0
 	keys := make([]string, len(p.Units))
 	lastUse := map[string]int{}
@@ -137,7 +149,7 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 	}
 	got := startBrokers(ctx, p, firstUse, run)
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return run, ctx.Err()
 	}
 	for _, key := range slices.Sorted(maps.Keys(firstUse)) {
 		if bs := got[key]; p.RequireBrokers && bs.err != nil {
@@ -146,12 +158,12 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 			if reason == "" {
 				reason = bs.err.Error()
 			}
-			return fmt.Errorf("%s/%s: %s (--require-brokers)", u.Driver.Spec().Name, u.Config().Variant, reason)
+			return run, fmt.Errorf("%s/%s: %s (--require-brokers)", u.Driver.Spec().Name, u.Config().Variant, reason)
 		}
 	}
 	warmBrokers(ctx, p, firstUse, got, run)
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return run, ctx.Err()
 	}
 	index := 0
 	failed := false
@@ -170,13 +182,13 @@ func Run(ctx context.Context, p Plan, run *results.Run) error {
 			cancel()
 		}
 		if err != nil {
-			return err
+			return run, err
 		}
 	}
 	if failed {
-		return ErrCellsFailed
+		return run, ErrCellsFailed
 	}
-	return nil
+	return run, nil
 }
 
 // brokerStart is what starting one broker gave.
@@ -189,7 +201,7 @@ type brokerStart struct {
 // startBrokers starts every broker the plan needs, in parallel, and
 // records each in the run's environment with when it started and was
 // ready.
-func startBrokers(ctx context.Context, p Plan, firstUse map[string]int, run *results.Run) map[string]*brokerStart {
+func startBrokers(ctx context.Context, p Plan, firstUse map[string]int, run *Outcome) map[string]*brokerStart {
 	out := map[string]*brokerStart{}
 	if len(firstUse) == 0 {
 		return out
@@ -223,7 +235,7 @@ func startBrokers(ctx context.Context, p Plan, firstUse map[string]int, run *res
 // warmBrokers warms up, one at a time and before any cell, each started
 // broker that needs it: unmeasured load through the first unit that uses
 // it, with its own responder.
-func warmBrokers(ctx context.Context, p Plan, firstUse map[string]int, got map[string]*brokerStart, run *results.Run) {
+func warmBrokers(ctx context.Context, p Plan, firstUse map[string]int, got map[string]*brokerStart, run *Outcome) {
 	if p.Scenario.BrokerWarmup <= 0 {
 		return
 	}
@@ -255,7 +267,7 @@ func warmBrokers(ctx context.Context, p Plan, firstUse map[string]int, got map[s
 // plan targets a remote one), lets the unit settle, and runs each cell with
 // a freshly dialled client. It reports whether some cell could not run;
 // the error is ctx's.
-func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *results.Run, index *int, total int) (failed bool, err error) {
+func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, index *int, total int) (failed bool, err error) {
 	spec := u.Driver.Spec()
 	cfg := u.Config()
 	plans := cellPlans(p.Scenario, u)
@@ -474,31 +486,31 @@ func getBroker(ctx context.Context, p Plan, u Unit, key string) (broker.Broker, 
 // addBroker records b in the run's environment, once per URL, with when it
 // started and was ready. The details are copied: the run adds its own
 // (setBrokerDetail).
-func addBroker(run *results.Run, b broker.Broker, started, ready time.Time) {
+func addBroker(run *Outcome, b broker.Broker, started, ready time.Time) {
 	rb := results.Broker{Kind: b.Kind, Source: b.Source, URL: b.URL, Image: b.Image, Version: b.Version, Details: maps.Clone(b.Details),
 		StartedAt: started.UTC(), ReadyAt: ready.UTC()}
-	for _, have := range run.Environment.Brokers {
+	for _, have := range run.Brokers {
 		if have.Kind == rb.Kind && have.URL == rb.URL {
 			return
 		}
 	}
-	run.Environment.Brokers = append(run.Environment.Brokers, rb)
+	run.Brokers = append(run.Brokers, rb)
 }
 
 // setBrokerWarm records when the run's broker at url was warm.
-func setBrokerWarm(run *results.Run, url string, at time.Time) {
-	for i := range run.Environment.Brokers {
-		if run.Environment.Brokers[i].URL == url {
+func setBrokerWarm(run *Outcome, url string, at time.Time) {
+	for i := range run.Brokers {
+		if run.Brokers[i].URL == url {
 			t := at.UTC()
-			run.Environment.Brokers[i].WarmAt = &t
+			run.Brokers[i].WarmAt = &t
 		}
 	}
 }
 
 // setBrokerDetail sets a detail of the run's broker at url.
-func setBrokerDetail(run *results.Run, url, key, value string) {
-	for i := range run.Environment.Brokers {
-		b := &run.Environment.Brokers[i]
+func setBrokerDetail(run *Outcome, url, key, value string) {
+	for i := range run.Brokers {
+		b := &run.Brokers[i]
 		if b.URL != url {
 			continue
 		}

@@ -1,0 +1,40 @@
+package results
+
+// Scenario is the results' own record of the scenario a run resolved:
+// its JSON is part of the result format (results/schema.json), so it is
+// written out here rather than borrowed from the scenario parser's types,
+// whose changes must not change the format unseen. Durations and service
+// times are in their canonical written form ("1.5s", "exp:100µs").
+type Scenario struct {
+	Name         string           `json:"name"`
+	Description  string           `json:"description,omitempty"`
+	Source       string           `json:"source"`
+	Drivers      []ScenarioDriver `json:"drivers"`
+	Payloads     []int            `json:"payloads"`
+	ResponseSize int              `json:"response_size"`
+	Concurrency  []int            `json:"concurrency,omitempty"`
+	Rates        []float64        `json:"rates,omitempty"`
+	MaxInFlight  int              `json:"max_in_flight"`
+	ServiceTimes []string         `json:"service_times"`
+	Duration     string           `json:"duration"`
+	Calls        int64            `json:"calls,omitempty"`
+	Warmup       string           `json:"warmup"`
+	// BrokerWarmup is the unmeasured load run before the first cell on each
+	// broker whose driver declares it needs one.
+	BrokerWarmup string `json:"broker_warmup"`
+	Timeout      string `json:"timeout"`
+	Repeat       int    `json:"repeat"`
+	// ResponderConcurrency is how many requests every driver's responder
+	// handles at once.
+	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
+	// Settle caps each unit's settling before its first cell.
+	Settle string `json:"settle"`
+}
+
+// ScenarioDriver is one driver entry of a scenario: a driver, some of its
+// variants (none: all) and options, as written.
+type ScenarioDriver struct {
+	Name     string            `json:"name"`
+	Variants []string          `json:"variants,omitempty"`
+	Options  map[string]string `json:"options,omitempty"`
+}
