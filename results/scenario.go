@@ -21,14 +21,14 @@ type Scenario struct {
 	Warmup       string           `json:"warmup"`
 	// BrokerWarmup is the unmeasured load run before the first cell on each
 	// broker whose driver declares it needs one.
-	BrokerWarmup string `json:"broker_warmup"`
+	BrokerWarmup string `json:"broker_warmup,omitempty"`
 	Timeout      string `json:"timeout"`
 	Repeat       int    `json:"repeat"`
 	// ResponderConcurrency is how many requests every driver's responder
 	// handles at once.
 	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
 	// Settle caps each unit's settling before its first cell.
-	Settle string `json:"settle"`
+	Settle string `json:"settle,omitempty"`
 }
 
 // ScenarioDriver is one driver entry of a scenario: a driver, some of its
