@@ -33,6 +33,9 @@ type Run struct {
 	Scenario      Scenario    `json:"scenario"`
 	Cells         []Cell      `json:"cells"`
 	Skipped       []Skip      `json:"skipped"`
+	// Responder is where the responders ran: "process" (each its own
+	// process), "in-process" (the run's own) or "remote" (--target).
+	Responder string `json:"responder,omitempty"`
 	// Warmups is what each unit's settling saw before its first cell.
 	Warmups []Warmup `json:"warmups,omitempty"`
 }

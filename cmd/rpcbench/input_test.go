@@ -87,6 +87,7 @@ func TestBadRunInput(t *testing.T) {
 		{[]string{"--broker", "rocketmq=nohostport"}, "--broker rocketmq=nohostport: no port: want NAMESRV_HOST:PORT"},
 		{[]string{"--broker", "nats=::::"}, "--broker nats=::::: not HOST:PORT"},
 		{[]string{"--broker", "nats=nats://127.0.0.1:4222", "--broker", "nats=nats://127.0.0.1:4223"}, "a second nats broker"},
+		{[]string{"--drivers", "tcp", "--responder", "thread"}, `--responder "thread": want process or in-process`},
 		{[]string{"--drivers", "tcp", "--target", "nohostport"}, `--target nohostport: tcp: no port`},
 		{[]string{"--drivers", "grpc", "--target", "127.0.0.1:70000"}, `--target 127.0.0.1:70000: grpc: port "70000": want a number from 1 to 65535`},
 		{[]string{"--drivers", "tcp", "--target", "::::"}, `--target ::::: tcp: not HOST:PORT`},

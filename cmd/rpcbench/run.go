@@ -28,6 +28,7 @@ type runFlags struct {
 	target         string
 	brokers        []string
 	requireBrokers bool
+	responder      string
 	quiet          bool
 }
 
@@ -68,6 +69,7 @@ the reason; --require-brokers makes that an error.`,
 	fl.StringVarP(&f.out, "out", "o", "results", "directory the run's directory is created in")
 	fl.StringVar(&f.target, "target", "", "address of a responder started with `rpcbench serve` (needs exactly one driver)")
 	fl.StringArrayVar(&f.brokers, "broker", nil, "use a running broker: KIND=URL (e.g. rabbitmq=amqp://guest:guest@127.0.0.1:5672/); repeatable")
+	fl.StringVar(&f.responder, "responder", responderProcess, "where each driver's responder runs: process (its own process, `rpcbench serve` as a child) or in-process (this process: quicker, shares its scheduler and GC)")
 	fl.BoolVar(&f.requireBrokers, "require-brokers", false, "fail (exit 1) instead of skipping drivers whose broker cannot be had")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	return c
@@ -76,6 +78,9 @@ the reason; --require-brokers makes that an error.`,
 // prepare loads and checks everything a run needs before anything is
 // started or written: every error here is bad input.
 func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string, error) {
+	if f.responder != responderProcess && f.responder != responderInProcess {
+		return nil, nil, nil, usageErr("--responder %q: want %s or %s", f.responder, responderProcess, responderInProcess)
+	}
 	sc, err := scenarios.Load(f.scenario)
 	if err != nil {
 		return nil, nil, nil, usageErr("%v", err)
@@ -159,6 +164,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 		Scenario:      scenarioRecord(sc),
 		Cells:         []results.Cell{},
 		Skipped:       []results.Skip{},
+		Responder:     responderWhere(f),
 	}
 
 	mgr := broker.NewManager(ext, brokerStarters())
@@ -181,6 +187,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 		Target:         f.target,
 		Dir:            dir,
 		RequireBrokers: f.requireBrokers,
+		Serve:          serveFunc(f),
 		Observer:       obs,
 	})
 	obs.finish()

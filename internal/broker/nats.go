@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rpcbench/rpcbench/internal/proc"
+
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -379,7 +381,7 @@ func StopNATSProcesses(ctx context.Context) error {
 type natsProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *tailBuffer
+	stderr *proc.Tail
 	exited chan struct{}
 	once   sync.Once
 	err    error
@@ -390,7 +392,7 @@ func startNATSChild(ctx context.Context, exe string, cfg natsChildConfig) (*nats
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), natsChildEnv+"="+string(raw))
 	cmd.Dir = os.TempDir()
-	p := &natsProc{cmd: cmd, stderr: &tailBuffer{max: 4 << 10}, exited: make(chan struct{})}
+	p := &natsProc{cmd: cmd, stderr: &proc.Tail{Max: 4 << 10}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -460,29 +462,6 @@ func (p *natsProc) stop(ctx context.Context) error {
 		p.kill()
 	})
 	return p.err
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 // ---- container source ----

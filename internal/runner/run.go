@@ -105,6 +105,25 @@ type Plan struct {
 	// RequireBrokers turns a broker that cannot be had into an error.
 	RequireBrokers bool
 	Observer       Observer
+	// Serve starts a unit's responder at at, answering with the unit's
+	// responder concurrency; nil serves it in the run's own process
+	// (Transport.Serve). The command passes one that runs the responder
+	// as its own process.
+	Serve func(ctx context.Context, u Unit, at drivers.Place) (drivers.Server, error)
+}
+
+// serve starts the unit's responder as the plan says.
+func (p Plan) serve(ctx context.Context, u Unit, at drivers.Place) (drivers.Server, error) {
+	if p.Serve != nil {
+		return p.Serve(ctx, u, at)
+	}
+	return ServeInProcess(ctx, u, at)
+}
+
+// ServeInProcess starts the unit's responder in this process, with the
+// core's handler admitting the unit's responder concurrency.
+func ServeInProcess(ctx context.Context, u Unit, at drivers.Place) (drivers.Server, error) {
+	return u.Transport.Serve(ctx, at, wire.Limit(u.Config().Concurrency()))
 }
 
 // ErrCellsFailed is returned when some cells could not run; the run's
@@ -306,7 +325,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 	}
 	addr := p.Target
 	if addr == "" {
-		srv, err := u.Transport.Serve(ctx, at, wire.Limit(cfg.Concurrency()))
+		srv, err := p.serve(ctx, u, at)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()

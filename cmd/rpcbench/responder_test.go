@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rpcbench/rpcbench/internal/driverstest"
+)
+
+// childrenServing lists the pids of pid's children whose command line is
+// `rpcbench serve --driver driver ...`.
+func childrenServing(pid int, driver string) []int {
+	var out []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range procs {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(pid) {
+			continue
+		}
+		dir := filepath.Dir(st)
+		cl, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if strings.Contains(string(cl), "serve\x00--driver\x00"+driver+"\x00") {
+			n, _ := strconv.Atoi(filepath.Base(dir))
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestResponderProcess: by default each driver's responder runs as its own
+// process (a `serve` child of the run), the results say so, and the child
+// is gone when the run ends, also when the run is interrupted.
+func TestResponderProcess(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(rpcbench(t), "run", "--drivers", "tcp", "--duration", "1m", "--warmup", "0s", "--settle", "0s", "--concurrency", "1", "--out", out)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(stderr.String(), "[1/1]") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	kids := childrenServing(cmd.Process.Pid, "tcp")
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want 1\n%s", err, stderr.String())
+	}
+	if len(kids) != 1 {
+		t.Fatalf("while the cell ran the run had %d `serve --driver tcp` children, want 1", len(kids))
+	}
+	if err := syscall.Kill(kids[0], 0); err == nil {
+		t.Fatalf("responder process %d still alive after the run ended", kids[0])
+	}
+	run := driverstest.ReadResults(t, out)
+	if run.Responder != "process" || len(run.Cells) != 1 || run.Cells[0].Counts.OK == 0 {
+		t.Fatalf("responder=%q cells=%+v", run.Responder, run.Cells)
+	}
+}
+
+// TestResponderInProcess: --responder in-process starts no child.
+func TestResponderInProcess(t *testing.T) {
+	out := t.TempDir()
+	r := runBin(t, "run", "--drivers", "tcp", "--duration", "300ms", "--warmup", "0s", "--settle", "0s", "--concurrency", "1", "--responder", "in-process", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if run := driverstest.ReadResults(t, out); run.Responder != "in-process" || run.Cells[0].Counts.OK == 0 {
+		t.Fatalf("responder=%q cells=%+v", run.Responder, run.Cells)
+	}
+}
