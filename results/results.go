@@ -143,7 +143,10 @@ type Cell struct {
 	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
 	// Generator is the open-loop generator's own record (absent in closed
 	// loop).
-	Generator  *Generator   `json:"generator,omitempty"`
+	Generator *Generator `json:"generator,omitempty"`
+	// Little is the cell's Little's-law check (absent when too few calls
+	// completed to check it).
+	Little     *Little      `json:"little,omitempty"`
 	Errors     []ErrorCount `json:"errors,omitempty"`
 	Warnings   []string     `json:"warnings,omitempty"`
 	Histograms Histograms   `json:"histograms"`
@@ -257,6 +260,30 @@ type Latency struct {
 	P9999 float64 `json:"p99_99_us"`
 	Max   float64 `json:"max_us"`
 }
+
+// Little checks a cell against Little's law: calls in flight on average =
+// completion rate x mean latency. In closed loop it must come to the
+// concurrency (less means time spent outside the calls, in the harness or
+// the scheduler, that the figures do not show); in open loop it is the
+// mean number of calls in the system, and near max_in_flight the cap binds
+// (the transport did not keep up with the offered rate).
+type Little struct {
+	// InFlight is completions per second x mean latency (all calls).
+	InFlight float64 `json:"in_flight"`
+	// Bound is the concurrency (closed loop) or max_in_flight (open loop).
+	Bound int `json:"bound"`
+	// Holds is false when a closed-loop cell's InFlight is under
+	// LittleClosedShare of its concurrency, or an open-loop cell's reaches
+	// LittleOpenShare of max_in_flight.
+	Holds bool   `json:"holds"`
+	Note  string `json:"note,omitempty"`
+}
+
+// Little's-law bounds.
+const (
+	LittleClosedShare = 0.95
+	LittleOpenShare   = 0.95
+)
 
 // Histograms holds HdrHistograms (values in nanoseconds) in the V2
 // compressed, base64 encoding; DecodeHistogram restores them.

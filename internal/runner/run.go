@@ -660,7 +660,11 @@ func fill(c *results.Cell, m *Measurement, load Load) error {
 			BoundLateShare: GeneratorLateBound,
 		}
 	}
+	c.Little = little(m, load)
 	c.Warnings = append(c.Warnings, warnings(m, load)...)
+	if c.Little != nil && !c.Little.Holds {
+		c.Warnings = append(c.Warnings, "Little's law: "+c.Little.Note)
+	}
 	var err error
 	enc := func(h *hdrhistogram.Histogram) string {
 		if err != nil || h == nil {
@@ -678,6 +682,35 @@ func fill(c *results.Cell, m *Measurement, load Load) error {
 		Lateness:    enc(m.Lateness),
 	}
 	return err
+}
+
+// littleMinCalls is how many calls a cell must complete for its
+// Little's-law check to mean something.
+const littleMinCalls = 200
+
+// little checks the cell against Little's law (results.Little).
+func little(m *Measurement, load Load) *results.Little {
+	n := m.All.TotalCount()
+	if n < littleMinCalls || m.Seconds <= 0 || load.Concurrency < 1 {
+		return nil
+	}
+	l := &results.Little{
+		InFlight: math.Round(float64(n)/m.Seconds*m.All.Mean()/1e9*100) / 100,
+		Bound:    load.Concurrency,
+		Holds:    true,
+	}
+	if load.Rate > 0 {
+		if l.InFlight >= results.LittleOpenShare*float64(l.Bound) {
+			l.Holds = false
+			l.Note = fmt.Sprintf("%.4g calls in flight on average against max_in_flight %d: the cap binds, the transport did not keep up with %g calls/s", l.InFlight, l.Bound, load.Rate)
+		}
+		return l
+	}
+	if l.InFlight < results.LittleClosedShare*float64(l.Bound) {
+		l.Holds = false
+		l.Note = fmt.Sprintf("%.4g calls in flight on average against %d callers: %.0f%% of the callers' time went outside their calls (harness or scheduling), not in the figures", l.InFlight, l.Bound, 100*(1-l.InFlight/float64(l.Bound)))
+	}
+	return l
 }
 
 // warnings lists what makes a cell's numbers less than they seem.
