@@ -1,0 +1,309 @@
+// Package sweep finds where a transport saturates: the maximum rate it
+// sustains under stated criteria, by open-loop trials. The search is a
+// pure step function (Next says what to run, Record takes what it gave),
+// so it is tested against fake systems and runs unchanged against real
+// ones.
+//
+// The method suits a noisy 2-core machine (after FD.io's MLRsearch): short
+// trials from a start rate (half the closed-loop plateau) up in ×Step
+// steps until one fails, or down until one passes; bisection of the
+// bracket to a relative Width; then Confirmations full-length trials at
+// the bracket's lower end, of which NeedPasses must pass. A failed
+// confirmation lowers the bracket and the search goes on with full-length
+// trials only (the short ones flattered the system). A trial that
+// says nothing about the transport (the generator could not keep its
+// schedule, or the machine was busy) is repeated, up to Retries times.
+// A bound the search did not find is reported as not found, with why,
+// never invented.
+package sweep
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Criteria decide whether a trial passes.
+type Criteria struct {
+	// MinOKShare is the least share of the offered rate that must complete
+	// ok (0.98).
+	MinOKShare float64
+	// MaxFailShare is the largest share of calls that may fail (0.001).
+	MaxFailShare float64
+	// P99 is the latency objective on the corrected p99.
+	P99 time.Duration
+	// MaxP50Growth bounds the p50 of the trial's last third against its
+	// first third (1.5): more means a backlog growing within the trial.
+	MaxP50Growth float64
+}
+
+// DefaultCriteria are the criteria with slo as the p99 objective.
+func DefaultCriteria(slo time.Duration) Criteria {
+	return Criteria{MinOKShare: 0.98, MaxFailShare: 0.001, P99: slo, MaxP50Growth: 1.5}
+}
+
+// Trial is what to run next.
+type Trial struct {
+	Rate float64 `json:"rate"`
+	// Full is a full-length confirmation trial; otherwise a short one.
+	Full bool `json:"full"`
+}
+
+// Outcome is what a trial measured.
+type Outcome struct {
+	OKRate    float64       `json:"ok_rate"`
+	FailShare float64       `json:"fail_share"`
+	P50       time.Duration `json:"p50_ns"`
+	P99       time.Duration `json:"p99_ns"`
+	P999      time.Duration `json:"p99_9_ns"`
+	// P50First and P50Last are the p50 of the trial's first and last
+	// thirds.
+	P50First time.Duration `json:"p50_first_ns"`
+	P50Last  time.Duration `json:"p50_last_ns"`
+	// GeneratorLimited: the generator did not keep its schedule.
+	GeneratorLimited bool `json:"generator_limited"`
+	// Busy: something else used the machine's CPU during the trial.
+	Busy bool `json:"busy"`
+}
+
+// Verdicts of a trial.
+const (
+	Pass             = "pass"
+	Fail             = "fail"
+	GeneratorLimited = "generator-limited"
+	Busy             = "busy"
+)
+
+// Record is one trial, kept in the results.
+type Record struct {
+	Trial
+	Outcome
+	Verdict string `json:"verdict"`
+	// Why names the criterion that failed (or why the trial said nothing).
+	Why string `json:"why,omitempty"`
+}
+
+// Judge gives a trial's verdict and, unless it passed, why.
+func Judge(c Criteria, t Trial, o Outcome) (string, string) {
+	switch {
+	case o.GeneratorLimited:
+		return GeneratorLimited, "the generator did not keep its schedule"
+	case o.Busy:
+		return Busy, "the machine was busy during the trial"
+	case o.FailShare > c.MaxFailShare:
+		return Fail, fmt.Sprintf("failures %.3g%% > %.3g%%", 100*o.FailShare, 100*c.MaxFailShare)
+	case o.OKRate < c.MinOKShare*t.Rate:
+		return Fail, fmt.Sprintf("ok %.0f/s < %.0f%% of %.0f/s offered", o.OKRate, 100*c.MinOKShare, t.Rate)
+	case c.P99 > 0 && o.P99 > c.P99:
+		return Fail, fmt.Sprintf("p99 %v > objective %v", o.P99, c.P99)
+	case c.MaxP50Growth > 0 && o.P50First > 0 && float64(o.P50Last) > c.MaxP50Growth*float64(o.P50First):
+		return Fail, fmt.Sprintf("p50 grew from %v to %v within the trial (backlog)", o.P50First, o.P50Last)
+	}
+	return Pass, ""
+}
+
+// Config sets up a search.
+type Config struct {
+	Criteria Criteria
+	// Start is the first rate (calls/s), e.g. half the closed-loop
+	// plateau; Min and Max bound the range searched.
+	Start, Min, Max float64
+	// Step is the bracketing factor (1.25); Width the relative width the
+	// bracket is bisected to (0.05).
+	Step, Width float64
+	// Confirmations full-length trials at the candidate, of which
+	// NeedPasses must pass (3 and 2).
+	Confirmations, NeedPasses int
+	// Retries is how often a trial that said nothing is repeated (2).
+	Retries int
+	// MaxTrials bounds the whole search (40).
+	MaxTrials int
+}
+
+// Defaults fills the zero fields of c.
+func (c Config) Defaults() Config {
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Step, 1.25)
+	def(&c.Width, 0.05)
+	if c.Confirmations == 0 {
+		c.Confirmations, c.NeedPasses = 3, 2
+	}
+	if c.Retries == 0 {
+		c.Retries = 2
+	}
+	if c.MaxTrials == 0 {
+		c.MaxTrials = 40
+	}
+	if c.Min == 0 {
+		c.Min = c.Start / 64
+	}
+	if c.Max == 0 {
+		c.Max = c.Start * 64
+	}
+	return c
+}
+
+// Result is what the search found.
+type Result struct {
+	// MaxSustainable is R*, the highest rate confirmed to pass; nil when
+	// the search did not find it (Reason says why).
+	MaxSustainable *float64 `json:"max_sustainable_rate"`
+	Reason         string   `json:"reason,omitempty"`
+	// Lo and Hi bracket R*: the highest rate seen to pass and the lowest
+	// seen to fail above it (0: none).
+	Lo float64 `json:"bracket_lo"`
+	Hi float64 `json:"bracket_hi"`
+	// Failing is the criterion the trial at Hi failed.
+	Failing string   `json:"failing_criterion,omitempty"`
+	Trials  []Record `json:"trials"`
+}
+
+type phase int
+
+const (
+	up phase = iota
+	down
+	bisect
+	confirm
+	done
+)
+
+// Search is the search's state.
+type Search struct {
+	c       Config
+	ph      phase
+	next    Trial
+	lo, hi  float64
+	failing string
+	retries int
+	judged  int // trials that passed or failed
+	passes  int
+	fails   int
+	// allFull: a confirmation failed, so short trials flatter the system;
+	// every trial from then on is full-length.
+	allFull bool
+	res     Result
+}
+
+// New starts a search.
+func New(c Config) *Search {
+	c = c.Defaults()
+	return &Search{c: c, next: Trial{Rate: c.Start}}
+}
+
+// Next is the trial to run; false when the search is over.
+func (s *Search) Next() (Trial, bool) {
+	if s.ph == done {
+		return Trial{}, false
+	}
+	if len(s.res.Trials) >= s.c.MaxTrials {
+		s.finish(nil, fmt.Sprintf("the search used its %d trials before confirming a rate", s.c.MaxTrials))
+		return Trial{}, false
+	}
+	return s.next, true
+}
+
+// Record takes the outcome of the trial Next returned.
+func (s *Search) Record(o Outcome) {
+	t := s.next
+	v, why := Judge(s.c.Criteria, t, o)
+	s.res.Trials = append(s.res.Trials, Record{Trial: t, Outcome: o, Verdict: v, Why: why})
+	if v == GeneratorLimited || v == Busy {
+		if s.retries < s.c.Retries {
+			s.retries++
+			return // the same trial again
+		}
+		s.finish(nil, fmt.Sprintf("%s at %.0f calls/s, %d times: %s", v, t.Rate, s.retries+1, why))
+		return
+	}
+	s.retries = 0
+	s.judged++
+	pass := v == Pass
+	if pass {
+		s.lo = max(s.lo, t.Rate)
+	} else if s.hi == 0 || t.Rate < s.hi {
+		s.hi, s.failing = t.Rate, why
+	}
+	switch s.ph {
+	case up:
+		switch {
+		case !pass && s.judged == 1:
+			s.ph = down
+			s.step(t.Rate / s.c.Step)
+		case !pass:
+			s.narrow()
+		case t.Rate >= s.c.Max:
+			s.finish(nil, fmt.Sprintf("every rate up to %.0f calls/s passed: R* is above the range searched", s.c.Max))
+		default:
+			s.step(min(t.Rate*s.c.Step, s.c.Max))
+		}
+	case down:
+		switch {
+		case pass:
+			s.narrow()
+		case t.Rate <= s.c.Min:
+			s.finish(nil, fmt.Sprintf("every rate down to %.0f calls/s failed (%s): R* is below the range searched", s.c.Min, why))
+		default:
+			s.step(max(t.Rate/s.c.Step, s.c.Min))
+		}
+	case bisect:
+		s.narrow()
+	case confirm:
+		if pass {
+			s.passes++
+		} else {
+			s.fails++
+		}
+		switch {
+		case s.passes >= s.c.NeedPasses:
+			r := t.Rate
+			s.finish(&r, "")
+		case s.fails > s.c.Confirmations-s.c.NeedPasses:
+			// not confirmed: the candidate is the new upper end, and
+			// short trials are not to be trusted any more
+			s.hi, s.failing = t.Rate, why
+			s.lo = 0
+			s.allFull = true
+			s.ph = down
+			s.step(max(t.Rate/s.c.Step, s.c.Min))
+		default:
+			s.next = Trial{Rate: t.Rate, Full: true}
+		}
+	}
+}
+
+// narrow bisects the bracket, or confirms its lower end once it is narrow
+// enough.
+func (s *Search) narrow() {
+	if s.hi > 0 && s.lo > 0 && s.hi/s.lo-1 > s.c.Width {
+		s.ph = bisect
+		s.next = Trial{Rate: math.Round(math.Sqrt(s.lo * s.hi)), Full: s.allFull}
+		return
+	}
+	s.ph = confirm
+	s.passes, s.fails = 0, 0
+	s.next = Trial{Rate: s.lo, Full: true}
+}
+
+func (s *Search) step(rate float64) {
+	s.next = Trial{Rate: math.Round(rate), Full: s.allFull}
+}
+
+func (s *Search) finish(rate *float64, reason string) {
+	s.ph = done
+	s.res.MaxSustainable, s.res.Reason = rate, reason
+}
+
+// Result is what the search found so far (final once Next says false).
+func (s *Search) Result() Result {
+	r := s.res
+	r.Lo, r.Hi, r.Failing = s.lo, s.hi, s.failing
+	if r.Trials == nil {
+		r.Trials = []Record{}
+	}
+	return r
+}
