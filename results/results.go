@@ -36,6 +36,8 @@ type Run struct {
 	// Responder is where the responders ran: "process" (each its own
 	// process), "in-process" (the run's own) or "remote" (--target).
 	Responder string `json:"responder,omitempty"`
+	// Saturation is what `rpcbench sweep` found per driver variant.
+	Saturation []Saturation `json:"saturation,omitempty"`
 	// Warmups is what each unit's settling saw before its first cell.
 	Warmups []Warmup `json:"warmups,omitempty"`
 }

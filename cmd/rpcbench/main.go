@@ -34,6 +34,7 @@ var commands = []struct {
 	new  func() *cobra.Command
 }{
 	{"run", newRunCmd},
+	{"sweep", newSweepCmd},
 	{"serve", newServeCmd},
 	{"drivers", newDriversCmd},
 	{"brokers", newBrokersCmd},

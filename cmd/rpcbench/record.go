@@ -47,4 +47,5 @@ func assemble(run *results.Run, out *runner.Outcome) {
 	run.Skipped = append(run.Skipped, out.Skipped...)
 	run.Warmups = append(run.Warmups, out.Warmups...)
 	run.Environment.Brokers = append(run.Environment.Brokers, out.Brokers...)
+	run.Saturation = append(run.Saturation, out.Saturation...)
 }

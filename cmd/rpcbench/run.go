@@ -30,6 +30,8 @@ type runFlags struct {
 	requireBrokers bool
 	responder      string
 	quiet          bool
+	// sweep makes the run a saturation sweep (rpcbench sweep).
+	sweep *runner.SweepConfig
 }
 
 func newRunCmd() *cobra.Command {
@@ -51,6 +53,12 @@ the reason; --require-brokers makes that an error.`,
 			return runRun(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	addRunFlags(c, &f)
+	return c
+}
+
+// addRunFlags registers the flags run and sweep share.
+func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl := c.Flags()
 	fl.StringVarP(&f.scenario, "scenario", "s", scenarios.Default, "scenario file, or the name of an embedded scenario ("+strings.Join(scenarios.Embedded(), ", ")+")")
 	fl.StringVar(&f.over.Drivers, "drivers", "", "drivers to run, overriding the scenario: NAME or NAME:VARIANT, comma-separated (e.g. tcp,grpc:unary)")
@@ -72,7 +80,6 @@ the reason; --require-brokers makes that an error.`,
 	fl.StringVar(&f.responder, "responder", responderProcess, "where each driver's responder runs: process (its own process, `rpcbench serve` as a child) or in-process (this process: quicker, shares its scheduler and GC)")
 	fl.BoolVar(&f.requireBrokers, "require-brokers", false, "fail (exit 1) instead of skipping drivers whose broker cannot be had")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
-	return c
 }
 
 // prepare loads and checks everything a run needs before anything is
@@ -179,7 +186,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 	}()
 
 	obs := newProgress(stderr, f.quiet)
-	fmt.Fprintf(stderr, "rpcbench %s: scenario %s, %d cells, writing %s\n", env.Version, sc.Name, cellCount(sc, units), dir)
+	fmt.Fprintf(stderr, "rpcbench %s: scenario %s, %d cells, writing %s\n", env.Version, sc.Name, cellCount(sc, units, f.sweep), dir)
 	out, runErr := runner.Run(ctx, runner.Plan{
 		Scenario:       sc,
 		Units:          units,
@@ -188,6 +195,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 		Dir:            dir,
 		RequireBrokers: f.requireBrokers,
 		Serve:          serveFunc(f),
+		Sweep:          f.sweep,
 		Observer:       obs,
 	})
 	obs.finish()
@@ -206,6 +214,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	printSummary(stdout, run)
+	printSaturation(stdout, run)
 	fmt.Fprintf(stdout, "\nresults: %s\n", filepath.Join(dir, "result.json"))
 	switch {
 	case ctx.Err() != nil:
@@ -234,7 +243,10 @@ func allFailed(run *results.Run) []string {
 	return out
 }
 
-func cellCount(sc *scenarios.Scenario, units []runner.Unit) int {
+func cellCount(sc *scenarios.Scenario, units []runner.Unit, sw *runner.SweepConfig) int {
+	if sw != nil {
+		return len(units) * len(sw.Ladder)
+	}
 	loads := len(sc.Concurrency)
 	if sc.OpenLoop() {
 		loads = len(sc.Rates)

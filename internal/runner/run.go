@@ -110,6 +110,9 @@ type Plan struct {
 	// (Transport.Serve). The command passes one that runs the responder
 	// as its own process.
 	Serve func(ctx context.Context, u Unit, at drivers.Place) (drivers.Server, error)
+	// Sweep, when set, makes the run a saturation sweep: each unit runs a
+	// concurrency ladder and a search instead of the scenario's cells.
+	Sweep *SweepConfig
 }
 
 // serve starts the unit's responder as the plan says.
@@ -134,10 +137,11 @@ var ErrCellsFailed = errors.New("some cells could not run")
 // units skipped and why, what each unit's settling saw, and the brokers
 // the run used (with when each started, was ready and was warm).
 type Outcome struct {
-	Cells   []results.Cell
-	Skipped []results.Skip
-	Warmups []results.Warmup
-	Brokers []results.Broker
+	Cells      []results.Cell
+	Skipped    []results.Skip
+	Warmups    []results.Warmup
+	Brokers    []results.Broker
+	Saturation []results.Saturation
 }
 
 // Run runs every cell of the plan and returns what it measured. On
@@ -157,7 +161,11 @@ func Run(ctx context.Context, p Plan) (*Outcome, error) {
 	lastUse := map[string]int{}
 	firstUse := map[string]int{}
 	for i, u := range p.Units {
-		total += len(cellPlans(p.Scenario, u))
+		if p.Sweep != nil {
+			total += len(p.Sweep.ladder())
+		} else {
+			total += len(cellPlans(p.Scenario, u))
+		}
 		if u.Driver.Spec().Kind == drivers.Broker && p.Target == "" {
 			keys[i] = brokerKey(u)
 			if _, ok := firstUse[keys[i]]; !ok {
@@ -344,6 +352,9 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		}
 		run.Warmups = append(run.Warmups, w)
 		settled = w.Settled
+	}
+	if p.Sweep != nil {
+		return sweepUnit(ctx, p, u, addr, brokerName, settled, run, index, total)
 	}
 	for _, cp := range plans {
 		*index++

@@ -60,8 +60,10 @@ type Outcome struct {
 	// thirds.
 	P50First time.Duration `json:"p50_first_ns"`
 	P50Last  time.Duration `json:"p50_last_ns"`
-	// GeneratorLimited: the generator did not keep its schedule.
-	GeneratorLimited bool `json:"generator_limited"`
+	// GeneratorLimited: the generator did not keep its schedule
+	// (GeneratorReason says how far off it was).
+	GeneratorLimited bool   `json:"generator_limited"`
+	GeneratorReason  string `json:"generator_reason,omitempty"`
 	// Busy: something else used the machine's CPU during the trial.
 	Busy bool `json:"busy"`
 }
@@ -87,7 +89,11 @@ type Record struct {
 func Judge(c Criteria, t Trial, o Outcome) (string, string) {
 	switch {
 	case o.GeneratorLimited:
-		return GeneratorLimited, "the generator did not keep its schedule"
+		why := "the generator did not keep its schedule"
+		if o.GeneratorReason != "" {
+			why += ": " + o.GeneratorReason
+		}
+		return GeneratorLimited, why
 	case o.Busy:
 		return Busy, "the machine was busy during the trial"
 	case o.FailShare > c.MaxFailShare:
