@@ -56,9 +56,10 @@ type page struct {
 	Corrected        []corrView
 	CorrectedFigures []figure
 
-	Errors  []errView
-	Skipped []skipRow
-	Runs    []runView
+	Errors     []errView
+	Skipped    []skipRow
+	Saturation []satRow
+	Runs       []runView
 }
 
 type cellVal struct {
@@ -118,11 +119,12 @@ func num(v float64) string {
 
 func (m *model) page() (*page, error) {
 	pg := &page{
-		Title:    "rpcbench report",
-		Headline: m.headline(),
-		Second:   strings.TrimSpace(m.directVsBroker() + " " + m.mqCosts() + " " + m.leftOut()),
-		ShowRun:  m.multiRun(),
-		Skipped:  m.skipped(),
+		Title:      "rpcbench report",
+		Headline:   m.headline(),
+		Second:     strings.TrimSpace(m.directVsBroker() + " " + m.mqCosts() + " " + m.leftOut()),
+		ShowRun:    m.multiRun(),
+		Skipped:    m.skipped(),
+		Saturation: m.saturation(),
 	}
 	if len(m.runs) == 1 && m.runs[0].Scenario.Name != "" {
 		pg.Title = "rpcbench: " + m.runs[0].Scenario.Name

@@ -142,6 +142,22 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 		}
 		fmt.Fprintf(bw, "**Open-loop generator** (its own lateness, never charged to a transport)\n\n%s\n\n", strings.Join(gl, "\n"))
 	}
+	if sat := m.saturation(); len(sat) > 0 {
+		bw.WriteString("**Saturation** (rpcbench sweep: X_sat is the closed-loop plateau, R* the highest open-loop rate confirmed under the objective)\n\n")
+		bw.WriteString("| driver | X_sat, calls/s | at callers | R* | bracket | failing criterion | objective | trials |\n|---|--:|--:|---|---|---|---|--:|\n")
+		for _, r := range sat {
+			name := r.Label
+			if m.multiRun() {
+				name += " (" + r.Run + ")"
+			}
+			rstar := mdEscape(r.RStar)
+			if r.Found {
+				rstar = "**" + rstar + "**"
+			}
+			fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", mdEscape(name), r.XSat, r.AtConc, rstar, mdEscape(r.Bracket), mdEscape(r.Failing), mdEscape(r.Objective), r.Trials)
+		}
+		bw.WriteString("\n")
+	}
 	if sk := m.skipped(); len(sk) > 0 {
 		bw.WriteString("**Skipped drivers**\n\n")
 		for _, s := range sk {

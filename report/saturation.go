@@ -1,0 +1,66 @@
+package report
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// satRow is one driver variant's saturation, for the reports.
+type satRow struct {
+	Run, Label     string
+	XSat, AtConc   string
+	RStar, Bracket string
+	Failing        string
+	Objective      string
+	Trials         string
+	Found          bool
+}
+
+// saturation lists what the runs' sweeps found.
+func (m *model) saturation() []satRow {
+	var out []satRow
+	for i, run := range m.runs {
+		for _, s := range run.Saturation {
+			r := satRow{
+				Run:       m.labels[i],
+				Label:     driverLabel(s.Driver, s.Variant) + optionsSuffix(s.Options),
+				XSat:      formatRate(s.XSat),
+				AtConc:    strconv.Itoa(s.XSatConcurrency),
+				Failing:   s.FailingCriterion,
+				Objective: fmt.Sprintf("p99 ≤ %s (%s)", formatMicros(s.Criteria.P99US), s.Criteria.P99Why),
+			}
+			pass := 0
+			for _, t := range s.Trials {
+				if t.Verdict == "pass" {
+					pass++
+				}
+			}
+			r.Trials = fmt.Sprintf("%d (%d passed)", len(s.Trials), pass)
+			if s.MaxSustainableRate != nil {
+				r.Found = true
+				r.RStar = formatRate(*s.MaxSustainableRate) + " calls/s"
+			} else {
+				r.RStar = "not found: " + s.Reason
+			}
+			switch {
+			case s.BracketLo > 0 && s.BracketHi > 0:
+				r.Bracket = formatRate(s.BracketLo) + " passed, " + formatRate(s.BracketHi) + " failed"
+			case s.BracketLo > 0:
+				r.Bracket = formatRate(s.BracketLo) + " passed, none failed"
+			case s.BracketHi > 0:
+				r.Bracket = "none passed, " + formatRate(s.BracketHi) + " failed"
+			default:
+				r.Bracket = "no trial passed or failed"
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func optionsSuffix(o map[string]string) string {
+	if s := optionsString(o); s != "" {
+		return " " + s
+	}
+	return ""
+}

@@ -1,0 +1,37 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/rpcbench/rpcbench/results"
+)
+
+// A sweep's saturation is in both reports: R* where it was confirmed, and
+// "not found" with the reason where it was not, never a number.
+func TestSaturationReported(t *testing.T) {
+	run := synthRun(t, 7, spec{driver: "tcp", variant: "mux", payload: 64, conc: 1, medianUs: 20})
+	rstar := 41000.0
+	run.Saturation = []results.Saturation{
+		{Driver: "grpc", Variant: "unary", XSat: 16845, XSatConcurrency: 64, MaxSustainableRate: &rstar, BracketLo: 41000, BracketHi: 43000, FailingCriterion: "p99 3ms > objective 1ms",
+			Criteria: results.SweepCriteria{P99US: 1000, P99Why: "given"}, Trials: []results.SweepTrial{{Rate: 8000, Verdict: "pass"}, {Rate: 43000, Verdict: "fail", Why: "p99"}}},
+		{Driver: "tcp", Variant: "mux", XSat: 418135, XSatConcurrency: 256, Reason: "generator-limited at 209068 calls/s, 3 times", BracketLo: 0,
+			Criteria: results.SweepCriteria{P99US: 1000, P99Why: "given"}, Trials: []results.SweepTrial{{Rate: 209068, Verdict: "generator-limited", Why: "lateness"}}},
+	}
+	md := renderMarkdown(t, run)
+	for _, want := range []string{"**Saturation**", "| grpc/unary | 16.8k | 64 | **41.0k calls/s** |", "| tcp/mux | 418.1k | 256 | not found: generator-limited at 209068 calls/s, 3 times |", "2 (1 passed)"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+	var b bytes.Buffer
+	if err := HTML(&b, []*results.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="saturation"`, "<strong>41.0k calls/s</strong>", "not found: generator-limited"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+}
