@@ -169,7 +169,7 @@ func Compare(base, cur *results.Run, opts CompareOptions) (*Comparison, error) {
 	}
 	c.Metrics = append(c.Metrics, DefaultMetrics...)
 	for _, t := range opts.Thresholds {
-		if !contains(c.Metrics, t.Metric) {
+		if !contains(c.Metrics, t.Metric) && t.Metric != "rstar" {
 			c.Metrics = append(c.Metrics, t.Metric)
 		}
 	}
@@ -260,6 +260,7 @@ func Compare(base, cur *results.Run, opts CompareOptions) (*Comparison, error) {
 			c.OnlyNew = append(c.OnlyNew, cellLabel(r, showService))
 		}
 	}
+	compareSaturation(c, base, cur, opts)
 	if len(c.OnlyBase) > 0 && !opts.AllowMissing {
 		c.Failures = append(c.Failures, fmt.Sprintf("%d cell(s) of the base are missing from the new run: %s (--allow-missing accepts that)", len(c.OnlyBase), strings.Join(c.OnlyBase, "; ")))
 	}
@@ -290,6 +291,53 @@ func Compare(base, cur *results.Run, opts CompareOptions) (*Comparison, error) {
 			unknown, len(c.Cells), MinRepetitions, MinRepetitions))
 	}
 	return c, nil
+}
+
+// compareSaturation holds the new run's R* (rpcbench sweep) to the base's
+// under an rstar threshold: a drop beyond it is a regression, and an R*
+// the base confirmed that the new run did not find (or a driver variant
+// the new sweep lacks) fails the comparison.
+func compareSaturation(c *Comparison, base, cur *results.Run, opts CompareOptions) {
+	var rules []Threshold
+	for _, t := range opts.Thresholds {
+		if t.Metric == "rstar" {
+			rules = append(rules, t)
+		}
+	}
+	if len(rules) == 0 {
+		return
+	}
+	key := func(s results.Saturation) string { return driverLabel(s.Driver, s.Variant) + optionsSuffix(s.Options) }
+	got := map[string]results.Saturation{}
+	for _, s := range cur.Saturation {
+		got[key(s)] = s
+	}
+	if len(base.Saturation) == 0 {
+		c.Failures = append(c.Failures, "--fail-on rstar: the base has no saturation sweep (run rpcbench sweep for both sides)")
+		return
+	}
+	for _, sb := range base.Saturation {
+		k := key(sb)
+		sn, ok := got[k]
+		switch {
+		case !ok:
+			if !opts.AllowMissing {
+				c.Failures = append(c.Failures, fmt.Sprintf("%s: the base's saturation sweep is missing from the new run (--allow-missing accepts that)", k))
+			}
+			continue
+		case sb.MaxSustainableRate == nil:
+			continue // nothing to hold the new run to
+		case sn.MaxSustainableRate == nil:
+			c.Failures = append(c.Failures, fmt.Sprintf("%s: R* %.0f calls/s in the base, not found in the new run: %s", k, *sb.MaxSustainableRate, sn.Reason))
+			continue
+		}
+		delta := (*sn.MaxSustainableRate / *sb.MaxSustainableRate - 1) * 100
+		for _, t := range rules {
+			if t.crossed(delta) {
+				c.Regressions = append(c.Regressions, Violation{Cell: k + " saturation", Metric: "rstar", Threshold: t.String(), DeltaPercent: delta, Significance: "point estimate"})
+			}
+		}
+	}
 }
 
 func contains(s []string, v string) bool {

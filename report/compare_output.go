@@ -165,6 +165,11 @@ func (c *Comparison) summaryLine() string {
 		if failedCells > 0 {
 			why = append(why, fmt.Sprintf("%d of %d cells failed", failedCells, len(c.Cells)))
 		}
+		for _, v := range c.Regressions {
+			if v.Metric == "rstar" {
+				why = append(why, fmt.Sprintf("%s: R* %+.1f%% crosses %s", strings.TrimSuffix(v.Cell, " saturation"), v.DeltaPercent, v.Threshold))
+			}
+		}
 		why = append(why, c.Failures...)
 		return "FAIL: " + strings.Join(why, "; ") + "."
 	case len(c.Thresholds) == 0:

@@ -35,3 +35,46 @@ func TestSaturationReported(t *testing.T) {
 		}
 	}
 }
+
+// compare --fail-on rstar:-10%: a drop of R* beyond 10% fails, a smaller
+// one passes, and an R* the new sweep did not find fails.
+func TestCompareRStar(t *testing.T) {
+	mk := func(rstar *float64, reason string) *results.Run {
+		run := synthRun(t, 9, spec{driver: "grpc", variant: "unary", payload: 64, conc: 1, medianUs: 80})
+		run.Saturation = []results.Saturation{{Driver: "grpc", Variant: "unary", XSat: 16000, XSatConcurrency: 64, MaxSustainableRate: rstar, Reason: reason}}
+		return run
+	}
+	f := func(v float64) *float64 { return &v }
+	thr, err := ParseThreshold("rstar:-10%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := CompareOptions{Thresholds: []Threshold{thr}}
+	for _, tc := range []struct {
+		name string
+		cur  *results.Run
+		fail bool
+		want string
+	}{
+		{"small drop passes", mk(f(9500), ""), false, ""},
+		{"big drop fails", mk(f(8000), ""), true, "rstar"},
+		{"not found fails", mk(nil, "generator-limited"), true, "not found in the new run: generator-limited"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Compare(mk(f(10000), ""), tc.cur, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Failed() != tc.fail {
+				t.Fatalf("failed=%v, want %v: %+v %v", c.Failed(), tc.fail, c.Regressions, c.Failures)
+			}
+			var b bytes.Buffer
+			if err := WriteComparison(&b, c, "text"); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tc.want) {
+				t.Fatalf("output lacks %q:\n%s", tc.want, b.String())
+			}
+		})
+	}
+}

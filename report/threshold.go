@@ -9,7 +9,7 @@ import (
 )
 
 // Metrics compare knows, in display order. Latencies are in µs.
-var metricNames = []string{"p50", "p90", "p99", "p99.9", "p99.99", "mean", "throughput", "errors"}
+var metricNames = []string{"p50", "p90", "p99", "p99.9", "p99.99", "mean", "throughput", "errors", "rstar"}
 
 // DefaultMetrics are the metrics compare reports when no threshold names
 // another.
@@ -88,6 +88,8 @@ func canonicalMetric(s string) (string, bool) {
 		return "throughput", true
 	case "errors", "error_rate", "error-rate", "failures":
 		return "errors", true
+	case "rstar", "r*", "max-rate", "max_sustainable_rate":
+		return "rstar", true
 	}
 	return "", false
 }
