@@ -59,6 +59,7 @@ type page struct {
 	Errors     []errView
 	Skipped    []skipRow
 	Saturation []satRow
+	Cost       *costView
 	Runs       []runView
 }
 
@@ -125,6 +126,7 @@ func (m *model) page() (*page, error) {
 		ShowRun:    m.multiRun(),
 		Skipped:    m.skipped(),
 		Saturation: m.saturation(),
+		Cost:       m.costs(),
 	}
 	if len(m.runs) == 1 && m.runs[0].Scenario.Name != "" {
 		pg.Title = "rpcbench: " + m.runs[0].Scenario.Name

@@ -142,6 +142,9 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 		}
 		fmt.Fprintf(bw, "**Open-loop generator** (its own lateness, never charged to a transport)\n\n%s\n\n", strings.Join(gl, "\n"))
 	}
+	if cv := m.costs(); cv != nil {
+		bw.WriteString(cv.markdown())
+	}
 	if sat := m.saturation(); len(sat) > 0 {
 		bw.WriteString("**Saturation** (rpcbench sweep: X_sat is the closed-loop plateau, R* the highest open-loop rate confirmed under the objective)\n\n")
 		bw.WriteString("| driver | X_sat, calls/s | at callers | R* | bracket | failing criterion | objective | trials |\n|---|--:|--:|---|---|---|---|--:|\n")

@@ -78,3 +78,20 @@ func TestCompareRStar(t *testing.T) {
 		})
 	}
 }
+
+// The CPU each process spent per call is in both reports, by role.
+func TestCostReported(t *testing.T) {
+	run := synthRun(t, 11, spec{driver: "nats", variant: "core", payload: 64, conc: 1, medianUs: 90})
+	run.Cells[0].Cost = &results.Cost{WindowSeconds: 1.5, Calls: 9000, CPUUsPerCall: map[string]float64{"caller": 55.4, "responder": 42.5, "broker": 69.7}, Notes: []string{"read from /proc"}}
+	md := renderMarkdown(t, run)
+	if !strings.Contains(md, "| caller | responder | broker | total |") || !strings.Contains(md, "| 55.4 µs | 42.5 µs | 69.7 µs | 168 µs |") {
+		t.Errorf("summary lacks the cost table:\n%s", md)
+	}
+	var b bytes.Buffer
+	if err := HTML(&b, []*results.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `id="cost"`) || !strings.Contains(b.String(), "69.7 µs") {
+		t.Error("HTML lacks the cost table")
+	}
+}

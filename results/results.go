@@ -146,6 +146,8 @@ type Cell struct {
 	// Generator is the open-loop generator's own record (absent in closed
 	// loop).
 	Generator *Generator `json:"generator,omitempty"`
+	// Cost is the CPU each process spent per call in the measured window.
+	Cost *Cost `json:"cost,omitempty"`
 	// Little is the cell's Little's-law check (absent when too few calls
 	// completed to check it).
 	Little     *Little      `json:"little,omitempty"`
@@ -261,6 +263,20 @@ type Latency struct {
 	P999  float64 `json:"p99_9_us"`
 	P9999 float64 `json:"p99_99_us"`
 	Max   float64 `json:"max_us"`
+}
+
+// Cost is what the cell's calls cost each process involved, over the
+// measured window.
+type Cost struct {
+	WindowSeconds float64 `json:"window_seconds"`
+	// Calls is the calls completed in the window (ok and failed).
+	Calls int64 `json:"calls"`
+	// CPUUsPerCall is CPU time (user + system) per call, in µs, by role:
+	// "caller" (rpcbench's own process; "caller+responder" when the
+	// responder runs in it), "responder", "broker".
+	CPUUsPerCall map[string]float64 `json:"cpu_us_per_call"`
+	// Notes say what is not counted where.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Little checks a cell against Little's law: calls in flight on average =

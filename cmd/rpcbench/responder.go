@@ -87,6 +87,14 @@ func serveProcess(ctx context.Context, u runner.Unit, at drivers.Place) (drivers
 	select {
 	case a := <-addr:
 		p.addr = a
+		// serve prints its address with the broker's password redacted:
+		// the queue or subject is its own, the URL is the one it was given
+		if spec.Kind == drivers.Broker {
+			if _, frag, ok := strings.Cut(a, "#"); ok {
+				url, _, _ := strings.Cut(at.Broker, "#")
+				p.addr = url + "#" + frag
+			}
+		}
 		return p, nil
 	case <-p.exited:
 		return nil, fmt.Errorf("responder process exited: %s", p.why())
@@ -108,6 +116,9 @@ type responderProc struct {
 }
 
 func (p *responderProc) Addr() string { return p.addr }
+
+// CPU is the CPU time the responder process has used.
+func (p *responderProc) CPU() (time.Duration, error) { return proc.TreeCPU(p.cmd.Process.Pid) }
 
 // Close stops the child: SIGINT (serve closes its responder), then SIGKILL
 // to its process group if it has not exited within responderStopGrace.

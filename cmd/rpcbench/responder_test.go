@@ -85,3 +85,32 @@ func TestResponderInProcess(t *testing.T) {
 		t.Fatalf("responder=%q cells=%+v", run.Responder, run.Cells)
 	}
 }
+
+// TestCostPerCall: every cell records the CPU each process spent per call
+// in its window: the callers' process and the responder's apart, or
+// together when the responder runs in-process.
+func TestCostPerCall(t *testing.T) {
+	for _, tc := range []struct {
+		where string
+		roles []string
+	}{{"process", []string{"caller", "responder"}}, {"in-process", []string{"caller+responder"}}} {
+		out := t.TempDir()
+		r := runBin(t, "run", "--drivers", "tcp", "--duration", "1s", "--warmup", "100ms", "--settle", "0s", "--concurrency", "4", "--responder", tc.where, "--out", out)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		c := driverstest.ReadResults(t, out).Cells[0]
+		if c.Cost == nil || c.Cost.Calls != c.Counts.OK+c.Counts.Failed() || c.Cost.WindowSeconds < 0.9 {
+			t.Fatalf("%s: cost %+v, counts %+v", tc.where, c.Cost, c.Counts)
+		}
+		if len(c.Cost.CPUUsPerCall) != len(tc.roles) {
+			t.Fatalf("%s: roles %v, want %v", tc.where, c.Cost.CPUUsPerCall, tc.roles)
+		}
+		for _, role := range tc.roles {
+			// a call costs each side at least a read and a write syscall
+			if us := c.Cost.CPUUsPerCall[role]; us <= 0.5 {
+				t.Errorf("%s: %s %vµs of CPU per call", tc.where, role, us)
+			}
+		}
+	}
+}

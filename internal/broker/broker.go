@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rpcbench/rpcbench/internal/proc"
 )
 
 // Broker is a running broker and what the results record about it.
@@ -26,6 +28,15 @@ type Broker struct {
 	Version string `json:"version,omitempty"`
 	// Details holds source-specific facts (flush mode, JVM, networking...).
 	Details map[string]string `json:"details,omitempty"`
+	// CPU is the CPU time the broker's processes have used so far; nil
+	// when it cannot be known (an external broker, or one embedded in
+	// rpcbench's own process).
+	CPU func(context.Context) (time.Duration, error) `json:"-"`
+}
+
+// PidCPU is a Broker.CPU for a broker run as a local process tree.
+func PidCPU(pid int) func(context.Context) (time.Duration, error) {
+	return func(context.Context) (time.Duration, error) { return proc.TreeCPU(pid) }
 }
 
 // Unavailable is returned when no source can provide a broker of a kind on

@@ -44,6 +44,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"github.com/rpcbench/rpcbench/internal/proc"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -137,6 +138,19 @@ type Container struct {
 	stopWait time.Duration
 	once     sync.Once
 	stopErr  error
+}
+
+// CPU is the CPU time the container's processes have used (its init's
+// process tree on the host).
+func (c *Container) CPU(ctx context.Context) (time.Duration, error) {
+	st, err := c.ctr.State(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if st.Pid <= 0 {
+		return 0, fmt.Errorf("container %.12s is not running", c.ID)
+	}
+	return proc.TreeCPU(st.Pid)
 }
 
 // Endpoint returns "127.0.0.1:port" for one of ContainerSpec.Ports.

@@ -330,6 +330,7 @@ func NATSProcess() Starter {
 			URL:     ready.URL,
 			Source:  NATSSourceProcess,
 			Version: ready.Version,
+			CPU:     PidCPU(p.cmd.Process.Pid),
 			Details: map[string]string{
 				"jetstream":      "enabled",
 				"jetstream_sync": ready.Sync,
@@ -497,7 +498,7 @@ func NATSContainer() Starter {
 		if err != nil {
 			return Broker{}, nil, err
 		}
-		b := Broker{Kind: "nats", URL: "nats://" + c.Endpoint(ports[0]), Source: "container", Image: c.Image,
+		b := Broker{Kind: "nats", URL: "nats://" + c.Endpoint(ports[0]), Source: "container", Image: c.Image, CPU: c.CPU,
 			Details: map[string]string{"jetstream_sync": "default", "max_payload": strconv.Itoa(server.MAX_PAYLOAD_SIZE), "network": string(c.Network)}}
 		return b, c.Stop, nil
 	}

@@ -115,6 +115,7 @@ func StartRabbitMQ(ctx context.Context, opts StartOptions) (*Container, Broker, 
 		URL:    u.String(),
 		Source: "container",
 		Image:  c.Image,
+		CPU:    c.CPU,
 		Details: map[string]string{
 			"network":   string(netMode),
 			"container": c.ID[:12],

@@ -72,6 +72,7 @@ func startRocketMQContainer(ctx context.Context, opts StartOptions, flush string
 			Source:  "container",
 			Image:   c.Image,
 			Version: RocketMQVersion,
+			CPU:     c.CPU,
 			Details: map[string]string{
 				"flush":     flush,
 				"broker":    r.BrokerAddr,

@@ -155,6 +155,7 @@ func startRocketMQProcessOnce(ctx context.Context, opts StartOptions, flush, hom
 		URL:     namesrv,
 		Source:  "process",
 		Version: RocketMQVersion,
+		CPU:     PidCPU(p.cmd.Process.Pid),
 		Details: map[string]string{
 			"flush":   flush,
 			"broker":  r.BrokerAddr,

@@ -2,11 +2,12 @@ package broker
 
 import (
 	"fmt"
-	"github.com/rpcbench/rpcbench/drivers"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/rpcbench/rpcbench/drivers"
 )
 
 // URL forms of each broker kind, for messages.

@@ -332,8 +332,10 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		}
 	}
 	addr := p.Target
+	var srv drivers.Server
 	if addr == "" {
-		srv, err := p.serve(ctx, u, at)
+		var err error
+		srv, err = p.serve(ctx, u, at)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -353,8 +355,14 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		run.Warmups = append(run.Warmups, w)
 		settled = w.Settled
 	}
+	var brokerCPU func(context.Context) (time.Duration, error)
+	brokerSource := ""
+	if b != nil {
+		brokerCPU, brokerSource = b.b.CPU, b.b.Source
+	}
+	ms, notes := unitMeters(srv, brokerCPU, brokerSource)
 	if p.Sweep != nil {
-		return sweepUnit(ctx, p, u, addr, brokerName, settled, run, index, total)
+		return sweepUnit(ctx, p, u, addr, brokerName, settled, run, index, total, ms, notes)
 	}
 	for _, cp := range plans {
 		*index++
@@ -362,7 +370,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		c.Broker = brokerName
 		c.Unsettled = !settled
 		p.Observer.CellStart(*index, total, &c, cp.load)
-		if err := runCell(ctx, u, addr, cp.load, &c, p.Observer); err != nil {
+		if err := runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes); err != nil {
 			c.Error = err.Error()
 			failed = true
 		}
@@ -614,7 +622,7 @@ func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 	return u.Transport.Dial(dctx, addr)
 }
 
-func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer) error {
+func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string) error {
 	c.StartedAt = time.Now().UTC()
 	client, err := dial(ctx, u, addr)
 	if err != nil {
@@ -624,13 +632,16 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 		}
 		return fmt.Errorf("connect caller: %w", err)
 	}
+	probe := probeCost(ctx, ms, notes, load)
 	m, err := RunCell(ctx, client, load, obs.Live)
+	cost := probe.cost(m)
 	if cerr := closeBounded(client, 5*time.Second); cerr != nil && err == nil {
 		c.Warnings = append(c.Warnings, "closing the client: "+cerr.Error())
 	}
 	if err != nil {
 		return err
 	}
+	c.Cost = cost
 	return fill(c, m, load)
 }
 

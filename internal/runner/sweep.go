@@ -44,7 +44,7 @@ const plateauGain = 0.05
 // sweepUnit runs the sweep of one unit against its responder at addr:
 // the ladder's cells go into run.Cells, the search into run.Saturation.
 // It reports whether some ladder cell could not run; the error is ctx's.
-func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, settled bool, run *Outcome, index *int, total int) (bool, error) {
+func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, settled bool, run *Outcome, index *int, total int, ms []meter, notes []string) (bool, error) {
 	sc := p.Sweep
 	spec, cfg := u.Driver.Spec(), u.Config()
 	name := spec.Name + "/" + cfg.Variant
@@ -65,7 +65,7 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 		c.Broker, c.Unsettled = brokerName, !settled
 		*index++
 		p.Observer.CellStart(*index, total, &c, load)
-		if err := runCell(ctx, u, addr, load, &c, p.Observer); err != nil {
+		if err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes); err != nil {
 			c.Error = err.Error()
 			failed = true
 		}

@@ -1,0 +1,112 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+)
+
+// costRoles are the roles a cell's CPU is charged to, in display order.
+var costRoles = []string{"caller", "caller+responder", "responder", "broker"}
+
+// costView is the cost table: CPU per call by role, per cell.
+type costView struct {
+	Roles []string
+	Rows  []costRow
+	Notes []string
+}
+
+type costRow struct {
+	Label string
+	Run   string
+	CPU   []string // by Roles; "" when not measured
+	Total string
+}
+
+// costs is the cost table of the rows whose cells recorded their cost
+// (averaged over repetitions); nil when none did.
+func (m *model) costs() *costView {
+	v := &costView{}
+	used := map[string]bool{}
+	type acc struct {
+		sum map[string]float64
+		n   int
+	}
+	per := map[*row]acc{}
+	var notes []string
+	for _, r := range m.rows {
+		a := acc{sum: map[string]float64{}}
+		for _, c := range r.reps {
+			if c.Cost == nil {
+				continue
+			}
+			a.n++
+			for role, us := range c.Cost.CPUUsPerCall {
+				a.sum[role] += us
+				used[role] = true
+			}
+			for _, n := range c.Cost.Notes {
+				if !slices.Contains(notes, n) {
+					notes = append(notes, n)
+				}
+			}
+		}
+		if a.n > 0 {
+			per[r] = a
+		}
+	}
+	if len(per) == 0 {
+		return nil
+	}
+	for _, role := range costRoles {
+		if used[role] {
+			v.Roles = append(v.Roles, role)
+		}
+	}
+	show := m.variesService()
+	for _, r := range m.rows {
+		a, ok := per[r]
+		if !ok {
+			continue
+		}
+		cr := costRow{Label: cellLabel(r, show), Run: r.runLabel}
+		total := 0.0
+		for _, role := range v.Roles {
+			us, ok := a.sum[role]
+			if !ok {
+				cr.CPU = append(cr.CPU, "")
+				continue
+			}
+			us /= float64(a.n)
+			total += us
+			cr.CPU = append(cr.CPU, formatMicros(us))
+		}
+		cr.Total = formatMicros(total)
+		v.Rows = append(v.Rows, cr)
+	}
+	v.Notes = notes
+	return v
+}
+
+func (v *costView) markdown() string {
+	s := "**CPU per call** (user + system time of each process over the measured window, divided by the calls completed)\n\n| cell |"
+	align := "|---|"
+	for _, r := range v.Roles {
+		s += " " + r + " |"
+		align += "--:|"
+	}
+	s += " total |\n" + align + "--:|\n"
+	for _, r := range v.Rows {
+		s += "| " + mdEscape(r.Label) + " |"
+		for _, c := range r.CPU {
+			if c == "" {
+				c = "–"
+			}
+			s += " " + c + " |"
+		}
+		s += " " + r.Total + " |\n"
+	}
+	for _, n := range v.Notes {
+		s += fmt.Sprintf("\n- %s", mdEscape(n))
+	}
+	return s + "\n\n"
+}
