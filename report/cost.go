@@ -2,8 +2,29 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+
+	"github.com/rpcbench/rpcbench/results"
 )
+
+// rowOptions are a cell's options as the report shows them: the hop delay
+// the cell ran through a delay proxy with is one of them (hop=250µs), so
+// each delay is a line of its own.
+func rowOptions(c *results.Cell) map[string]string {
+	if c.Hop == nil {
+		return c.Options
+	}
+	o := maps.Clone(c.Options)
+	if o == nil {
+		o = map[string]string{}
+	}
+	o["hop"] = c.Hop.OneWayDelay
+	if c.Hop.Jitter != "" && c.Hop.Jitter != "0s" {
+		o["hop"] += "±" + c.Hop.Jitter
+	}
+	return o
+}
 
 // costRoles are the roles a cell's CPU is charged to, in display order.
 var costRoles = []string{"caller", "caller+responder", "responder", "broker"}

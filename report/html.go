@@ -60,6 +60,7 @@ type page struct {
 	Skipped    []skipRow
 	Saturation []satRow
 	Cost       *costView
+	Hops       []hopRow
 	Runs       []runView
 }
 
@@ -127,6 +128,7 @@ func (m *model) page() (*page, error) {
 		Skipped:    m.skipped(),
 		Saturation: m.saturation(),
 		Cost:       m.costs(),
+		Hops:       m.hops(),
 	}
 	if len(m.runs) == 1 && m.runs[0].Scenario.Name != "" {
 		pg.Title = "rpcbench: " + m.runs[0].Scenario.Name

@@ -143,7 +143,7 @@ func build(runs []*results.Run) (*model, error) {
 			r := byKey[key]
 			if r == nil {
 				r = &row{run: i, runLabel: m.labels[i], key: key, driver: c.Driver, kind: c.Kind, variant: c.Variant,
-					options: c.Options, payload: c.Payload, mode: c.Mode, concurrency: c.Concurrency, rate: c.Rate, service: c.ServiceTime}
+					options: rowOptions(c), payload: c.Payload, mode: c.Mode, concurrency: c.Concurrency, rate: c.Rate, service: c.ServiceTime}
 				byKey[key] = r
 				m.rows = append(m.rows, r)
 			}

@@ -95,3 +95,19 @@ func TestCostReported(t *testing.T) {
 		t.Error("HTML lacks the cost table")
 	}
 }
+
+// Cells run at several hop delays give a slope of p50 against the delay.
+func TestHopSlope(t *testing.T) {
+	run := synthRun(t, 13,
+		spec{driver: "tcp", variant: "mux", payload: 64, conc: 1, medianUs: 30},
+		spec{driver: "tcp", variant: "mux", payload: 64, conc: 1, medianUs: 530},
+		spec{driver: "tcp", variant: "mux", payload: 64, conc: 1, medianUs: 2030})
+	for i, d := range []string{"0s", "250µs", "1ms"} {
+		run.Cells[i].Hop = &results.Hop{OneWayDelay: d, Jitter: "0s"}
+		run.Cells[i].Key = results.CellKey(&run.Cells[i])
+	}
+	md := renderMarkdown(t, run)
+	if !strings.Contains(md, "**Hop delay**") || !strings.Contains(md, "| 2.00 |") {
+		t.Errorf("summary lacks the hop slope 2.00:\n%s", md)
+	}
+}

@@ -12,7 +12,8 @@ import (
 // workload. It holds the driver, variant and options (the effective ones,
 // defaults filled in, as the runner records them), the request and reply
 // sizes, the load (concurrency; or rate and max_in_flight), the service
-// time and the responder concurrency, e.g.
+// time, the responder concurrency and, through a delay proxy, the hop
+// delay, e.g.
 //
 //	tcp/mux connections=2 payload=64 response=64 concurrency=16 service=0 responder_concurrency=64
 func CellKey(c *Cell) string {
@@ -35,5 +36,11 @@ func CellKey(c *Cell) string {
 	}
 	b.WriteString(" service=" + service)
 	b.WriteString(" responder_concurrency=" + strconv.Itoa(c.ResponderConcurrency))
+	if c.Hop != nil {
+		b.WriteString(" one_way_delay=" + c.Hop.OneWayDelay)
+		if c.Hop.Jitter != "" && c.Hop.Jitter != "0s" {
+			b.WriteString(" jitter=" + c.Hop.Jitter)
+		}
+	}
 	return b.String()
 }

@@ -146,6 +146,8 @@ type Cell struct {
 	// Generator is the open-loop generator's own record (absent in closed
 	// loop).
 	Generator *Generator `json:"generator,omitempty"`
+	// Hop is the delay proxy the cell's calls went through (absent: none).
+	Hop *Hop `json:"hop,omitempty"`
 	// Cost is the CPU each process spent per call in the measured window.
 	Cost *Cost `json:"cost,omitempty"`
 	// Little is the cell's Little's-law check (absent when too few calls
@@ -263,6 +265,21 @@ type Latency struct {
 	P999  float64 `json:"p99_9_us"`
 	P9999 float64 `json:"p99_99_us"`
 	Max   float64 `json:"max_us"`
+}
+
+// Hop is the delay proxy (internal/delay) a cell's calls crossed between
+// caller and responder, in both directions.
+type Hop struct {
+	// OneWayDelay and Jitter are what was asked ("250µs", "0s").
+	OneWayDelay string `json:"one_way_delay"`
+	Jitter      string `json:"jitter"`
+	// Achieved is the delay the proxy gave the chunks it forwarded
+	// during the cell (warm-up included), in µs; absent at 0 delay, where
+	// bytes are copied as they come.
+	Achieved *Latency `json:"achieved,omitempty"`
+	// Bytes and Chunks forwarded: [0] caller to responder, [1] back.
+	Bytes  [2]int64 `json:"bytes"`
+	Chunks [2]int64 `json:"chunks"`
 }
 
 // Cost is what the cell's calls cost each process involved, over the

@@ -29,6 +29,14 @@ type Scenario struct {
 	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
 	// Settle caps each unit's settling before its first cell.
 	Settle string `json:"settle,omitempty"`
+	// Network is the hop delay the cells ran with (absent: no proxy).
+	Network *ScenarioNetwork `json:"network,omitempty"`
+}
+
+// ScenarioNetwork is the hop delay of a scenario.
+type ScenarioNetwork struct {
+	OneWayDelay []string `json:"one_way_delay"`
+	Jitter      string   `json:"jitter"`
 }
 
 // ScenarioDriver is one driver entry of a scenario: a driver, some of its

@@ -132,3 +132,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestNetwork: the network key's delays and jitter, and what is wrong with
+// them named by line and field.
+func TestNetwork(t *testing.T) {
+	const head = "name: t\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1]\n"
+	sc, err := Parse("t.yaml", []byte(head+"network:\n  one_way_delay: [0, 250us, 1ms]\n  jitter: 20us\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Network == nil || len(sc.Network.OneWayDelay) != 3 || sc.Network.OneWayDelay[1].String() != "250µs" || sc.Network.Jitter.String() != "20µs" {
+		t.Fatalf("network = %+v", sc.Network)
+	}
+	for _, tc := range []struct{ doc, want string }{
+		{"network: 1ms\n", "t.yaml:5: network: want a mapping with one_way_delay"},
+		{"network:\n  jitter: 1ms\n", "t.yaml:6: network.one_way_delay: missing"},
+		{"network:\n  one_way_delay: [1ms, 1000us]\n", "t.yaml:6: network.one_way_delay[1]"},
+		{"network:\n  one_way_delay: [2s]\n", "t.yaml:6: network.one_way_delay[0]: 2s is out of range"},
+		{"network:\n  delay: [1ms]\n", "t.yaml:6: network.delay: unknown key"},
+	} {
+		_, err := Parse("t.yaml", []byte(head+tc.doc))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q...", tc.doc, err, tc.want)
+		}
+	}
+}

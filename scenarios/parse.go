@@ -64,7 +64,7 @@ func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
 	}
 }
 
-var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle"}
+var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle", "network"}
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s := defaultScenario()
@@ -122,6 +122,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 			s.Settle = p.duration(v, "settle", 0, time.Hour)
 		case "responder_concurrency":
 			s.ResponderConcurrency = p.int(v, "responder_concurrency", 1, MaxResponderConcurrency)
+		case "network":
+			s.Network = p.network(v)
 		default:
 			p.fail(k, k.Value, "unknown key (known keys: %s)", strings.Join(topKeys, ", "))
 		}
@@ -262,6 +264,46 @@ func (p *parser) duration(n *yaml.Node, field string, min, max time.Duration) Du
 		p.fail(n, field, "%v is out of range: want %v to %v", d, min, max)
 	}
 	return Duration(d)
+}
+
+// MaxOneWayDelay bounds network.one_way_delay and jitter.
+const MaxOneWayDelay = time.Second
+
+func (p *parser) network(n *yaml.Node) *Network {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "network", "want a mapping with one_way_delay (a list of durations) and jitter, not a %s", kindName(n))
+		return nil
+	}
+	nw := &Network{}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		field := "network." + k.Value
+		if seen[k.Value] {
+			p.fail(k, field, "given twice")
+			return nil
+		}
+		seen[k.Value] = true
+		switch k.Value {
+		case "one_way_delay":
+			for j, e := range p.list(v, field) {
+				nw.OneWayDelay = append(nw.OneWayDelay, p.duration(e, fmt.Sprintf("%s[%d]", field, j), 0, MaxOneWayDelay))
+			}
+			noRepeats(p, v, field, nw.OneWayDelay)
+		case "jitter":
+			nw.Jitter = p.duration(v, field, 0, MaxOneWayDelay)
+		default:
+			p.fail(k, field, "unknown key (known keys: one_way_delay, jitter)")
+		}
+		if p.err != nil {
+			return nil
+		}
+	}
+	if len(nw.OneWayDelay) == 0 {
+		p.fail(n, "network.one_way_delay", "missing: give the one-way delays to run, e.g. [0, 250us, 1ms] (0 measures the proxy itself)")
+		return nil
+	}
+	return nw
 }
 
 func (p *parser) serviceTimes(n *yaml.Node) []ServiceTime {

@@ -32,6 +32,15 @@ type Scenario struct {
 	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
 	// Settle caps each unit's settling before its first cell (0: none).
 	Settle Duration `json:"settle"`
+	// Network puts a delay proxy (internal/delay) on every hop; nil: none.
+	Network *Network `json:"network,omitempty"`
+}
+
+// Network is the hop delay of a scenario: every cell runs once per one-way
+// delay, through the proxy (0 measures the proxy's own cost).
+type Network struct {
+	OneWayDelay []Duration `json:"one_way_delay"`
+	Jitter      Duration   `json:"jitter"`
 }
 
 // DriverSpec selects a driver, some of its variants (none: all) and options.

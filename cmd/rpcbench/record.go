@@ -34,6 +34,12 @@ func scenarioRecord(sc *scenarios.Scenario) results.Scenario {
 	for i, st := range sc.ServiceTimes {
 		r.ServiceTimes[i] = st.String()
 	}
+	if nw := sc.Network; nw != nil {
+		r.Network = &results.ScenarioNetwork{Jitter: nw.Jitter.String()}
+		for _, d := range nw.OneWayDelay {
+			r.Network.OneWayDelay = append(r.Network.OneWayDelay, d.String())
+		}
+	}
 	return r
 }
 

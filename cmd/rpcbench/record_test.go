@@ -19,6 +19,7 @@ func TestScenarioRecord(t *testing.T) {
 	open := *sc
 	open.Concurrency, open.Rates, open.Calls = nil, []float64{200, 2000}, 5000
 	open.ServiceTimes = []scenarios.ServiceTime{{}, {Exponential: true, Mean: 100e3}}
+	open.Network = &scenarios.Network{OneWayDelay: []scenarios.Duration{0, 250e3}, Jitter: 10e3}
 	open.Drivers = []scenarios.DriverSpec{{Name: "tcp", Options: map[string]string{"connections": "4"}}, {Name: "grpc", Variants: []string{"stream"}}}
 	for _, s := range []*scenarios.Scenario{sc, &open} {
 		want, err := json.Marshal(s)

@@ -312,6 +312,9 @@ func loadLabel(c results.Cell) string {
 	if c.ServiceTime != "0" && c.ServiceTime != "" {
 		l += " st=" + c.ServiceTime
 	}
+	if c.Hop != nil {
+		l += " hop=" + c.Hop.OneWayDelay
+	}
 	if c.Repetition > 1 {
 		l += fmt.Sprintf(" #%d", c.Repetition)
 	}

@@ -2,7 +2,10 @@ package runner
 
 import (
 	"context"
+
 	"fmt"
+
+	"github.com/rpcbench/rpcbench/drivers"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -40,6 +43,9 @@ func MemoryEstimate(load Load) int64 {
 // it.
 func Check(ctx context.Context, sc *scenarios.Scenario, units []Unit) error {
 	for _, u := range units {
+		if sc.Network != nil && u.Driver.Spec().Kind == drivers.Broker {
+			return fmt.Errorf("%s: network: the delay proxy sits between a direct driver's callers and responder; it is not yet on a broker's hops (%s is a broker driver): run broker drivers without network", sc.Source, u.Driver.Spec().Name)
+		}
 		if err := checkLimits(ctx, sc, u, ""); err != nil {
 			return err
 		}

@@ -574,6 +574,19 @@ type cellPlan struct {
 // cellPlans lists the cells of one driver variant, in the order they run:
 // service time, payload, load, then repetitions.
 func cellPlans(sc *scenarios.Scenario, u Unit) []cellPlan {
+	if sc.Network == nil {
+		return cellPlansAt(sc, u, nil)
+	}
+	var out []cellPlan
+	for _, d := range sc.Network.OneWayDelay {
+		out = append(out, cellPlansAt(sc, u, &results.Hop{OneWayDelay: d.String(), Jitter: sc.Network.Jitter.String()})...)
+	}
+	return out
+}
+
+// cellPlansAt lists the cells of one driver variant at one hop delay (nil:
+// no delay proxy).
+func cellPlansAt(sc *scenarios.Scenario, u Unit, hop *results.Hop) []cellPlan {
 	spec := u.Driver.Spec()
 	var out []cellPlan
 	for _, st := range sc.ServiceTimes {
@@ -585,6 +598,10 @@ func cellPlans(sc *scenarios.Scenario, u Unit) []cellPlan {
 						Payload: payload, ResponseSize: payload, ServiceTime: st.String(), Repetition: rep,
 						ResponderConcurrency: sc.ResponderConcurrency,
 						Series:               []results.Point{},
+					}
+					if hop != nil {
+						h := *hop
+						c.Hop = &h
 					}
 					if sc.ResponseSize > 0 {
 						c.ResponseSize = sc.ResponseSize
@@ -624,6 +641,14 @@ func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 
 func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string) error {
 	c.StartedAt = time.Now().UTC()
+	if c.Hop != nil {
+		px, err := startHop(ctx, addr, c.Hop)
+		if err != nil {
+			return err
+		}
+		defer func() { px.Close(); fillHop(c.Hop, px) }()
+		addr = px.Addr()
+	}
 	client, err := dial(ctx, u, addr)
 	if err != nil {
 		if ctx.Err() != nil {

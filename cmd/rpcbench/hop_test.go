@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rpcbench/rpcbench/internal/driverstest"
+)
+
+// TestHopDelay: with network.one_way_delay every cell runs once per delay
+// through the delay proxy, records what it forwarded and the delay it
+// achieved (never less than asked), and cells at different delays have
+// different keys.
+func TestHopDelay(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "hop.yaml")
+	os.WriteFile(sc, []byte("name: hop\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1]\nduration: 500ms\nwarmup: 100ms\nsettle: 0s\nnetwork:\n  one_way_delay: [0, 300us]\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	r := runBin(t, "run", "--scenario", sc, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	run := driverstest.ReadResults(t, out)
+	if len(run.Cells) != 2 || run.Cells[0].Key == run.Cells[1].Key {
+		t.Fatalf("cells: %d, keys %q", len(run.Cells), []string{run.Cells[0].Key, run.Cells[len(run.Cells)-1].Key})
+	}
+	for i, want := range []string{"0s", "300µs"} {
+		c := run.Cells[i]
+		h := c.Hop
+		if h == nil || h.OneWayDelay != want || h.Bytes[0] == 0 || h.Bytes[1] == 0 || h.Chunks[0] < c.Counts.OK {
+			t.Fatalf("cell %d hop %+v (ok %d)", i, h, c.Counts.OK)
+		}
+		if want == "0s" {
+			if h.Achieved != nil {
+				t.Fatalf("achieved delays at 0: %+v", h.Achieved)
+			}
+			continue
+		}
+		if h.Achieved == nil || h.Achieved.Min < float64(300*time.Microsecond/time.Microsecond)*0.999 {
+			t.Fatalf("achieved %+v: a chunk forwarded before 300µs", h.Achieved)
+		}
+	}
+	if run.Scenario.Network == nil || len(run.Scenario.Network.OneWayDelay) != 2 {
+		t.Fatalf("scenario record: %+v", run.Scenario.Network)
+	}
+}
+
+func TestHopDelayRefusesBrokers(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "hop.yaml")
+	os.WriteFile(sc, []byte("name: hop\ndrivers: [nats]\npayloads: [64]\nconcurrency: [1]\nnetwork:\n  one_way_delay: [0]\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	wantBadInput(t, runBin(t, "run", "--scenario", sc, "--out", out), "network: the delay proxy sits between a direct driver's callers and responder", out)
+}
