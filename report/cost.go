@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/rpcbench/rpcbench/results"
 )
@@ -49,29 +50,35 @@ func (m *model) costs() *costView {
 	v := &costView{}
 	used := map[string]bool{}
 	type acc struct {
-		sum map[string]float64
-		n   int
+		sum     map[string]float64
+		n       map[string]int
+		cells   int
+		partial bool // some process's CPU was not measured
 	}
 	per := map[*row]acc{}
 	var notes []string
 	for _, r := range m.rows {
-		a := acc{sum: map[string]float64{}}
+		a := acc{sum: map[string]float64{}, n: map[string]int{}}
 		for _, c := range r.reps {
 			if c.Cost == nil {
 				continue
 			}
-			a.n++
+			a.cells++
 			for role, us := range c.Cost.CPUUsPerCall {
 				a.sum[role] += us
+				a.n[role]++
 				used[role] = true
 			}
 			for _, n := range c.Cost.Notes {
+				if strings.Contains(n, "not measured") {
+					a.partial = true
+				}
 				if !slices.Contains(notes, n) {
 					notes = append(notes, n)
 				}
 			}
 		}
-		if a.n > 0 {
+		if a.cells > 0 {
 			per[r] = a
 		}
 	}
@@ -97,11 +104,14 @@ func (m *model) costs() *costView {
 				cr.CPU = append(cr.CPU, "")
 				continue
 			}
-			us /= float64(a.n)
+			us /= float64(a.n[role])
 			total += us
 			cr.CPU = append(cr.CPU, formatMicros(us))
 		}
 		cr.Total = formatMicros(total)
+		if a.partial {
+			cr.Total = "≥ " + cr.Total
+		}
 		v.Rows = append(v.Rows, cr)
 	}
 	v.Notes = notes

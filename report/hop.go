@@ -15,7 +15,6 @@ type hopRow struct {
 	Label  string
 	Points string // "0s: 31.2 µs, 250µs: 551 µs, ..."
 	Slope  string
-	Proxy  string // the proxy's own cost: p50 at 0 delay
 }
 
 // hops lists, per configuration run at two or more delays, p50 against
@@ -40,10 +39,13 @@ func (m *model) hops() []hopRow {
 		if err != nil {
 			continue
 		}
-		key := fmt.Sprintf("%d|%s|%s|%s|%d|%s", r.run, r.driver, r.variant, optionsString(rest), r.payload, formatLoad(r.mode, r.concurrency, r.rate))
+		key := fmt.Sprintf("%d|%s|%s|%s|%d|%s|%s", r.run, r.driver, r.variant, optionsString(rest), r.payload, formatLoad(r.mode, r.concurrency, r.rate), r.service)
 		g := groups[key]
 		if g == nil {
 			lbl := driverLabel(r.driver, r.variant) + optionsSuffix(rest) + " · " + formatBytes(r.payload) + " · " + formatLoad(r.mode, r.concurrency, r.rate)
+			if r.service != "" && r.service != "0" {
+				lbl += " · service " + r.service
+			}
 			g = &group{label: lbl}
 			groups[key] = g
 			order = append(order, key)
@@ -64,14 +66,10 @@ func (m *model) hops() []hopRow {
 		}
 		slices.SortFunc(idx, func(a, b int) int { return int(g.xs[a] - g.xs[b]) })
 		var pts []string
-		proxy := ""
 		for _, i := range idx {
 			pts = append(pts, g.names[i]+": "+formatMicros(g.ys[i]))
-			if g.xs[i] == 0 {
-				proxy = formatMicros(g.ys[i])
-			}
 		}
-		hr := hopRow{Label: g.label, Points: strings.Join(pts, ", "), Proxy: proxy}
+		hr := hopRow{Label: g.label, Points: strings.Join(pts, ", ")}
 		if s, ok := slope(g.xs, g.ys); ok {
 			hr.Slope = fmt.Sprintf("%.2f", s)
 		} else {

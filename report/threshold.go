@@ -67,6 +67,9 @@ func ParseThreshold(s string) (Threshold, error) {
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f == 0 {
 		return Threshold{}, bad("not a non-zero percentage")
 	}
+	if metric == "rstar" && f > 0 {
+		return Threshold{}, bad("a higher R* is an improvement: gate on a drop, rstar:-N%")
+	}
 	return Threshold{Metric: metric, Percent: f}, nil
 }
 

@@ -22,9 +22,20 @@ type Saturation struct {
 	BracketLo        float64 `json:"bracket_lo"`
 	BracketHi        float64 `json:"bracket_hi"`
 	FailingCriterion string  `json:"failing_criterion,omitempty"`
-	// Criteria are what a trial had to meet.
+	// Criteria are what a trial had to meet; Settings how the sweep ran
+	// (the scenario's concurrency, rates, duration and max_in_flight do
+	// not apply to it).
 	Criteria SweepCriteria `json:"criteria"`
+	Settings SweepSettings `json:"settings"`
 	Trials   []SweepTrial  `json:"trials"`
+}
+
+// SweepSettings are how a sweep ran.
+type SweepSettings struct {
+	Ladder      []int   `json:"ladder"`
+	StepSeconds float64 `json:"step_seconds"`
+	FullSeconds float64 `json:"full_seconds"`
+	MaxInFlight int     `json:"max_in_flight"`
 }
 
 // SweepCriteria are the pass criteria of a sweep's trials.

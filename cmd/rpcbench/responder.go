@@ -31,6 +31,10 @@ const (
 // topics first).
 const responderStartTimeout = 2 * time.Minute
 
+// serveBrokersEnv passes `serve` brokers (KIND=URL lines) as --broker
+// does, out of sight of other users' ps.
+const serveBrokersEnv = "RPCBENCH_SERVE_BROKERS"
+
 // responderStopGrace is how long a responder process gets to stop after
 // SIGINT before it is killed.
 const responderStopGrace = 10 * time.Second
@@ -50,8 +54,11 @@ func serveProcess(ctx context.Context, u runner.Unit, at drivers.Place) (drivers
 	for _, k := range slices.Sorted(maps.Keys(cfg.Options)) {
 		args = append(args, "--option", k+"="+cfg.Options[k])
 	}
+	var env []string
 	if spec.Kind == drivers.Broker {
-		args = append(args, "--broker", spec.Broker+"="+at.Broker)
+		// through the environment, not argv: the URL may hold a password
+		// and any local user can read a process's command line
+		env = append(env, serveBrokersEnv+"="+spec.Broker+"="+at.Broker)
 	} else {
 		listen := at.Listen
 		if listen == "" {
@@ -60,6 +67,7 @@ func serveProcess(ctx context.Context, u runner.Unit, at drivers.Place) (drivers
 		args = append(args, "--listen", listen)
 	}
 	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -123,19 +131,22 @@ func (p *responderProc) CPU() (time.Duration, error) { return proc.TreeCPU(p.cmd
 // Close stops the child: SIGINT (serve closes its responder), then SIGKILL
 // to its process group if it has not exited within responderStopGrace.
 func (p *responderProc) Close() error {
-	pid := p.cmd.Process.Pid
-	syscall.Kill(pid, syscall.SIGINT)
-	t := time.NewTimer(responderStopGrace)
-	defer t.Stop()
 	select {
 	case <-p.exited:
-	case <-t.C:
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-p.exited
-		return fmt.Errorf("responder process did not stop within %v after SIGINT: killed", responderStopGrace)
+		// reaped already: its pid may belong to another process by now
+	default:
+		pid := p.cmd.Process.Pid
+		syscall.Kill(pid, syscall.SIGINT)
+		t := time.NewTimer(responderStopGrace)
+		defer t.Stop()
+		select {
+		case <-p.exited:
+		case <-t.C:
+			syscall.Kill(-pid, syscall.SIGKILL)
+			<-p.exited
+			return fmt.Errorf("responder process did not stop within %v after SIGINT: killed", responderStopGrace)
+		}
 	}
-	// anything it left in its group (it starts none today)
-	syscall.Kill(-pid, syscall.SIGKILL)
 	if st := p.cmd.ProcessState; st != nil && !st.Success() {
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGINT {
 			return nil

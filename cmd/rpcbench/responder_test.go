@@ -74,7 +74,7 @@ func TestResponderProcess(t *testing.T) {
 	}
 }
 
-// TestResponderInProcess: --responder in-process starts no child.
+// TestResponderInProcess: --responder in-process runs and says so.
 func TestResponderInProcess(t *testing.T) {
 	out := t.TempDir()
 	r := runBin(t, "run", "--drivers", "tcp", "--duration", "300ms", "--warmup", "0s", "--settle", "0s", "--concurrency", "1", "--responder", "in-process", "--out", out)

@@ -127,6 +127,9 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	if err != nil {
 		return nil, nil, nil, usageErr("%v", err)
 	}
+	if f.sweep != nil && sc.Network != nil {
+		return nil, nil, nil, usageErr("%s: network: a sweep runs without the delay proxy; remove the network key (or sweep without it)", sc.Source)
+	}
 	if err := runner.Check(context.Background(), sc, units); err != nil {
 		return nil, nil, nil, usageErr("%v", err)
 	}

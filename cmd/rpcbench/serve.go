@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -70,7 +71,11 @@ func parseOptions(flag string, kvs []string) (map[string]string, error) {
 
 func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 	// no broker credential in what serve prints
-	red := newRedactor(f.brokers...)
+	brokers := f.brokers
+	if v := os.Getenv(serveBrokersEnv); v != "" {
+		brokers = append(brokers, strings.Split(v, "\n")...)
+	}
+	red := newRedactor(brokers...)
 	stdout = red.writer(stdout)
 	defer func() { err = red.err(err) }()
 	if f.driver == "" {
@@ -92,7 +97,7 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 		return usageErr("%v", err)
 	}
 	cfg := tr.Config()
-	ext, err := broker.ParseExternal(f.brokers, brokerKinds())
+	ext, err := broker.ParseExternal(brokers, brokerKinds())
 	if err != nil {
 		return usageErr("%v", err)
 	}

@@ -45,6 +45,11 @@ kept in result.json (saturation), the ladder's cells are the run's cells.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.over.Set = givenFlags(cmd)
+			for _, name := range []string{"concurrency", "rate", "duration", "calls", "repeat", "target"} {
+				if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed {
+					return usageErr("sweep: --%s does not apply: the ladder (--ladder), the trials' rates and lengths (--step, --full) are the sweep's own", name)
+				}
+			}
 			sw, err := sf.config()
 			if err != nil {
 				return err

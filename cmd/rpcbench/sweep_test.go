@@ -52,6 +52,7 @@ func TestSweepBadInput(t *testing.T) {
 		{[]string{"--ladder", "4,2"}, `--ladder "4,2": want ascending whole numbers`},
 		{[]string{"--step", "10ms"}, `--step "10ms": want a duration from 500ms to 1h`},
 		{[]string{"--max-in-flight", "0"}, "--max-in-flight 0: want 1 to 100000"},
+		{[]string{"--concurrency", "4"}, "sweep: --concurrency does not apply"},
 	} {
 		out := filepath.Join(t.TempDir(), "out")
 		r := runBin(t, append([]string{"sweep", "--drivers", "tcp", "--out", out}, tc.args...)...)

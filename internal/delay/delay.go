@@ -51,7 +51,9 @@ const (
 type Stats struct {
 	// Bytes and Chunks by direction: [0] towards the target, [1] back.
 	Bytes, Chunks [2]int64
-	// Achieved is the delay each chunk got, read to write, in ns.
+	// Achieved is the delay each chunk got, from when the proxy read it
+	// to when it wrote it, in ns (a reader the scheduler ran late adds to
+	// the call's latency but not to this).
 	Achieved *hdrhistogram.Histogram
 }
 
@@ -165,6 +167,10 @@ func (p *Proxy) track(c net.Conn, add bool) bool {
 			return false
 		default:
 		}
+		if Mode(p.mode.Load()) == Down {
+			c.Close()
+			return false
+		}
 		p.conns[c] = struct{}{}
 	} else {
 		delete(p.conns, c)
@@ -221,35 +227,24 @@ type chunk struct {
 	due  time.Duration
 }
 
-// pipe copies src to dst in direction dir: in the reading goroutine when
-// there is no delay, else through a writer that waits for each chunk's
-// due time.
+// pipe copies src to dst in direction dir through a writer that waits
+// for each chunk's due time: at 0 delay too, so that a 0-delay cell
+// measures the path the delayed ones take.
 func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 	defer dst.Close()
 	defer src.Close()
 	base := time.Now()
-	if p.cfg.OneWay == 0 && p.cfg.Jitter == 0 {
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 {
-				if !p.hold() {
-					return
-				}
-				p.count(dir, n, 0)
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}
 	q := make(chan chunk, 1024)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// on any exit: stop both sides and let the reader finish
+		defer func() {
+			dst.Close()
+			src.Close()
+			for range q {
+			}
+		}()
 		// Go's timers wake up to a millisecond late here: a chunk due
 		// within MaxSpin is waited for by spinning, which costs CPU while
 		// it waits (see the package comment).
@@ -262,17 +257,13 @@ func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 			}
 			p.count(dir, len(c.b), time.Since(base)-c.read)
 			if _, err := dst.Write(c.b); err != nil {
-				dst.Close()
-				src.Close()
-				for range q {
-				}
 				return
 			}
 		}
 	}()
 	var last time.Duration
+	buf := make([]byte, 64<<10)
 	for {
-		buf := make([]byte, 64<<10)
 		n, err := src.Read(buf)
 		if n > 0 {
 			now := time.Since(base)
@@ -282,7 +273,13 @@ func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 			}
 			due = max(due, last) // no overtaking
 			last = due
-			q <- chunk{b: buf[:n], read: now, due: due}
+			c := chunk{b: append([]byte(nil), buf[:n]...), read: now, due: due}
+			select {
+			case q <- c:
+			case <-done:
+				close(q)
+				return
+			}
 		}
 		if err != nil {
 			break
@@ -312,11 +309,8 @@ func (p *Proxy) hold() bool {
 func (p *Proxy) count(dir, n int, achieved time.Duration) {
 	p.bytes[dir].Add(int64(n))
 	p.chunks[dir].Add(1)
-	if achieved <= 0 {
-		return // copied as it came
-	}
 	p.mu.Lock()
-	p.achieved.RecordValue(int64(achieved))
+	p.achieved.RecordValue(max(int64(achieved), 1))
 	p.mu.Unlock()
 }
 

@@ -138,12 +138,17 @@ func TestPauseAndDown(t *testing.T) {
 	if _, err := r.ReadByte(); err == nil {
 		t.Fatal("the connection survived Down")
 	}
+	before := p.Stats().Chunks
 	if c2, err := net.Dial("tcp", p.Addr()); err == nil {
-		c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c2.Write([]byte("x"))
+		c2.SetReadDeadline(time.Now().Add(time.Second))
 		if _, err := c2.Read(make([]byte, 1)); err == nil {
-			t.Fatal("a new connection was served while down")
+			t.Fatal("a new connection was echoed while down")
 		}
 		c2.Close()
+	}
+	if after := p.Stats().Chunks; after != before {
+		t.Fatalf("chunks forwarded while down: %v -> %v", before, after)
 	}
 	p.SetMode(Pass)
 	c3, err := net.Dial("tcp", p.Addr())

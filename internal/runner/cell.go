@@ -45,6 +45,10 @@ type Load struct {
 	Timeout time.Duration
 	// Seed makes payload bytes and service-time draws reproducible.
 	Seed uint64
+	// OnStart, when set, is called with the cell's start (its warm-up
+	// begins then; the measured window Warmup later), once every caller
+	// exists.
+	OnStart func(start time.Time)
 }
 
 // Live is what a cell reports while it runs, about once a second.
@@ -165,6 +169,9 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 	s.spawned.Store(int64(len(workers)))
 	s.start = time.Now()
 	s.startUnix = s.start.UnixNano()
+	if load.OnStart != nil {
+		load.OnStart(s.start)
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/rpcbench/rpcbench/drivers"
@@ -62,17 +63,30 @@ type costProbe struct {
 	done  chan struct{}
 }
 
-// probeCost samples ms when the window of a cell starting now begins
-// (after load.Warmup) and ends (after load.Duration). Cells ended by a call
-// count are not probed (their window's end is not known ahead).
-func probeCost(ctx context.Context, ms []meter, notes []string, load Load) *costProbe {
+// probeCost samples ms when the measured window of a cell begins (after
+// load.Warmup from the cell's start) and ends (after load.Duration). It
+// sets load.OnStart to learn the start. Cells ended by a call count are
+// not probed (their window's end is not known ahead).
+func probeCost(ctx context.Context, ms []meter, notes []string, load *Load) *costProbe {
 	if len(ms) == 0 || load.Calls > 0 || load.Duration <= 0 {
 		return nil
 	}
 	p := &costProbe{ms: ms, notes: notes, stop: make(chan struct{}), done: make(chan struct{})}
-	begin := time.Now()
+	started := make(chan time.Time, 1)
+	load.OnStart = func(t time.Time) { started <- t }
+	window := *load
 	go func() {
 		defer close(p.done)
+		var begin time.Time
+		select {
+		case begin = <-started:
+		case <-p.stop:
+			return
+		case <-ctx.Done():
+			p.err = ctx.Err()
+			return
+		}
+		load := window
 		for i, d := range []time.Duration{load.Warmup, load.Warmup + load.Duration} {
 			t := time.NewTimer(time.Until(begin.Add(d)))
 			select {
@@ -124,7 +138,7 @@ func (p *costProbe) cost(m *Measurement) *results.Cost {
 		WindowSeconds: math.Round(p.at[1].Sub(p.at[0]).Seconds()*1000) / 1000,
 		Calls:         calls,
 		CPUUsPerCall:  map[string]float64{},
-		Notes:         p.notes,
+		Notes:         slices.Clone(p.notes),
 	}
 	for i, m := range p.ms {
 		us := float64(p.end[i]-p.start[i]) / 1e3 / float64(calls)

@@ -657,9 +657,12 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 		}
 		return fmt.Errorf("connect caller: %w", err)
 	}
-	probe := probeCost(ctx, ms, notes, load)
+	probe := probeCost(ctx, ms, notes, &load)
 	m, err := RunCell(ctx, client, load, obs.Live)
 	cost := probe.cost(m)
+	if cost != nil && c.Hop != nil {
+		cost.Notes = append(cost.Notes, "the delay proxy runs in rpcbench's own process: its CPU (it spins while a chunk waits) is in the caller's figure")
+	}
 	if cerr := closeBounded(client, 5*time.Second); cerr != nil && err == nil {
 		c.Warnings = append(c.Warnings, "closing the client: "+cerr.Error())
 	}

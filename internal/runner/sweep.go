@@ -48,8 +48,9 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 	sc := p.Sweep
 	spec, cfg := u.Driver.Spec(), u.Config()
 	name := spec.Name + "/" + cfg.Variant
-	sat := results.Saturation{Driver: spec.Name, Variant: cfg.Variant, Options: cfg.Options, Trials: []results.SweepTrial{}}
 	ladder := sc.ladder()
+	sat := results.Saturation{Driver: spec.Name, Variant: cfg.Variant, Options: cfg.Options, Trials: []results.SweepTrial{},
+		Settings: results.SweepSettings{Ladder: ladder, StepSeconds: sc.Step.Seconds(), FullSeconds: sc.Full.Seconds(), MaxInFlight: sc.MaxInFlight}}
 	base := cellPlans(p.Scenario, u)[0]
 	var p50c1 float64
 	flat, failed, ran := 0, false, 0

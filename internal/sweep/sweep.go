@@ -12,7 +12,8 @@
 // confirmation lowers the bracket and the search goes on with full-length
 // trials only (the short ones flattered the system). A trial that
 // says nothing about the transport (the generator could not keep its
-// schedule, or the machine was busy) is repeated, up to Retries times.
+// schedule, or the machine was busy, when the caller can tell) is
+// repeated, up to Retries times.
 // A bound the search did not find is reported as not found, with why,
 // never invented.
 package sweep
@@ -32,8 +33,8 @@ type Criteria struct {
 	MaxFailShare float64
 	// P99 is the latency objective on the corrected p99.
 	P99 time.Duration
-	// MaxP50Growth bounds the p50 of the trial's last third against its
-	// first third (1.5): more means a backlog growing within the trial.
+	// MaxP50Growth bounds the p50 of the trial's last second against its
+	// first (1.5): more means a backlog growing within the trial.
 	MaxP50Growth float64
 }
 
@@ -57,7 +58,7 @@ type Outcome struct {
 	P99       time.Duration `json:"p99_ns"`
 	P999      time.Duration `json:"p99_9_ns"`
 	// P50First and P50Last are the p50 of the trial's first and last
-	// thirds.
+	// seconds.
 	P50First time.Duration `json:"p50_first_ns"`
 	P50Last  time.Duration `json:"p50_last_ns"`
 	// GeneratorLimited: the generator did not keep its schedule
@@ -231,7 +232,9 @@ func (s *Search) Record(o Outcome) {
 	pass := v == Pass
 	if pass {
 		s.lo = max(s.lo, t.Rate)
-	} else if s.hi == 0 || t.Rate < s.hi {
+	} else if s.ph != confirm && (s.hi == 0 || t.Rate < s.hi) {
+		// a failed confirmation lowers hi only once it rejects the
+		// candidate (below)
 		s.hi, s.failing = t.Rate, why
 	}
 	switch s.ph {
@@ -245,7 +248,7 @@ func (s *Search) Record(o Outcome) {
 		case t.Rate >= s.c.Max:
 			s.finish(nil, fmt.Sprintf("every rate up to %.0f calls/s passed: R* is above the range searched", s.c.Max))
 		default:
-			s.step(min(t.Rate*s.c.Step, s.c.Max))
+			s.step(min(max(t.Rate*s.c.Step, t.Rate+1), s.c.Max))
 		}
 	case down:
 		switch {
@@ -254,7 +257,7 @@ func (s *Search) Record(o Outcome) {
 		case t.Rate <= s.c.Min:
 			s.finish(nil, fmt.Sprintf("every rate down to %.0f calls/s failed (%s): R* is below the range searched", s.c.Min, why))
 		default:
-			s.step(max(t.Rate/s.c.Step, s.c.Min))
+			s.step(max(min(t.Rate/s.c.Step, t.Rate-1), s.c.Min))
 		}
 	case bisect:
 		s.narrow()
@@ -287,8 +290,12 @@ func (s *Search) Record(o Outcome) {
 func (s *Search) narrow() {
 	if s.hi > 0 && s.lo > 0 && s.hi/s.lo-1 > s.c.Width {
 		s.ph = bisect
-		s.next = Trial{Rate: math.Round(math.Sqrt(s.lo * s.hi)), Full: s.allFull}
-		return
+		mid := math.Round(math.Sqrt(s.lo * s.hi))
+		if mid > s.lo && mid < s.hi {
+			s.next = Trial{Rate: mid, Full: s.allFull}
+			return
+		}
+		// whole calls/s cannot split the bracket further
 	}
 	s.ph = confirm
 	s.passes, s.fails = 0, 0

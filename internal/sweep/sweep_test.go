@@ -48,7 +48,7 @@ func TestSaturatesAtKnownRate(t *testing.T) {
 		if got > capacity || got < capacity/1.06 {
 			t.Errorf("capacity %v: R* = %v, want within 5%% below", capacity, got)
 		}
-		if r.Hi <= capacity || r.Hi/r.Lo-1 > 0.05+1e-9 {
+		if r.Hi <= capacity || r.Hi <= *r.MaxSustainable || r.Hi/r.Lo-1 > 0.05+1e-9 {
 			t.Errorf("capacity %v: bracket %v..%v", capacity, r.Lo, r.Hi)
 		}
 		if !strings.Contains(r.Failing, "p99") && !strings.Contains(r.Failing, "ok ") {
@@ -109,6 +109,10 @@ func TestNoisy(t *testing.T) {
 	r := run(t, Config{Criteria: crit, Start: 2000}, noisy)
 	if r.MaxSustainable == nil || *r.MaxSustainable > 8000 || *r.MaxSustainable < 8000/1.06 {
 		t.Fatalf("R* = %v (%s)", r.MaxSustainable, r.Reason)
+	}
+	// the failed confirmation did not become the bracket's upper end
+	if r.Hi <= *r.MaxSustainable || strings.Contains(r.Failing, "1s") {
+		t.Fatalf("bracket %v..%v failing %q: the failed confirmation was taken for the upper end", r.Lo, r.Hi, r.Failing)
 	}
 }
 
@@ -174,5 +178,14 @@ func TestJudge(t *testing.T) {
 		if v != tc.v || !strings.Contains(why, tc.why) {
 			t.Errorf("%+v: %s %q, want %s %q", tc.o, v, why, tc.v, tc.why)
 		}
+	}
+}
+
+// At very low rates whole calls/s cannot split the bracket: the search
+// confirms instead of repeating one rate.
+func TestLowRatesEnd(t *testing.T) {
+	r := run(t, Config{Criteria: crit, Start: 1, Min: 1, Max: 64}, saturating(1.5))
+	if r.MaxSustainable == nil || *r.MaxSustainable != 1 || len(r.Trials) > 10 {
+		t.Fatalf("R* %v after %d trials (%s)", r.MaxSustainable, len(r.Trials), r.Reason)
 	}
 }
