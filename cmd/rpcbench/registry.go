@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
+	httpdriver "github.com/rpcbench/rpcbench/drivers/http"
 	"github.com/rpcbench/rpcbench/drivers/nats"
 	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
 	"github.com/rpcbench/rpcbench/drivers/rocketmq"
@@ -19,6 +20,7 @@ func registry() *drivers.Registry {
 		nats.New(),
 		rocketmq.New(),
 		rabbitmq.New(),
+		httpdriver.New(),
 		// drivers:
 	)
 }
