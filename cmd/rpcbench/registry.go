@@ -5,6 +5,7 @@ import (
 	"github.com/rpcbench/rpcbench/drivers/grpc"
 	httpdriver "github.com/rpcbench/rpcbench/drivers/http"
 	"github.com/rpcbench/rpcbench/drivers/nats"
+	"github.com/rpcbench/rpcbench/drivers/netrpc"
 	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
 	"github.com/rpcbench/rpcbench/drivers/rocketmq"
 	"github.com/rpcbench/rpcbench/drivers/tcp"
@@ -21,6 +22,7 @@ func registry() *drivers.Registry {
 		rocketmq.New(),
 		rabbitmq.New(),
 		httpdriver.New(),
+		netrpc.New(),
 		// drivers:
 	)
 }
