@@ -3,6 +3,7 @@ module github.com/rpcbench/rpcbench
 go 1.26.0
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/HdrHistogram/hdrhistogram-go v1.2.0
 	github.com/apache/rocketmq-client-go/v2 v2.1.2
 	github.com/chromedp/cdproto v0.0.0-20250724212937-08a3db8b4327

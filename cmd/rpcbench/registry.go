@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/connect"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
 	httpdriver "github.com/rpcbench/rpcbench/drivers/http"
 	"github.com/rpcbench/rpcbench/drivers/nats"
@@ -23,6 +24,7 @@ func registry() *drivers.Registry {
 		rabbitmq.New(),
 		httpdriver.New(),
 		netrpc.New(),
+		connect.New(),
 		// drivers:
 	)
 }
