@@ -6,6 +6,7 @@ require (
 	connectrpc.com/connect v1.21.1
 	github.com/HdrHistogram/hdrhistogram-go v1.2.0
 	github.com/apache/rocketmq-client-go/v2 v2.1.2
+	github.com/apache/thrift v0.25.0
 	github.com/chromedp/cdproto v0.0.0-20250724212937-08a3db8b4327
 	github.com/chromedp/chromedp v0.14.2
 	github.com/moby/moby/api v1.55.0

@@ -10,6 +10,7 @@ import (
 	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
 	"github.com/rpcbench/rpcbench/drivers/rocketmq"
 	"github.com/rpcbench/rpcbench/drivers/tcp"
+	"github.com/rpcbench/rpcbench/drivers/thrift"
 	"github.com/rpcbench/rpcbench/internal/broker"
 )
 
@@ -25,6 +26,7 @@ func registry() *drivers.Registry {
 		httpdriver.New(),
 		netrpc.New(),
 		connect.New(),
+		thrift.New(),
 		// drivers:
 	)
 }
