@@ -9,6 +9,7 @@ import (
 	"github.com/rpcbench/rpcbench/drivers/netrpc"
 	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
 	"github.com/rpcbench/rpcbench/drivers/rocketmq"
+	"github.com/rpcbench/rpcbench/drivers/rpcx"
 	"github.com/rpcbench/rpcbench/drivers/tcp"
 	"github.com/rpcbench/rpcbench/drivers/thrift"
 	"github.com/rpcbench/rpcbench/internal/broker"
@@ -27,6 +28,7 @@ func registry() *drivers.Registry {
 		netrpc.New(),
 		connect.New(),
 		thrift.New(),
+		rpcx.New(),
 		// drivers:
 	)
 }
