@@ -6,6 +6,7 @@ import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/connect"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/internal/runner"
 )
 
 // configs are every variant on h2c, and the HTTP/1.1 ones.
@@ -65,5 +66,18 @@ func TestConfigure(t *testing.T) {
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%+v: got %v, want %s", c.cfg, err, c.want)
 		}
+	}
+}
+
+// TestOneResponderEveryVariant: the responder of the default variant
+// answers callers of every variant (rpcbench serve runs one responder;
+// run --target calls it with each variant).
+func TestOneResponderEveryVariant(t *testing.T) {
+	srv := driverstest.Serve(t, driverstest.Configure(t, connect.New(), drivers.Config{}), drivers.Place{})
+	for _, v := range connect.New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			client := driverstest.Dial(t, driverstest.Configure(t, connect.New(), drivers.Config{Variant: v.Name}), srv.Addr())
+			driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
+		})
 	}
 }

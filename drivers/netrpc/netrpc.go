@@ -9,6 +9,7 @@
 package netrpc
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -90,7 +91,6 @@ func (b *Bench) Call(args *Call, reply *Call) error {
 type server struct {
 	ln    net.Listener
 	rs    *rpc.Server
-	json  bool
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -98,7 +98,7 @@ type server struct {
 }
 
 // Serve listens on at.Listen (default 127.0.0.1:0) and serves Bench on
-// every connection with the variant's codec.
+// every connection with the codec the client speaks (either variant).
 func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
 	ln, err := drivers.Listen(ctx, at.Listen)
 	if err != nil {
@@ -109,7 +109,7 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 		ln.Close()
 		return nil, fmt.Errorf("netrpc: %w", err)
 	}
-	s := &server{ln: ln, rs: rs, json: t.Cfg.Variant == "jsonrpc", conns: map[net.Conn]struct{}{}}
+	s := &server{ln: ln, rs: rs, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -137,10 +137,14 @@ func (s *server) accept() {
 			defer s.wg.Done()
 			// ServeConn and ServeCodec return once the connection ends and
 			// every call read from it has been answered.
-			if s.json {
-				s.rs.ServeCodec(jsonrpc.NewServerCodec(c))
+			// The codec is the client's: JSON-RPC's first bytes are an
+			// object ({"), gob's a message length and a negative type id.
+			// So one responder serves both variants (as with --target).
+			bc := &bufferedConn{Conn: c, br: bufio.NewReader(c)}
+			if first, _ := bc.br.Peek(2); len(first) == 2 && first[0] == '{' && (first[1] == '"' || first[1] == ' ' || first[1] == '\n') {
+				s.rs.ServeCodec(jsonrpc.NewServerCodec(bc))
 			} else {
-				s.rs.ServeConn(c)
+				s.rs.ServeConn(bc)
 			}
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -148,6 +152,14 @@ func (s *server) accept() {
 		}()
 	}
 }
+
+// bufferedConn reads through the reader that sniffed the codec.
+type bufferedConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.br.Read(p) }
 
 func (s *server) Close() error {
 	s.mu.Lock()

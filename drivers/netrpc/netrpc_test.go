@@ -6,6 +6,7 @@ import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/netrpc"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/internal/runner"
 )
 
 func cfg(v, conns string) drivers.Config {
@@ -54,5 +55,18 @@ func TestConfigure(t *testing.T) {
 	_, err = netrpc.New().Configure(cfg("gob", "0"))
 	if err == nil || err.Error() != `netrpc: option connections="0": want a whole number from 1 to 256` {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestOneResponderEveryVariant: the responder of the default variant
+// answers callers of every variant (rpcbench serve runs one responder;
+// run --target calls it with each variant).
+func TestOneResponderEveryVariant(t *testing.T) {
+	srv := driverstest.Serve(t, driverstest.Configure(t, netrpc.New(), drivers.Config{}), drivers.Place{})
+	for _, v := range netrpc.New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			client := driverstest.Dial(t, driverstest.Configure(t, netrpc.New(), drivers.Config{Variant: v.Name}), srv.Addr())
+			driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
+		})
 	}
 }

@@ -55,7 +55,11 @@ type Transport struct {
 // it.
 const MaxMessage = wire.MaxResponseSize + 1<<20
 
-var conf = &thriftlib.TConfiguration{MaxFrameSize: MaxMessage + 1<<16, MaxMessageSize: MaxMessage + 1<<16}
+var (
+	conf                                      = &thriftlib.TConfiguration{MaxFrameSize: MaxMessage + 1<<16, MaxMessageSize: MaxMessage + 1<<16}
+	binaryFactory  thriftlib.TProtocolFactory = thriftlib.NewTBinaryProtocolFactoryConf(conf)
+	compactFactory thriftlib.TProtocolFactory = thriftlib.NewTCompactProtocolFactoryConf(conf)
+)
 
 // Configure checks the variant.
 func (*Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
@@ -63,10 +67,9 @@ func (*Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
 		return nil, err
 	}
 	t := &Transport{DirectBase: drivers.DirectBase{Cfg: drivers.Effective(spec, cfg)}}
+	t.pf = binaryFactory
 	if t.Cfg.Variant == "compact" {
-		t.pf = thriftlib.NewTCompactProtocolFactoryConf(conf)
-	} else {
-		t.pf = thriftlib.NewTBinaryProtocolFactoryConf(conf)
+		t.pf = compactFactory
 	}
 	return t, nil
 }
@@ -98,14 +101,15 @@ func AppendWire(b []byte, c *benchthrift.Call) []byte {
 // deadlines of its own: the caller sets each call's.
 type connTransport struct {
 	nc net.Conn
+	br *bufio.Reader
 	bw *bufio.Writer
 }
 
 func newConnTransport(nc net.Conn) *connTransport {
-	return &connTransport{nc: nc, bw: bufio.NewWriterSize(nc, 64<<10)}
+	return &connTransport{nc: nc, br: bufio.NewReaderSize(nc, 64<<10), bw: bufio.NewWriterSize(nc, 64<<10)}
 }
 
-func (t *connTransport) Read(p []byte) (int, error)  { return t.nc.Read(p) }
+func (t *connTransport) Read(p []byte) (int, error)  { return t.br.Read(p) }
 func (t *connTransport) Write(p []byte) (int, error) { return t.bw.Write(p) }
 func (t *connTransport) Flush(context.Context) error { return t.bw.Flush() }
 func (t *connTransport) Close() error                { return t.nc.Close() }
@@ -132,7 +136,6 @@ func (x handler) Unary(_ context.Context, call *benchthrift.Call) (*benchthrift.
 type server struct {
 	ln    net.Listener
 	proc  thriftlib.TProcessor
-	pf    thriftlib.TProtocolFactory
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -140,13 +143,14 @@ type server struct {
 }
 
 // Serve listens on at.Listen (default 127.0.0.1:0) and serves the Bench
-// processor on every connection, one goroutine per connection.
+// processor on every connection, one goroutine per connection, in the
+// protocol the client speaks (either variant).
 func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
 	ln, err := drivers.Listen(ctx, at.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("thrift: listen: %w", err)
 	}
-	s := &server{ln: ln, proc: benchthrift.NewBenchProcessor(handler{h}), pf: t.pf, conns: map[net.Conn]struct{}{}}
+	s := &server{ln: ln, proc: benchthrift.NewBenchProcessor(handler{h}), conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -182,7 +186,15 @@ func (s *server) serveConn(c net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
-	prot := s.pf.GetProtocol(newConnTransport(c).framed())
+	// The protocol is the client's: after the frame length, a compact
+	// message starts with 0x82, a binary one with 0x80 0x01. So one
+	// responder serves both variants (as with --target).
+	tr := newConnTransport(c)
+	pf := binaryFactory
+	if head, _ := tr.br.Peek(5); len(head) == 5 && head[4] == 0x82 {
+		pf = compactFactory
+	}
+	prot := pf.GetProtocol(tr.framed())
 	ctx := context.Background()
 	for {
 		if ok, err := s.proc.Process(ctx, prot, prot); err != nil || !ok {

@@ -7,6 +7,7 @@ import (
 	"github.com/rpcbench/rpcbench/drivers/thrift"
 	"github.com/rpcbench/rpcbench/drivers/thrift/benchthrift"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/internal/runner"
 )
 
 var variants = []string{"binary", "compact"}
@@ -60,5 +61,18 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	if string(out.Payload) != "abc" || out.ID != -1 || out.Checksum != -2 || out.ServiceTimeNs != 5 || out.ResponseSize != 3 || out.SentUnixNano != 11 || out.HandlerNs != 13 || out.Error != "e" {
 		t.Fatalf("got %+v", out)
+	}
+}
+
+// TestOneResponderEveryVariant: the responder of the default variant
+// answers callers of every variant (rpcbench serve runs one responder;
+// run --target calls it with each variant).
+func TestOneResponderEveryVariant(t *testing.T) {
+	srv := driverstest.Serve(t, driverstest.Configure(t, thrift.New(), drivers.Config{}), drivers.Place{})
+	for _, v := range thrift.New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			client := driverstest.Dial(t, driverstest.Configure(t, thrift.New(), drivers.Config{Variant: v.Name}), srv.Addr())
+			driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
+		})
 	}
 }
