@@ -10,7 +10,7 @@ BIN := bin/rpcbench
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
-.PHONY: build run brokers run-check test test-deps unit bench bench-rocketmq-patched proto images fuzz vet clean
+.PHONY: build run brokers run-check test test-deps unit bench bench-rocketmq-patched proto images thrift fuzz vet clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/rpcbench
@@ -76,6 +76,15 @@ proto:
 	GOBIN=$(CURDIR)/bin $(GO) install $(PROTOC_GEN_GO_GRPC)
 	PATH=$(CURDIR)/bin:$$PATH protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative internal/wire/rpcbench.proto
+
+# thrift regenerates the thrift driver's Go code from its IDL with Debian's
+# thrift-compiler (0.17; its output builds against the Go library pinned
+# in go.mod), installed when missing.
+thrift:
+	command -v thrift >/dev/null || { apt-get update -qq && apt-get install -y -qq thrift-compiler; }
+	thrift --gen go:package_prefix=github.com/rpcbench/rpcbench/drivers/thrift/,skip_remote \
+		-out drivers/thrift drivers/thrift/rpcbench.thrift
+	gofmt -w drivers/thrift/benchthrift
 
 clean:
 	rm -rf bin

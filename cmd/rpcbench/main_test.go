@@ -118,7 +118,7 @@ func TestBadInput(t *testing.T) {
 
 // TestServeAndRun runs caller and responder as two processes.
 func TestServeAndRun(t *testing.T) {
-	for _, driver := range []string{"tcp", "grpc"} {
+	for _, driver := range []string{"tcp", "grpc", "http", "netrpc", "connect", "thrift", "rpcx"} {
 		t.Run(driver, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()

@@ -2,11 +2,16 @@ package main
 
 import (
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/connect"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
+	httpdriver "github.com/rpcbench/rpcbench/drivers/http"
 	"github.com/rpcbench/rpcbench/drivers/nats"
+	"github.com/rpcbench/rpcbench/drivers/netrpc"
 	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
 	"github.com/rpcbench/rpcbench/drivers/rocketmq"
+	"github.com/rpcbench/rpcbench/drivers/rpcx"
 	"github.com/rpcbench/rpcbench/drivers/tcp"
+	"github.com/rpcbench/rpcbench/drivers/thrift"
 	"github.com/rpcbench/rpcbench/internal/broker"
 )
 
@@ -19,6 +24,11 @@ func registry() *drivers.Registry {
 		nats.New(),
 		rocketmq.New(),
 		rabbitmq.New(),
+		httpdriver.New(),
+		netrpc.New(),
+		connect.New(),
+		thrift.New(),
+		rpcx.New(),
 		// drivers:
 	)
 }

@@ -1,0 +1,56 @@
+package connect_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	connectlib "connectrpc.com/connect"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/connect"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/internal/wire"
+)
+
+// plain is a minimal Connect client with the generated Call type and
+// Connect's own codecs, over the same h2c HTTP client.
+func plain(addr string, opts ...connectlib.ClientOption) func() func(uint64) error {
+	hc, _ := connect.NewHTTPClient(false)
+	c := connectlib.NewClient[wire.Call, wire.Call](hc, "http://"+addr+connect.Procedure, opts...)
+	payload := make([]byte, 64)
+	sum := wire.Checksum(payload)
+	ctx := context.Background()
+	return func() func(uint64) error {
+		return func(id uint64) error {
+			res, err := c.CallUnary(ctx, connectlib.NewRequest(&wire.Call{Id: id, Payload: payload, Checksum: sum}))
+			if err != nil {
+				return err
+			}
+			if res.Msg.Id != id {
+				return fmt.Errorf("reply %d to call %d", res.Msg.Id, id)
+			}
+			return nil
+		}
+	}
+}
+
+// BenchmarkVsPlain: each protocol against a plain Connect client of the
+// same protocol and codec, one server, one run.
+func BenchmarkVsPlain(b *testing.B) {
+	for _, c := range []struct {
+		variant string
+		opts    []connectlib.ClientOption
+	}{
+		{"connect", nil},
+		{"connect-json", []connectlib.ClientOption{connectlib.WithProtoJSON()}},
+		{"grpc", []connectlib.ClientOption{connectlib.WithGRPC()}},
+		{"grpcweb", []connectlib.ClientOption{connectlib.WithGRPCWeb()}},
+	} {
+		b.Run(c.variant, func(b *testing.B) {
+			tr := driverstest.Configure(b, connect.New(), drivers.Config{Variant: c.variant})
+			srv := driverstest.Serve(b, tr, drivers.Place{})
+			versus(b, tr, srv.Addr(), plain(srv.Addr(), c.opts...))
+		})
+	}
+}

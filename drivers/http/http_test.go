@@ -1,0 +1,86 @@
+package http_test
+
+import (
+	"testing"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/http"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/internal/runner"
+)
+
+func variants() []string {
+	var out []string
+	for _, v := range http.New().Spec().Variants {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+func TestConformance(t *testing.T) {
+	for _, v := range variants() {
+		t.Run(v, func(t *testing.T) {
+			driverstest.Conformance(t, driverstest.Configure(t, http.New(), drivers.Config{Variant: v}), drivers.Place{})
+		})
+	}
+}
+
+func TestResponderGone(t *testing.T) {
+	for _, v := range variants() {
+		t.Run(v, func(t *testing.T) {
+			driverstest.ResponderGone(t, driverstest.Configure(t, http.New(), drivers.Config{Variant: v}), drivers.Place{})
+		})
+	}
+}
+
+func TestStalled(t *testing.T) {
+	for _, v := range variants() {
+		t.Run(v, func(t *testing.T) {
+			driverstest.Stalled(t, driverstest.Configure(t, http.New(), drivers.Config{Variant: v}), drivers.Place{})
+		})
+	}
+}
+
+func TestSilentPeer(t *testing.T) {
+	for _, v := range variants() {
+		t.Run(v, func(t *testing.T) {
+			driverstest.SilentPeer(t, driverstest.Configure(t, http.New(), drivers.Config{Variant: v}), drivers.Place{})
+		})
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	_, err := http.New().Configure(drivers.Config{Variant: "xml"})
+	if err == nil || err.Error() != `http: unknown variant "xml" (want one of json, binary, json-new-conn, h2c)` {
+		t.Fatalf("got %v", err)
+	}
+	_, err = http.New().Configure(drivers.Config{Options: map[string]string{"connections": "2"}})
+	if err == nil || err.Error() != `http: unknown option "connections" (this driver has no options)` {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestJSONRoundTrip: the JSON form carries every field of the Call.
+func TestJSONRoundTrip(t *testing.T) {
+	in := http.Call{ID: 7, Payload: []byte("abc"), Checksum: 9, ServiceTimeNs: 5, ResponseSize: 3, SentUnixNano: 11, HandlerNs: 13, Error: "e"}
+	var out http.Call
+	if err := out.FromWire(in.AppendWire(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if string(out.Payload) != "abc" || out.ID != 7 || out.Checksum != 9 || out.ServiceTimeNs != 5 || out.ResponseSize != 3 || out.SentUnixNano != 11 || out.HandlerNs != 13 || out.Error != "e" {
+		t.Fatalf("got %+v", out)
+	}
+}
+
+// TestOneResponderEveryVariant: the responder of the default variant
+// answers callers of every variant (rpcbench serve runs one responder;
+// run --target calls it with each variant).
+func TestOneResponderEveryVariant(t *testing.T) {
+	srv := driverstest.Serve(t, driverstest.Configure(t, http.New(), drivers.Config{}), drivers.Place{})
+	for _, v := range http.New().Spec().Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			client := driverstest.Dial(t, driverstest.Configure(t, http.New(), drivers.Config{Variant: v.Name}), srv.Addr())
+			driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
+		})
+	}
+}

@@ -1,0 +1,47 @@
+package rpcx_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	rpcxclient "github.com/smallnest/rpcx/client"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/rpcx"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/internal/wire"
+)
+
+// plain is a minimal rpcx direct-mode client: one client.Client shared
+// by every goroutine, Call with raw bytes.
+func plain(b *testing.B, addr string) func() func(uint64) error {
+	c := rpcxclient.NewClient(rpcx.Option())
+	if err := c.Connect("tcp", addr); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	payload := make([]byte, 64)
+	sum := wire.Checksum(payload)
+	ctx := context.Background()
+	return func() func(uint64) error {
+		return func(id uint64) error {
+			var reply []byte
+			if err := c.Call(ctx, rpcx.Service, rpcx.Method, wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: sum}), &reply); err != nil {
+				return err
+			}
+			var f wire.Fields
+			if err := wire.Parse(reply, &f); err != nil || f.ID != id {
+				return fmt.Errorf("reply %d to call %d (%v)", f.ID, id, err)
+			}
+			return nil
+		}
+	}
+}
+
+// BenchmarkVsPlain: the driver against the plain loop, one server.
+func BenchmarkVsPlain(b *testing.B) {
+	tr := driverstest.Configure(b, rpcx.New(), drivers.Config{})
+	srv := driverstest.Serve(b, tr, drivers.Place{})
+	versus(b, tr, srv.Addr(), plain(b, srv.Addr()))
+}

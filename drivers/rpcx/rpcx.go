@@ -1,0 +1,201 @@
+// Package rpcx is the rpcx driver: github.com/smallnest/rpcx in direct
+// (registry-free) mode, a client.Client per connection dialled straight
+// at the responder, carrying the Call's bytes with rpcx's SerializeNone
+// (raw []byte arguments and replies, no codec).
+//
+// An rpcx client multiplexes calls from many goroutines over one
+// connection (sequence numbers; each request is written from its own
+// goroutine); the server handles each request in its own goroutine.
+package rpcx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	rpcxclient "github.com/smallnest/rpcx/client"
+	rpcxlog "github.com/smallnest/rpcx/log"
+	"github.com/smallnest/rpcx/protocol"
+	rpcxserver "github.com/smallnest/rpcx/server"
+
+	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/wire"
+)
+
+func init() {
+	// rpcx logs every closed connection and failed call at info level to
+	// stderr; the core reports errors itself.
+	rpcxlog.SetDummyLogger()
+}
+
+// Driver is the rpcx driver.
+type Driver struct{}
+
+// New returns the rpcx driver.
+func New() *Driver { return &Driver{} }
+
+var spec = drivers.Spec{
+	Name:        "rpcx",
+	Description: "rpcx in direct mode (no registry), raw bytes (SerializeNone) over persistent TCP connections",
+	Kind:        drivers.Direct,
+	Variants: []drivers.Variant{
+		{Name: "direct", Description: "client.Client dialled straight at the responder, calls multiplexed per connection"},
+	},
+	Options: []drivers.Option{
+		{Name: "connections", Default: "1", Description: "caller connections, each an rpcx client shared by its callers (1-256)"},
+	},
+	Libraries: []string{"github.com/smallnest/rpcx"},
+}
+
+// Spec describes the driver.
+func (*Driver) Spec() drivers.Spec { return spec }
+
+// Transport is the rpcx driver configured for one unit.
+type Transport struct {
+	drivers.DirectBase
+	connections int
+}
+
+// Configure checks the variant and options.
+func (*Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
+	if err := drivers.CheckConfig(spec, &cfg); err != nil {
+		return nil, err
+	}
+	n, err := drivers.IntOption(spec, cfg, "connections", 1, 256)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{DirectBase: drivers.DirectBase{Cfg: drivers.Effective(spec, cfg)}, connections: n}, nil
+}
+
+// MaxMessage is the largest Call carried: rpcx's own limit (server option
+// and protocol.MaxMessageLength) is unset by default; this is the largest
+// reply rpcbench asks for and its fields.
+const MaxMessage = wire.MaxResponseSize + 1<<20
+
+// Limits are MaxMessage both ways.
+func (*Transport) Limits(context.Context, string) drivers.Limits {
+	return drivers.Limits{MaxRequest: MaxMessage, MaxReply: MaxMessage}
+}
+
+// Service and method the callers call.
+const (
+	Service = "Bench"
+	Method  = "Call"
+)
+
+// Bench is the service: its one method answers with the handler.
+type Bench struct{ h drivers.Handler }
+
+// Call answers one call with the raw request bytes.
+func (b *Bench) Call(_ context.Context, args []byte, reply *[]byte) error {
+	*reply = b.h(args, nil)
+	return nil
+}
+
+// ---- responder ----
+
+type server struct {
+	s    *rpcxserver.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+// Serve listens on at.Listen (default 127.0.0.1:0) and serves Bench.
+func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
+	ln, err := drivers.Listen(ctx, at.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("rpcx: listen: %w", err)
+	}
+	s := rpcxserver.NewServer()
+	if err := s.RegisterName(Service, &Bench{h: h}, ""); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("rpcx: %w", err)
+	}
+	srv := &server{s: s, ln: ln, done: make(chan struct{})}
+	go func() {
+		defer close(srv.done)
+		s.ServeListener("tcp", ln)
+	}()
+	return srv, nil
+}
+
+func (s *server) Addr() string { return s.ln.Addr().String() }
+
+func (s *server) Close() error {
+	err := s.s.Close()
+	<-s.done
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// ---- caller ----
+
+type client struct {
+	conns []*rpcxclient.Client
+	next  atomic.Uint32
+}
+
+// Option is the rpcx client option the driver uses: the defaults, raw
+// bytes instead of MessagePack, and no retries (the core counts calls).
+func Option() rpcxclient.Option {
+	o := rpcxclient.DefaultOption
+	o.SerializeType = protocol.SerializeNone
+	o.Retries = 0
+	o.ConnectTimeout = 10 * time.Second
+	return o
+}
+
+// Dial opens the connections to addr.
+func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
+	cl := &client{}
+	for i := 0; i < t.connections; i++ {
+		c := rpcxclient.NewClient(Option())
+		if err := c.Connect("tcp", addr); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("rpcx: dial %s: %w", addr, err)
+		}
+		cl.conns = append(cl.conns, c)
+	}
+	return cl, nil
+}
+
+func (cl *client) NewCaller() (drivers.Caller, error) {
+	return &caller{c: cl.conns[int(cl.next.Add(1)-1)%len(cl.conns)]}, nil
+}
+
+func (cl *client) Close() error {
+	for _, c := range cl.conns {
+		c.Close()
+	}
+	return nil
+}
+
+type caller struct {
+	c *rpcxclient.Client
+}
+
+func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
+	cctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var reply []byte
+	// rpcx writes the request from a goroutine of its own, which may
+	// still hold it after a call that timed out has returned: it gets a
+	// copy, not the caller's buffer.
+	err := c.c.Call(cctx, Service, Method, append([]byte(nil), req...), &reply)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("rpcx: %w: %v", drivers.ErrTimeout, err)
+		}
+		return nil, fmt.Errorf("rpcx: %w", err)
+	}
+	return append(buf, reply...), nil
+}
