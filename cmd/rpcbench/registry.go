@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
+	"github.com/rpcbench/rpcbench/drivers/kafka"
 	"github.com/rpcbench/rpcbench/drivers/nats"
 	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
 	"github.com/rpcbench/rpcbench/drivers/rocketmq"
@@ -19,6 +20,7 @@ func registry() *drivers.Registry {
 		nats.New(),
 		rocketmq.New(),
 		rabbitmq.New(),
+		kafka.New(),
 		// drivers:
 	)
 }
@@ -30,11 +32,12 @@ func brokerStarters() map[string]broker.Starter {
 		"nats":     broker.NATS(),
 		"rocketmq": broker.RocketMQ(),
 		"rabbitmq": broker.RabbitMQ(),
+		"kafka":    broker.Kafka(),
 		// starters:
 	}
 }
 
 // brokerKinds lists the broker kinds --broker accepts.
 func brokerKinds() []string {
-	return []string{"nats", "rabbitmq", "rocketmq"}
+	return []string{"nats", "rabbitmq", "rocketmq", "kafka"}
 }

@@ -303,6 +303,11 @@ func newClient(seeds []string, id string, opts ...kgo.Opt) (*kgo.Client, error) 
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(id),
 		kgo.DialTimeout(5 * time.Second),
+		// franz-go answers metadata requests from its cache for
+		// MetadataMinAge (5 s by default), which delays the first produce
+		// and fetch on a topic just created by up to 5 s, and every
+		// recovery after a broker loss.
+		kgo.MetadataMinAge(50 * time.Millisecond),
 	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
