@@ -22,10 +22,13 @@
 // buffered in the client at the deadline is dropped).
 //
 // Responder: `responders` franz-go clients, each assigned every
-// responders-th request partition directly, hand the records to a pool of
-// drivers.Config.Concurrency() workers that run the handler and produce the
-// replies asynchronously (the worker takes the next request at once). It
-// reaches that many requests at once and never more.
+// responders-th request partition directly, each polling its partitions in
+// one goroutine. A request without service time is answered inline by the
+// polling goroutine, so that the replies to one fetch leave in one produce
+// request; a request with service time runs on a goroutine of its own. The
+// replies are produced asynchronously. Every request in hand holds one of
+// drivers.Config.Concurrency() slots shared by the responder clients: the
+// responder reaches that many requests at once and never more.
 //
 // Variants (what is acknowledged before the reply: README's durability
 // table):
@@ -40,7 +43,10 @@
 // (0; franz-go lingers 10 ms since v1.20.0, paid on both legs), compression
 // (none; franz-go defaults to snappy), fetch-max-wait (franz-go's 5 s: a
 // fetch returns as soon as fetch-min-bytes are there), fetch-min-bytes (1),
-// partitions, responders, connections.
+// partitions (1), responders (1), connections (1). One partition and one
+// responder are the defaults because they were the fastest at concurrency
+// 64 on the project's 2-core machine (the broker's cost is per batch, and
+// more partitions split the same requests into more, smaller batches).
 //
 // Priming: Dial sends probe requests on every client until one has
 // round-tripped (the responder echoes them without the handler), so that
@@ -68,6 +74,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/wire"
 )
 
 // Name is the driver's name.
@@ -120,8 +127,8 @@ var spec = drivers.Spec{
 	},
 	Options: []drivers.Option{
 		{Name: "linger", Default: "0s", Description: "producer linger before a batch is sent (0s-1s; franz-go's own default is 10ms, paid on both legs)"},
-		{Name: "partitions", Default: "4", Description: "partitions of the request topic (1-256)"},
-		{Name: "responders", Default: "2", Description: "responder clients, each reading every responders-th request partition (1-64, at most partitions)"},
+		{Name: "partitions", Default: "1", Description: "partitions of the request topic (1-256); more spread the requests over more responders, and over smaller batches"},
+		{Name: "responders", Default: "1", Description: "responder clients, each reading every responders-th request partition (1-64, at most partitions)"},
 		{Name: "connections", Default: "1", Description: "caller clients per dial, shared round-robin by the callers, each with its own reply partition (1-64)"},
 		{Name: "fetch-max-wait", Default: "5s", Description: "how long the broker holds a fetch with less than fetch-min-bytes (10ms-30s; franz-go's default)"},
 		{Name: "fetch-min-bytes", Default: "1", Description: "bytes a fetch waits for (1-1048576)"},
@@ -388,7 +395,7 @@ type server struct {
 	topic   string
 	h       drivers.Handler
 	clients []*kgo.Client
-	work    chan *kgo.Record
+	slots   chan struct{}
 	ctx     context.Context
 	cancel  context.CancelFunc
 	polls   sync.WaitGroup
@@ -411,7 +418,7 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 	if err := createTopic(ctx, seeds, topic, o.partitions, o.topicConfigs()); err != nil {
 		return nil, err
 	}
-	s := &server{seeds: seeds, topic: topic, h: h, work: make(chan *kgo.Record)}
+	s := &server{seeds: seeds, topic: topic, h: h, slots: make(chan struct{}, o.concurrency)}
 	s.addr = strings.Join(seeds, ",") + "#" + topic
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for i := 0; i < o.responders; i++ {
@@ -432,16 +439,16 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 		s.polls.Add(1)
 		go s.poll(cl)
 	}
-	for i := 0; i < o.concurrency; i++ {
-		s.workers.Add(1)
-		go s.worker()
-	}
 	return s, nil
 }
 
 func (s *server) Addr() string { return s.addr }
 
-// poll hands every request record of cl's partitions to the workers.
+// poll answers every request record of cl's partitions. A request
+// without service time is answered inline (its reply joins the replies of
+// the same fetch in one produce request); one with service time runs on a
+// goroutine of its own. Every request holds one of the responder
+// concurrency's slots (shared by all responder clients) while it runs.
 func (s *server) poll(cl *kgo.Client) {
 	defer s.polls.Done()
 	for {
@@ -451,35 +458,28 @@ func (s *server) poll(cl *kgo.Client) {
 		}
 		for it := fs.RecordIter(); !it.Done(); {
 			r := it.Next()
-			// the record's producer carries the reply
-			r.Context = context.WithValue(context.Background(), clientKey{}, cl)
 			select {
-			case s.work <- r:
+			case s.slots <- struct{}{}:
 			case <-s.ctx.Done():
 				return
 			}
+			if wire.PeekServiceTime(r.Value) > 0 {
+				s.workers.Add(1)
+				go func() {
+					defer s.workers.Done()
+					s.answer(cl, r)
+					<-s.slots
+				}()
+				continue
+			}
+			s.answer(cl, r)
+			<-s.slots
 		}
-	}
-}
-
-type clientKey struct{}
-
-func (s *server) worker() {
-	defer s.workers.Done()
-	for {
-		var r *kgo.Record
-		select {
-		case r = <-s.work:
-		case <-s.ctx.Done():
-			return
-		}
-		s.answer(r)
 	}
 }
 
 // answer runs the handler and produces the reply where the request says.
-func (s *server) answer(r *kgo.Record) {
-	cl := r.Context.Value(clientKey{}).(*kgo.Client)
+func (s *server) answer(cl *kgo.Client, r *kgo.Record) {
 	id, ok1 := header(r, HeaderCorrelationID)
 	topic, ok2 := header(r, HeaderReplyTopic)
 	part, ok3 := header(r, HeaderReplyPartition)
@@ -636,11 +636,13 @@ func (c *client) readReplies(cn *conn) {
 	}
 }
 
+// deliver hands ev to the call waiting for it, if it still waits: under
+// the lock that the call's end takes to unregister, so that no event of a
+// call that has ended reaches its caller's channel afterwards.
 func (cn *conn) deliver(ev event) {
 	cn.mu.Lock()
-	ch := cn.pending[ev.id]
-	cn.mu.Unlock()
-	if ch != nil {
+	defer cn.mu.Unlock()
+	if ch := cn.pending[ev.id]; ch != nil {
 		select {
 		case ch <- ev:
 		default:
@@ -678,6 +680,10 @@ func (c *client) roundTrip(ctx context.Context, cn *conn, ev chan event, deadlin
 		cn.mu.Unlock()
 		return buf, ErrClosed
 	}
+	// events of earlier calls that came in before they unregistered
+	for len(ev) > 0 {
+		<-ev
+	}
 	cn.pending[id] = ev
 	cn.mu.Unlock()
 	defer func() {
@@ -687,7 +693,9 @@ func (c *client) roundTrip(ctx context.Context, cn *conn, ev chan event, deadlin
 	}()
 	r := &kgo.Record{
 		Topic: c.reqTop,
-		Value: req,
+		// a copy: a call that times out returns while the client may
+		// still write the record, and the caller reuses req
+		Value: append([]byte(nil), req...),
 		Headers: []kgo.RecordHeader{
 			{Key: HeaderCorrelationID, Value: cid},
 			{Key: HeaderReplyTopic, Value: cn.topic},
@@ -700,10 +708,7 @@ func (c *client) roundTrip(ctx context.Context, cn *conn, ev chan event, deadlin
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	cn.cl.Produce(pctx, r, func(_ *kgo.Record, err error) {
-		select {
-		case ev <- event{id: id, ack: true, err: err}:
-		default:
-		}
+		cn.deliver(event{id: id, ack: true, err: err})
 	})
 	acked, replied := false, false
 	for !acked || !replied {

@@ -31,7 +31,7 @@ func TestConfigure(t *testing.T) {
 		{drivers.Config{Options: map[string]string{"linger": "2s"}}, `kafka: option linger="2s": want a duration from 0s to 1s (e.g. 1ms)`},
 		{drivers.Config{Options: map[string]string{"fetch-max-wait": "1ms"}}, `kafka: option fetch-max-wait="1ms": want a duration from 10ms to 30s (e.g. 1ms)`},
 		{drivers.Config{Options: map[string]string{"partitions": "0"}}, `kafka: option partitions="0": want a whole number from 1 to 256`},
-		{drivers.Config{Options: map[string]string{"responders": "5"}}, `kafka: responders=5: at most partitions (4): a responder reads whole partitions`},
+		{drivers.Config{Options: map[string]string{"responders": "5", "partitions": "4"}}, `kafka: responders=5: at most partitions (4): a responder reads whole partitions`},
 		{drivers.Config{Options: map[string]string{"connections": "65"}}, `kafka: option connections="65": want a whole number from 1 to 64`},
 		{drivers.Config{Options: map[string]string{"fetch-min-bytes": "0"}}, `kafka: option fetch-min-bytes="0": want a whole number from 1 to 1048576`},
 		{drivers.Config{Options: map[string]string{"compression": "brotli"}}, `kafka: option compression="brotli": want none, gzip, snappy, lz4 or zstd`},
@@ -46,7 +46,7 @@ func TestConfigure(t *testing.T) {
 		t.Fatal(err)
 	}
 	eff := tr.Config()
-	want := map[string]string{"linger": "0", "partitions": "4", "responders": "2", "connections": "1", "fetch-max-wait": "5s", "fetch-min-bytes": "1", "compression": "none"}
+	want := map[string]string{"linger": "0", "partitions": "1", "responders": "1", "connections": "1", "fetch-max-wait": "5s", "fetch-min-bytes": "1", "compression": "none"}
 	if eff.Variant != kafka.AcksAll || len(eff.Options) != len(want) {
 		t.Fatalf("effective config %+v", eff)
 	}
@@ -79,6 +79,10 @@ func TestConformance(t *testing.T) {
 			driverstest.Conformance(t, configure(t, v, nil), drivers.Place{Broker: url})
 		})
 	}
+	t.Run("spread", func(t *testing.T) {
+		opts := map[string]string{"partitions": "4", "responders": "2", "connections": "2"}
+		driverstest.Conformance(t, configure(t, kafka.AcksAll, opts), drivers.Place{Broker: url})
+	})
 	t.Run("options", func(t *testing.T) {
 		opts := map[string]string{"partitions": "3", "responders": "3", "connections": "3", "compression": "lz4", "linger": "1ms", "fetch-max-wait": "100ms"}
 		driverstest.Conformance(t, configure(t, kafka.AcksLeader, opts), drivers.Place{Broker: url})
