@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the RabbitMQ and RocketMQ brokers available to `rpcbench run` on this
+# Makes the RabbitMQ, RocketMQ and Kafka brokers available to `rpcbench run` on this
 # machine, skipping every step that is already done (idempotent; about a
 # second when everything is in place). `make brokers` and `make run` run it;
 # rpcbench itself never installs anything.
@@ -93,11 +93,13 @@ ensure_engine() {
   return 1
 }
 
-# process_source: java and the RocketMQ jars, for its process source.
+# process_source: java and the RocketMQ and Kafka jars, for their process
+# sources.
 process_source() {
   command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless ||
-    log "no java: RocketMQ will be skipped"
+    log "no java: RocketMQ and Kafka will be skipped"
   JARS_ONLY=1 bash docker/rocketmq/build.sh
+  JARS_ONLY=1 bash docker/kafka/build.sh
 }
 
 if ensure_engine; then
@@ -106,7 +108,7 @@ if ensure_engine; then
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
   bash docker/build-images.sh
   # Asked for by name, the process source gets what it needs too.
-  if [ "${RPCBENCH_ROCKETMQ_SOURCE:-}" = process ]; then process_source; fi
+  if [ "${RPCBENCH_ROCKETMQ_SOURCE:-}" = process ] || [ "${RPCBENCH_KAFKA_SOURCE:-}" = process ]; then process_source; fi
   log "done in $((SECONDS - t0)) s"
   exit 0
 fi
@@ -117,5 +119,5 @@ if [ -n "$require_docker" ]; then
 fi
 log "no Docker engine can run here: falling back to the process sources"
 process_source
-log "RocketMQ will run as local processes; RabbitMQ has no process source and will be skipped"
+log "RocketMQ and Kafka will run as local processes; RabbitMQ has no process source and will be skipped"
 log "done in $((SECONDS - t0)) s"

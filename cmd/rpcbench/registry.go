@@ -5,6 +5,7 @@ import (
 	"github.com/rpcbench/rpcbench/drivers/connect"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
 	httpdriver "github.com/rpcbench/rpcbench/drivers/http"
+	"github.com/rpcbench/rpcbench/drivers/kafka"
 	"github.com/rpcbench/rpcbench/drivers/nats"
 	"github.com/rpcbench/rpcbench/drivers/netrpc"
 	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
@@ -29,6 +30,7 @@ func registry() *drivers.Registry {
 		connect.New(),
 		thrift.New(),
 		rpcx.New(),
+		kafka.New(),
 		// drivers:
 	)
 }
@@ -40,11 +42,12 @@ func brokerStarters() map[string]broker.Starter {
 		"nats":     broker.NATS(),
 		"rocketmq": broker.RocketMQ(),
 		"rabbitmq": broker.RabbitMQ(),
+		"kafka":    broker.Kafka(),
 		// starters:
 	}
 }
 
 // brokerKinds lists the broker kinds --broker accepts.
 func brokerKinds() []string {
-	return []string{"nats", "rabbitmq", "rocketmq"}
+	return []string{"nats", "rabbitmq", "rocketmq", "kafka"}
 }

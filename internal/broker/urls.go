@@ -15,6 +15,7 @@ var urlForms = map[string]string{
 	"nats":     "nats://[user:pass@]host[:4222] (several comma-separated; schemes nats, tls, ws, wss)",
 	"rabbitmq": "amqp://[user:pass@]host[:5672]/[vhost] (or amqps://)",
 	"rocketmq": "NAMESRV_HOST:PORT (several separated by ';'), e.g. 127.0.0.1:9876",
+	"kafka":    "HOST:PORT (bootstrap brokers, several comma-separated), e.g. 127.0.0.1:9092",
 }
 
 // CheckURL checks that raw is an address a broker of kind is reached at,
@@ -63,6 +64,16 @@ func CheckURL(kind, raw string) error {
 		}
 		if err := CheckHostPort(u.Host, false); err != nil {
 			return bad("%v", err)
+		}
+	case "kafka":
+		list := strings.Split(raw, ",")
+		for _, one := range list {
+			if strings.Contains(one, "://") {
+				return bad("%sa bootstrap address has no scheme", which(list, one))
+			}
+			if err := CheckHostPort(strings.TrimSpace(one), true); err != nil {
+				return bad("%s%v", which(list, one), err)
+			}
 		}
 	case "rocketmq":
 		list := strings.Split(raw, ";")
