@@ -353,6 +353,7 @@ func startKafkaContainer(ctx context.Context, opts StartOptions) (*KafkaBroker, 
 		k := kafkaBroker(addr, ports[1], start, SourceContainer)
 		k.Container = c
 		k.Image = c.Image
+		k.CPU = c.CPU
 		k.Details["network"] = string(netMode)
 		k.Details["container"] = c.Name
 		if logs, err := c.Logs(ctx, 200); err == nil {
@@ -454,6 +455,7 @@ func startKafkaProcessOnce(ctx context.Context, opts StartOptions, home string, 
 	}
 	k := kafkaBroker(addr, ports[1], start, SourceProcess)
 	k.proc = p
+	k.CPU = PidCPU(p.cmd.Process.Pid)
 	k.Details["dir"] = dir
 	kafkaJVMDetails(p.out.head(), k.Details)
 	return k, nil
