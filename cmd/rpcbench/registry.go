@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/gozero"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
 	"github.com/rpcbench/rpcbench/drivers/nats"
 	"github.com/rpcbench/rpcbench/drivers/rabbitmq"
@@ -19,6 +20,7 @@ func registry() *drivers.Registry {
 		nats.New(),
 		rocketmq.New(),
 		rabbitmq.New(),
+		gozero.New(),
 		// drivers:
 	)
 }
