@@ -98,6 +98,9 @@ func (*Driver) Spec() drivers.Spec { return spec }
 type Transport struct {
 	drivers.DirectBase
 	middleware bool
+	// noClientBreaker turns the client's breaker off in the middleware
+	// variant: only the race-detector tests set it (see export_test.go).
+	noClientBreaker bool
 }
 
 // Configure checks the variant.
@@ -184,6 +187,9 @@ func (t *Transport) ClientConf(addr string) (zrpc.RpcClientConf, error) {
 	c.Timeout = 0
 	if !t.middleware {
 		c.Middlewares = zrpc.ClientMiddlewaresConf{}
+	}
+	if t.noClientBreaker {
+		c.Middlewares.Breaker = false
 	}
 	return c, nil
 }

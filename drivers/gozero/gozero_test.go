@@ -24,10 +24,22 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// failing configures variant v for a test whose calls fail: under the
+// race detector the middleware variant's client breaker is off, as go-zero's
+// breaker races within itself once it opens (see WithoutClientBreaker).
+func failing(t *testing.T, v string) drivers.Transport {
+	tr := driverstest.Configure(t, gozero.New(), drivers.Config{Variant: v}).(*gozero.Transport)
+	if raceDetector && v == gozero.VariantMiddleware {
+		t.Log("race detector: client breaker off (go-zero v1.10.3 core/breaker races once it opens)")
+		return gozero.WithoutClientBreaker(tr)
+	}
+	return tr
+}
+
 func TestResponderGone(t *testing.T) {
 	for _, v := range variants() {
 		t.Run(v, func(t *testing.T) {
-			driverstest.ResponderGone(t, driverstest.Configure(t, gozero.New(), drivers.Config{Variant: v}), drivers.Place{})
+			driverstest.ResponderGone(t, failing(t, v), drivers.Place{})
 		})
 	}
 }
@@ -35,7 +47,7 @@ func TestResponderGone(t *testing.T) {
 func TestStalled(t *testing.T) {
 	for _, v := range variants() {
 		t.Run(v, func(t *testing.T) {
-			driverstest.Stalled(t, driverstest.Configure(t, gozero.New(), drivers.Config{Variant: v}), drivers.Place{})
+			driverstest.Stalled(t, failing(t, v), drivers.Place{})
 		})
 	}
 }
@@ -43,7 +55,7 @@ func TestStalled(t *testing.T) {
 func TestSilentPeer(t *testing.T) {
 	for _, v := range variants() {
 		t.Run(v, func(t *testing.T) {
-			driverstest.SilentPeer(t, driverstest.Configure(t, gozero.New(), drivers.Config{Variant: v}), drivers.Place{})
+			driverstest.SilentPeer(t, failing(t, v), drivers.Place{})
 		})
 	}
 }
