@@ -2,6 +2,7 @@ package gozero_test
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,7 +22,8 @@ import (
 // plainLoop is a minimal zrpc client loop: zrpc.NewClient with the same
 // configuration as the driver's (go-zero's defaults for the variant) and
 // the generated Bench stub, calls from conc goroutines against the same
-// server. It returns the latency histogram and the calls per second.
+// server, each call with a deadline as a real client's (zrpc's default
+// client timeout gives every call one; the driver's is the scenario's). It returns the latency histogram and the calls per second.
 func plainLoop(b *testing.B, tr *gozero.Transport, addr string, conc, n int) (*hdrhistogram.Histogram, float64) {
 	c, err := tr.ClientConf(addr)
 	if err != nil {
@@ -57,7 +59,9 @@ func plainLoop(b *testing.B, tr *gozero.Transport, addr string, conc, n int) (*h
 				}
 				req.Id = uint64(i)
 				t0 := time.Now()
-				rep, err := client.Unary(context.Background(), req)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				rep, err := client.Unary(ctx, req)
+				cancel()
 				if err != nil {
 					b.Error(err)
 					return
@@ -91,31 +95,41 @@ func driverCell(b *testing.B, tr drivers.Transport, addr string, concurrency int
 
 // BenchmarkVsPlain measures, per variant, in one run against one server:
 // the p50 at concurrency 1 and the throughput at concurrency 64 of a plain
-// zrpc loop (plainLoop) and of the driver through the full harness. Targets:
-// p50-ratio (driver/plain) at most 1.2, tput-ratio (driver/plain) at least 1.
+// zrpc loop (plainLoop) and of the driver through the full harness. The
+// two alternate for three rounds and each side keeps its best round (the
+// lowest p50, the highest throughput), so that a load burst from
+// elsewhere on a shared machine does not decide the ratio. Targets:
+// p50-ratio (driver/plain) at most 1.2, tput-ratio (driver/plain) at
+// least 1.
 func BenchmarkVsPlain(b *testing.B) {
 	for _, v := range []string{gozero.VariantMiddleware, gozero.VariantNoMiddleware} {
 		b.Run(v, func(b *testing.B) {
 			tr := driverstest.Configure(b, gozero.New(), drivers.Config{Variant: v})
 			srv := driverstest.Serve(b, tr, drivers.Place{})
 			gt := tr.(*gozero.Transport)
-			n := max(b.N, 3000)
+			n := max(b.N, 2000)
 			plainLoop(b, gt, srv.Addr(), 1, 1000)
 			driverCell(b, tr, srv.Addr(), 1, 1000)
 			b.ResetTimer()
-			base, _ := plainLoop(b, gt, srv.Addr(), 1, n)
-			m := driverCell(b, tr, srv.Addr(), 1, int64(n))
-			_, baseTput := plainLoop(b, gt, srv.Addr(), 64, 10*n)
-			m64 := driverCell(b, tr, srv.Addr(), 64, int64(10*n))
+			bp, dp := math.Inf(1), math.Inf(1)
+			var bt, dt float64
+			for range 3 {
+				base, _ := plainLoop(b, gt, srv.Addr(), 1, n)
+				bp = min(bp, float64(base.ValueAtQuantile(50)))
+				m := driverCell(b, tr, srv.Addr(), 1, int64(n))
+				dp = min(dp, float64(m.Corrected.ValueAtQuantile(50)))
+				_, t := plainLoop(b, gt, srv.Addr(), 64, 5*n)
+				bt = max(bt, t)
+				m64 := driverCell(b, tr, srv.Addr(), 64, int64(5*n))
+				dt = max(dt, float64(m64.Counts.OK)/m64.Seconds)
+			}
 			b.StopTimer()
-			bp, dp := float64(base.ValueAtQuantile(50)), float64(m.Corrected.ValueAtQuantile(50))
-			dt := float64(m64.Counts.OK) / m64.Seconds
 			b.ReportMetric(bp, "plain-p50-ns")
 			b.ReportMetric(dp, "driver-p50-ns")
 			b.ReportMetric(dp/bp, "p50-ratio")
-			b.ReportMetric(baseTput, "plain-c64-calls/s")
+			b.ReportMetric(bt, "plain-c64-calls/s")
 			b.ReportMetric(dt, "driver-c64-calls/s")
-			b.ReportMetric(dt/baseTput, "tput-ratio")
+			b.ReportMetric(dt/bt, "tput-ratio")
 		})
 	}
 }
