@@ -6,7 +6,8 @@
 // are filled with go-zero's defaults (conf.FillDefault, what loading a YAML
 // file gives), so the default variant runs zrpc's middleware: on the server
 // tracing, panic recovery, per-call stat logging, Prometheus metrics, the
-// adaptive breaker and CPU-based load shedding (CpuThreshold 900); on the
+// adaptive breaker and CPU-based load shedding (CpuThreshold 900, option
+// cpu-threshold); on the
 // client tracing, slow-call logging, metrics, the breaker and the p2c_ewma
 // balancer. The no-middleware variant turns every switch off. Four
 // defaults are changed in both variants: zrpc's 2 s call timeout is off
@@ -88,6 +89,9 @@ var spec = drivers.Spec{
 		{Name: VariantMiddleware, Description: "zrpc's default middleware on: load shedding, breaker, stat logging, metrics, tracing, recovery; p2c_ewma balancer"},
 		{Name: VariantNoMiddleware, Description: "every zrpc middleware switch off and no load shedding (CpuThreshold 0)"},
 	},
+	Options: []drivers.Option{
+		{Name: "cpu-threshold", Default: "900", Description: "middleware variant: the server's CpuThreshold, in per mille of the CPU (go-zero's default 900; 0 turns load shedding off). go-zero reads the CPU of the whole cgroup, so other processes' load counts (0-999)"},
+	},
 	Libraries: []string{"github.com/zeromicro/go-zero", "google.golang.org/grpc", "google.golang.org/protobuf"},
 }
 
@@ -97,7 +101,8 @@ func (*Driver) Spec() drivers.Spec { return spec }
 // Transport is the gozero driver configured for one unit.
 type Transport struct {
 	drivers.DirectBase
-	middleware bool
+	middleware   bool
+	cpuThreshold int64
 	// noClientBreaker turns the client's breaker off in the middleware
 	// variant: only the race-detector tests set it (see export_test.go).
 	noClientBreaker bool
@@ -108,9 +113,14 @@ func (*Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
 	if err := drivers.CheckConfig(spec, &cfg); err != nil {
 		return nil, err
 	}
+	cpu, err := drivers.IntOption(spec, cfg, "cpu-threshold", 0, 999)
+	if err != nil {
+		return nil, err
+	}
 	return &Transport{
-		DirectBase: drivers.DirectBase{Cfg: drivers.Effective(spec, cfg)},
-		middleware: cfg.Variant == VariantMiddleware,
+		DirectBase:   drivers.DirectBase{Cfg: drivers.Effective(spec, cfg)},
+		middleware:   cfg.Variant == VariantMiddleware,
+		cpuThreshold: int64(cpu),
 	}, nil
 }
 
@@ -169,6 +179,7 @@ func (t *Transport) ServerConf(listen string) (zrpc.RpcServerConf, error) {
 	c.Timeout = 0
 	c.DevServer.Enabled = false
 	c.Middlewares.StatConf.IgnoreContentMethods = []string{unaryMethod}
+	c.CpuThreshold = t.cpuThreshold
 	if !t.middleware {
 		c.Middlewares = zrpc.ServerMiddlewaresConf{}
 		c.CpuThreshold = 0
