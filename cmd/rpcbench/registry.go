@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/connect"
+	"github.com/rpcbench/rpcbench/drivers/gozero"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
 	httpdriver "github.com/rpcbench/rpcbench/drivers/http"
 	"github.com/rpcbench/rpcbench/drivers/kafka"
@@ -31,6 +32,7 @@ func registry() *drivers.Registry {
 		thrift.New(),
 		rpcx.New(),
 		kafka.New(),
+		gozero.New(),
 		// drivers:
 	)
 }
