@@ -165,11 +165,13 @@ func newRootCmd() *cobra.Command {
 		Use:   "rpcbench",
 		Short: "Measure direct RPC against RPC over message queues",
 		Long: `rpcbench runs identical call workloads through pluggable drivers: direct RPC
-(tcp, grpc) and MQ-RPC (nats, rabbitmq, rocketmq). Same request bytes, same
-responder work, same load model: the transport is the only difference.
+(tcp, grpc, http, netrpc, connect, thrift, rpcx, gozero) and MQ-RPC (nats,
+rabbitmq, rocketmq, kafka). Same request bytes, same responder work, same
+load model: the transport is the only difference.
 
   rpcbench run                  the default scenario on every driver that can run here
   rpcbench run --scenario F     a scenario file (see scenarios/)
+  rpcbench sweep                where each driver saturates (X_sat, R*)
   rpcbench drivers              drivers, their variants and options`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
