@@ -270,8 +270,14 @@ type caller struct {
 func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
 	cctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	c.req.b = req
-	res, err := c.c.CallUnary(cctx, connectlib.NewRequest(&c.req))
+	var res *connectlib.Response[frame]
+	var err error
+	if len(req) > AsyncAbove {
+		res, err = c.callAsync(cctx, req)
+	} else {
+		c.req.b = req
+		res, err = c.c.CallUnary(cctx, connectlib.NewRequest(&c.req))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -282,4 +288,31 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	return append(buf, res.Msg.b...), nil
+}
+
+// AsyncAbove is the request size beyond which a call runs on a goroutine
+// of its own and the caller waits for it or its deadline: encoding and
+// copying a large message (a 1 MiB payload as protojson takes hundreds of
+// milliseconds under the race detector) can hold Connect's CallUnary past
+// the deadline, and the call must return by it.
+const AsyncAbove = 64 << 10
+
+type result struct {
+	res *connectlib.Response[frame]
+	err error
+}
+
+func (c *caller) callAsync(ctx context.Context, req []byte) (*connectlib.Response[frame], error) {
+	f := &frame{b: append([]byte(nil), req...)} // the call may outlive this one
+	ch := make(chan result, 1)
+	go func() {
+		res, err := c.c.CallUnary(ctx, connectlib.NewRequest(f))
+		ch <- result{res, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

@@ -1,6 +1,8 @@
 package http_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"testing"
 
 	"github.com/rpcbench/rpcbench/drivers"
@@ -82,5 +84,28 @@ func TestOneResponderEveryVariant(t *testing.T) {
 			client := driverstest.Dial(t, driverstest.Configure(t, http.New(), drivers.Config{Variant: v.Name}), srv.Addr())
 			driverstest.AllOK(t, driverstest.Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 100}), 100)
 		})
+	}
+}
+
+// TestWriteJSON: the streaming encoder writes what encoding/json does.
+func TestWriteJSON(t *testing.T) {
+	for _, c := range []http.Call{
+		{},
+		{ID: 1},
+		{Payload: []byte{1, 2, 3, 4, 5}},
+		{ID: 1 << 63, Payload: bytes.Repeat([]byte("xyz"), 40000), Checksum: 1<<32 - 1, ServiceTimeNs: 5, ResponseSize: 7, SentUnixNano: -3, HandlerNs: 9, Error: "a \"quoted\" <error>\n"},
+		{Checksum: 3, Error: "e"},
+	} {
+		want, err := json.Marshal(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := http.WriteJSON(&got, &c); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Errorf("WriteJSON wrote\n%.200s\nencoding/json\n%.200s", got.Bytes(), want)
+		}
 	}
 }

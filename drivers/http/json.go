@@ -1,7 +1,11 @@
 package http
 
 import (
+	"bufio"
+	"encoding/base64"
 	"encoding/json"
+	"io"
+	"strconv"
 
 	"github.com/rpcbench/rpcbench/internal/wire"
 )
@@ -53,4 +57,79 @@ func jsonToWire(body, buf []byte) ([]byte, error) {
 		return buf, err
 	}
 	return c.AppendWire(buf), nil
+}
+
+// WriteJSON writes c as JSON to w as it encodes it, the payload in
+// base64 chunk by chunk: the same JSON as encoding/json's (same fields,
+// same order, zero values omitted), but a writer that blocks (a peer not
+// reading) stops the encoding instead of waiting for all of it.
+func WriteJSON(w io.Writer, c *Call) error {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	b := make([]byte, 0, 256)
+	first := true
+	key := func(name string) {
+		if first {
+			b = append(b, '{')
+		} else {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+	}
+	uint := func(name string, v uint64) {
+		if v != 0 {
+			key(name)
+			b = strconv.AppendUint(b, v, 10)
+		}
+	}
+	int := func(name string, v int64) {
+		if v != 0 {
+			key(name)
+			b = strconv.AppendInt(b, v, 10)
+		}
+	}
+	uint("id", c.ID)
+	if len(c.Payload) > 0 {
+		key("payload")
+		b = append(b, '"')
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+		b = b[:0]
+		enc := base64.NewEncoder(base64.StdEncoding, bw)
+		for p := c.Payload; len(p) > 0; {
+			n := min(len(p), 24<<10)
+			if _, err := enc.Write(p[:n]); err != nil {
+				return err
+			}
+			p = p[n:]
+		}
+		if err := enc.Close(); err != nil {
+			return err
+		}
+		b = append(b, '"')
+	}
+	uint("checksum", uint64(c.Checksum))
+	int("service_time_ns", c.ServiceTimeNs)
+	uint("response_size", uint64(c.ResponseSize))
+	int("sent_unix_nano", c.SentUnixNano)
+	int("handler_ns", c.HandlerNs)
+	if c.Error != "" {
+		key("error")
+		e, err := json.Marshal(c.Error)
+		if err != nil {
+			return err
+		}
+		b = append(b, e...)
+	}
+	if first {
+		b = append(b, '{')
+	}
+	b = append(b, '}')
+	if _, err := bw.Write(b); err != nil {
+		return err
+	}
+	return bw.Flush()
 }

@@ -10,6 +10,7 @@ package netrpc
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,6 +74,11 @@ const MaxMessage = wire.MaxResponseSize + 1<<20
 func (*Transport) Limits(context.Context, string) drivers.Limits {
 	return drivers.Limits{MaxRequest: MaxMessage, MaxReply: MaxMessage}
 }
+
+// AsyncAbove is the request size beyond which Client.Go runs on a
+// goroutine of its own while the caller waits for the reply or its
+// deadline.
+const AsyncAbove = 64 << 10
 
 // Method is the method callers call.
 const Method = "Bench.Call"
@@ -269,13 +275,31 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	if wait <= 0 {
 		wait = 1
 	}
-	cl.sending.Store(true)
+	done, reply := cl.done, cl.reply
+	var inGo *atomic.Bool
 	cl.timer.Reset(wait)
-	call := c.rc.Go(Method, &cl.args, cl.reply, cl.done)
-	cl.sending.Store(false)
+	if len(req) > AsyncAbove {
+		// Encoding a large request takes long enough (1 MiB as JSON:
+		// hundreds of milliseconds under the race detector) to hold
+		// Client.Go past the deadline: it runs on a goroutine of its
+		// own, with its own copy of the payload.
+		args := cl.args
+		args.Payload = bytes.Clone(args.Payload)
+		inGo = new(atomic.Bool)
+		inGo.Store(true)
+		go func() {
+			c.rc.Go(Method, &args, reply, done)
+			inGo.Store(false)
+		}()
+	} else {
+		cl.sending.Store(true)
+		c.rc.Go(Method, &cl.args, reply, done)
+		cl.sending.Store(false)
+	}
+	var call *rpc.Call
 	for {
 		select {
-		case <-call.Done:
+		case call = <-done:
 			if !cl.timer.Stop() && c.dead.Load() && call.Error != nil {
 				return nil, fmt.Errorf("netrpc: %w after %v: the request could not be written in time (the peer stopped reading)", drivers.ErrTimeout, wait)
 			}
@@ -283,10 +307,19 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 			if e != g {
 				continue
 			}
+			if inGo != nil && inGo.Load() {
+				// still encoding or writing: half a request may follow
+				c.dead.Store(true)
+				c.nc.Close()
+			}
 			cl.abandon()
 			return nil, fmt.Errorf("netrpc: %w after %v", drivers.ErrTimeout, wait)
 		case <-ctx.Done():
 			cl.timer.Stop()
+			if inGo != nil && inGo.Load() {
+				c.dead.Store(true)
+				c.nc.Close()
+			}
 			cl.abandon()
 			return nil, ctx.Err()
 		}
@@ -306,7 +339,7 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 		}
 		return nil, fmt.Errorf("netrpc: connection lost: %w", err)
 	}
-	return cl.reply.AppendWire(buf), nil
+	return reply.AppendWire(buf), nil
 }
 
 func (cl *caller) abandon() {

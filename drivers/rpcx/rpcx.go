@@ -177,23 +177,46 @@ func (cl *client) Close() error {
 }
 
 type caller struct {
-	c *rpcxclient.Client
+	c     *rpcxclient.Client
+	timer *time.Timer
+	// done is reused while every call of this caller has had its reply;
+	// a call given up on may still be answered into it, so the next call
+	// gets a new one.
+	done chan *rpcxclient.Call
 }
 
+// Call uses Client.Go and waits itself: Client.Call, given up on by its
+// context, reads the sequence number its send goroutine writes without
+// synchronisation (a data race in rpcx v1.9.1, client.go:329 against :542).
 func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
-	cctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
+	if c.timer == nil {
+		c.timer = time.NewTimer(time.Hour)
+		c.done = make(chan *rpcxclient.Call, 1)
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		wait = 1
+	}
+	c.timer.Reset(wait)
 	var reply []byte
 	// rpcx writes the request from a goroutine of its own, which may
 	// still hold it after a call that timed out has returned: it gets a
 	// copy, not the caller's buffer.
-	err := c.c.Call(cctx, Service, Method, append([]byte(nil), req...), &reply)
-	if err != nil {
+	call := c.c.Go(ctx, Service, Method, append([]byte(nil), req...), &reply, c.done)
+	select {
+	case <-call.Done:
+		c.timer.Stop()
+	case <-c.timer.C:
+		c.done = make(chan *rpcxclient.Call, 1)
+		return nil, fmt.Errorf("rpcx: %w after %v", drivers.ErrTimeout, wait)
+	case <-ctx.Done():
+		c.timer.Stop()
+		c.done = make(chan *rpcxclient.Call, 1)
+		return nil, ctx.Err()
+	}
+	if err := call.Error; err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
-		}
-		if errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("rpcx: %w: %v", drivers.ErrTimeout, err)
 		}
 		return nil, fmt.Errorf("rpcx: %w", err)
 	}
