@@ -88,7 +88,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"run", "--scenario", badOpt}, badOpt + `:3: drivers[0].options: tcp: option connections="0"`},
 		{[]string{"run", "--drivers", "tcp:fast"}, `--drivers: tcp: unknown variant "fast"`},
 		{[]string{"run", "--payload", "-3"}, `--payload: "-3" is not a payload size`},
-		{[]string{"run", "--broker", "kafka=x"}, `--broker "kafka=x": unknown broker kind "kafka"`},
+		{[]string{"run", "--broker", "activemq=x"}, `--broker "activemq=x": unknown broker kind "activemq"`},
 		{[]string{"run", "--target", "127.0.0.1:1"}, "--target: a remote responder serves one driver"},
 		{[]string{"run", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"run", "extra"}, "rpcbench run: unknown command"},
