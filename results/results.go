@@ -152,7 +152,9 @@ type Cell struct {
 	Cost *Cost `json:"cost,omitempty"`
 	// Little is the cell's Little's-law check (absent when too few calls
 	// completed to check it).
-	Little     *Little      `json:"little,omitempty"`
+	Little *Little `json:"little,omitempty"`
+	// Faults is a fault cell's accounting (absent: not a fault cell).
+	Faults     *Faults      `json:"faults,omitempty"`
 	Errors     []ErrorCount `json:"errors,omitempty"`
 	Warnings   []string     `json:"warnings,omitempty"`
 	Histograms Histograms   `json:"histograms"`

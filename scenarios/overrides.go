@@ -33,6 +33,8 @@ type Overrides struct {
 	ResponderConcurrency int
 	// Settle replaces settle.
 	Settle string
+	// Faults replace the scenario's faults (ACTION@AT+RESTORE each).
+	Faults []string
 }
 
 // Apply applies o to s; errors name the flag.
@@ -193,8 +195,21 @@ func (s *Scenario) Apply(o Overrides) error {
 		}
 		s.ResponderConcurrency = o.ResponderConcurrency
 	}
+	if given("fault", len(o.Faults) > 0) {
+		s.Faults = nil
+		for _, v := range o.Faults {
+			f, err := ParseFault(v)
+			if err != nil {
+				return bad("fault", "%v", err)
+			}
+			s.Faults = append(s.Faults, f)
+		}
+	}
 	if msg := s.serviceBelowTimeout(); msg != "" {
 		return bad("service-time", "%s (--timeout sets the timeout)", msg)
+	}
+	if field, _, msg := s.checkFaults(); msg != "" {
+		return bad("fault", "%s: %s", field, msg)
 	}
 	return nil
 }

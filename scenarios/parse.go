@@ -64,7 +64,7 @@ func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
 	}
 }
 
-var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle", "network"}
+var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle", "network", "faults"}
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s := defaultScenario()
@@ -124,6 +124,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 			s.ResponderConcurrency = p.int(v, "responder_concurrency", 1, MaxResponderConcurrency)
 		case "network":
 			s.Network = p.network(v)
+		case "faults":
+			s.Faults = p.faults(v)
 		default:
 			p.fail(k, k.Value, "unknown key (known keys: %s)", strings.Join(topKeys, ", "))
 		}

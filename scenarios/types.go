@@ -34,6 +34,10 @@ type Scenario struct {
 	Settle Duration `json:"settle"`
 	// Network puts a delay proxy (internal/delay) on every hop; nil: none.
 	Network *Network `json:"network,omitempty"`
+	// Faults makes every cell a fault cell: the faults happen on this
+	// schedule (from the start of each cell's measured window) and every
+	// call is accounted for against the responder's ledger.
+	Faults []Fault `json:"faults,omitempty"`
 }
 
 // Network is the hop delay of a scenario: every cell runs once per one-way

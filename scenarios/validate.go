@@ -39,6 +39,9 @@ func (p *parser) check(root *yaml.Node, seen map[string]*yaml.Node, s *Scenario)
 	if seen["max_in_flight"] != nil && seen["rate"] == nil {
 		p.fail(seen["max_in_flight"], "max_in_flight", "only applies to open loop (rate)")
 	}
+	if field, line, msg := s.checkFaults(); msg != "" && p.err == nil {
+		p.fail(&yaml.Node{Line: line}, field, "%s", msg)
+	}
 	if msg := s.serviceBelowTimeout(); msg != "" && p.err == nil {
 		n := seen["service_time"]
 		if n == nil {

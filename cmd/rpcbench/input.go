@@ -15,7 +15,7 @@ import (
 )
 
 // overrideFlags are the run flags that override scenario values.
-var overrideFlags = []string{"drivers", "duration", "warmup", "broker-warmup", "concurrency", "rate", "payload", "service-time", "repeat", "timeout", "calls", "responder-concurrency", "settle"}
+var overrideFlags = []string{"drivers", "duration", "warmup", "broker-warmup", "concurrency", "rate", "payload", "service-time", "repeat", "timeout", "calls", "responder-concurrency", "settle", "fault"}
 
 // givenFlags names the override flags given on the command line, so that
 // --repeat 0 or --duration "" is checked (and refused) rather than taken

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,7 +44,7 @@ const responderStopGrace = 10 * time.Second
 // `serve`, with the unit's driver, variant, effective options and
 // responder concurrency, at at. It returns once the child has printed the
 // address it serves at.
-func serveProcess(ctx context.Context, u runner.Unit, at drivers.Place) (drivers.Server, error) {
+func serveProcess(ctx context.Context, u runner.Unit, at drivers.Place, o runner.ServeOptions) (drivers.Server, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("responder process: %w", err)
@@ -53,6 +54,9 @@ func serveProcess(ctx context.Context, u runner.Unit, at drivers.Place) (drivers
 		"--responder-concurrency", strconv.Itoa(cfg.Concurrency())}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Options)) {
 		args = append(args, "--option", k+"="+cfg.Options[k])
+	}
+	if o.Ledger != "" {
+		args = append(args, "--ledger", o.Ledger, "--incarnation", strconv.Itoa(max(o.Incarnation, 1)))
 	}
 	var env []string
 	if spec.Kind == drivers.Broker {
@@ -121,9 +125,33 @@ type responderProc struct {
 	stderr *proc.Tail
 	exited chan struct{}
 	addr   string
+	// faultKilled is set when Signal sent SIGKILL
+	faultKilled atomic.Bool
 }
 
+func (p *responderProc) killed() bool { return p.faultKilled.Load() }
+
 func (p *responderProc) Addr() string { return p.addr }
+
+// Signal sends sig to the responder process (a fault run kills or freezes
+// it). SIGKILL waits until it has exited.
+func (p *responderProc) Signal(sig syscall.Signal) error {
+	select {
+	case <-p.exited:
+		return errors.New("responder process has exited already")
+	default:
+	}
+	if sig == syscall.SIGKILL {
+		p.faultKilled.Store(true)
+	}
+	if err := syscall.Kill(p.cmd.Process.Pid, sig); err != nil {
+		return fmt.Errorf("responder process: %v: %w", sig, err)
+	}
+	if sig == syscall.SIGKILL {
+		<-p.exited
+	}
+	return nil
+}
 
 // CPU is the CPU time the responder process has used.
 func (p *responderProc) CPU() (time.Duration, error) { return proc.TreeCPU(p.cmd.Process.Pid) }
@@ -154,6 +182,9 @@ func (p *responderProc) Close() error {
 		if st.ExitCode() == 130 {
 			return nil
 		}
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL && p.killed() {
+			return nil // a fault run killed it
+		}
 		return errors.New("responder process: " + st.String() + ": " + p.why())
 	}
 	return nil
@@ -173,7 +204,7 @@ func (p *responderProc) why() string {
 
 // serveFunc is how the run starts its responders: nil (in this process)
 // or serveProcess.
-func serveFunc(f runFlags) func(context.Context, runner.Unit, drivers.Place) (drivers.Server, error) {
+func serveFunc(f runFlags) func(context.Context, runner.Unit, drivers.Place, runner.ServeOptions) (drivers.Server, error) {
 	if f.responder == responderInProcess {
 		return nil
 	}

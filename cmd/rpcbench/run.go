@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/env"
 	"github.com/rpcbench/rpcbench/internal/runner"
@@ -74,6 +75,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl.Int64Var(&f.over.Calls, "calls", 0, "end each cell after this many measured calls instead of after --duration")
 	fl.IntVar(&f.over.ResponderConcurrency, "responder-concurrency", 0, "requests every driver's responder handles at once (default 64)")
 	fl.StringVar(&f.over.Settle, "settle", "", "cap on each driver variant's unmeasured settling before its first cell, until three 1 s windows agree within 10% (e.g. 15s; 0s: none)")
+	fl.StringArrayVar(&f.over.Faults, "fault", nil, "make every cell a fault cell: ACTION@AT+RESTORE, repeatable (e.g. kill-responder@3s+1s; actions: "+strings.Join(scenarios.FaultActions, ", ")+"); needs --rate")
 	fl.StringVarP(&f.out, "out", "o", "results", "directory the run's directory is created in")
 	fl.StringVar(&f.target, "target", "", "address of a responder started with `rpcbench serve` (needs exactly one driver)")
 	fl.StringArrayVar(&f.brokers, "broker", nil, "use a running broker: KIND=URL (e.g. rabbitmq=amqp://guest:guest@127.0.0.1:5672/); repeatable")
@@ -132,6 +134,9 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	}
 	if err := runner.Check(context.Background(), sc, units); err != nil {
 		return nil, nil, nil, usageErr("%v", err)
+	}
+	if err := checkFaults(f, sc, units, ext); err != nil {
+		return nil, nil, nil, err
 	}
 	return sc, units, ext, nil
 }
@@ -348,4 +353,34 @@ func skipReason(r string) string {
 		return r
 	}
 	return "skipped: " + r
+}
+
+// checkFaults refuses faults the run cannot do: broker faults on an
+// external broker, responder faults on an in-process or remote responder,
+// faults in a sweep or through the delay proxy.
+func checkFaults(f runFlags, sc *scenarios.Scenario, units []runner.Unit, ext map[string]string) error {
+	if len(sc.Faults) == 0 {
+		return nil
+	}
+	if f.sweep != nil {
+		return usageErr("%s: faults: a sweep runs without faults; remove the faults key (or --fault)", sc.Source)
+	}
+	if sc.Network != nil {
+		return usageErr("%s: faults: fault cells run without the delay proxy; remove the network key", sc.Source)
+	}
+	for _, flt := range sc.Faults {
+		if !scenarios.BrokerFault(flt.Action) {
+			continue
+		}
+		for _, u := range units {
+			if spec := u.Driver.Spec(); spec.Kind == drivers.Broker && ext[spec.Broker] != "" {
+				return usageErr("%s: fault %s: the %s broker is external (--broker): only responder faults apply to it (kill-responder, stop-responder)", sc.Source, flt, spec.Broker)
+			}
+		}
+	}
+	plan := runner.Plan{Scenario: sc, Units: units, Target: f.target, Serve: serveFunc(f)}
+	if err := runner.CheckFaults(plan); err != nil {
+		return usageErr("%s: %v", sc.Source, err)
+	}
+	return nil
 }

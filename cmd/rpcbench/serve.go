@@ -12,6 +12,7 @@ import (
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/ledger"
 	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/scenarios"
 )
@@ -23,6 +24,8 @@ type serveFlags struct {
 	options              []string
 	listen               string
 	brokers              []string
+	ledger               string
+	incarnation          int
 }
 
 func newServeCmd() *cobra.Command {
@@ -50,6 +53,8 @@ to --target. Broker drivers connect the responder to the broker given with
 	fl.StringArrayVar(&f.options, "option", nil, "driver option KEY=VALUE; repeatable")
 	fl.StringVarP(&f.listen, "listen", "l", "127.0.0.1:0", "address to listen on (direct drivers)")
 	fl.StringArrayVar(&f.brokers, "broker", nil, "broker to connect the responder to: KIND=URL; repeatable")
+	fl.StringVar(&f.ledger, "ledger", "", "record every request handled in this file (a fault run's ledger; see `rpcbench run --fault`)")
+	fl.IntVar(&f.incarnation, "incarnation", 1, "this responder's number in the ledger (1, then one more per restart)")
 	fl.IntVar(&f.responderConcurrency, "responder-concurrency", scenarios.DefaultResponderConcurrency, "requests handled at once (match the scenario's responder_concurrency)")
 	return c
 }
@@ -117,7 +122,16 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 		}
 		at.Broker = b.URL
 	}
-	srv, err := tr.Serve(ctx, at, wire.Limit(cfg.ResponderConcurrency))
+	h := drivers.Handler(wire.Limit(cfg.ResponderConcurrency))
+	if f.ledger != "" {
+		w, err := ledger.Open(f.ledger, f.incarnation)
+		if err != nil {
+			return usageErr("--ledger: %v", err)
+		}
+		defer w.Close()
+		h = ledger.Wrap(h, w)
+	}
+	srv, err := tr.Serve(ctx, at, h)
 	if err != nil {
 		return fmt.Errorf("serve %s/%s: %w", spec.Name, cfg.Variant, err)
 	}

@@ -32,6 +32,20 @@ type Broker struct {
 	// when it cannot be known (an external broker, or one embedded in
 	// rpcbench's own process).
 	CPU func(context.Context) (time.Duration, error) `json:"-"`
+	// Control does faults to the broker (nil: rpcbench cannot, e.g. an
+	// external broker).
+	Control Control `json:"-"`
+}
+
+// Control does a fault run's faults to a broker rpcbench manages. Start
+// brings a killed or stopped broker back on the same ports and storage and
+// returns once it accepts connections again.
+type Control interface {
+	Kill(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Start(ctx context.Context) error
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
 }
 
 // PidCPU is a Broker.CPU for a broker run as a local process tree.

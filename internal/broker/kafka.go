@@ -354,6 +354,7 @@ func startKafkaContainer(ctx context.Context, opts StartOptions) (*KafkaBroker, 
 		k.Container = c
 		k.Image = c.Image
 		k.CPU = c.CPU
+		k.Control = c.Control(ports[:1])
 		k.Details["network"] = string(netMode)
 		k.Details["container"] = c.Name
 		if logs, err := c.Logs(ctx, 200); err == nil {

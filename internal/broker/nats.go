@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -235,6 +236,9 @@ const natsChildEnv = "RPCBENCH_NATS_CHILD"
 type natsChildConfig struct {
 	Store      string `json:"store"`
 	SyncAlways bool   `json:"sync_always"`
+	// Port is the port to listen on (0: a random one); a restart after a
+	// fault takes the first start's.
+	Port int `json:"port,omitempty"`
 }
 
 // natsChildReady is the one line the child prints on stdout once it
@@ -271,7 +275,11 @@ func runNATSChild(raw string) int {
 		report(natsChildReady{Error: fmt.Sprintf("bad %s: %v", natsChildEnv, err)})
 		return 2
 	}
-	ns, err := startNATSServer(natsServerOptions(cfg.Store, cfg.SyncAlways), natsReadyTimeout)
+	opts := natsServerOptions(cfg.Store, cfg.SyncAlways)
+	if cfg.Port > 0 {
+		opts.Port = cfg.Port
+	}
+	ns, err := startNATSServer(opts, natsReadyTimeout)
 	if err != nil {
 		report(natsChildReady{Error: err.Error()})
 		return 1
@@ -320,17 +328,25 @@ func NATSProcess() Starter {
 			return Broker{}, nil, err
 		}
 		started := time.Now()
-		p, ready, err := startNATSChild(ctx, exe, natsChildConfig{Store: store, SyncAlways: syncAlways})
+		cfg := natsChildConfig{Store: store, SyncAlways: syncAlways}
+		p, ready, err := startNATSChild(ctx, exe, cfg)
 		if err != nil {
 			os.RemoveAll(store)
 			return Broker{}, nil, err
 		}
+		if u, err := url.Parse(ready.URL); err == nil {
+			cfg.Port, _ = strconv.Atoi(u.Port())
+		}
+		ctl := &natsControl{exe: exe, cfg: cfg, p: p}
 		b := Broker{
 			Kind:    "nats",
 			URL:     ready.URL,
 			Source:  NATSSourceProcess,
 			Version: ready.Version,
-			CPU:     PidCPU(p.cmd.Process.Pid),
+			CPU: func(context.Context) (time.Duration, error) {
+				return proc.TreeCPU(ctl.current().cmd.Process.Pid)
+			},
+			Control: ctl,
 			Details: map[string]string{
 				"jetstream":      "enabled",
 				"jetstream_sync": ready.Sync,
@@ -345,7 +361,7 @@ func NATSProcess() Starter {
 		var stopErr error
 		stop := func(ctx context.Context) error {
 			once.Do(func() {
-				stopErr = p.stop(ctx)
+				stopErr = ctl.current().stop(ctx)
 				if rerr := os.RemoveAll(store); rerr != nil && stopErr == nil {
 					stopErr = fmt.Errorf("nats: remove store: %w", rerr)
 				}
@@ -439,6 +455,52 @@ func startNATSChild(ctx context.Context, exe string, cfg natsChildConfig) (*nats
 	return p, ready, nil
 }
 
+// natsControl does faults to a child server: the restarted child serves
+// the same port and store.
+type natsControl struct {
+	exe string
+	cfg natsChildConfig
+	mu  sync.Mutex
+	p   *natsProc
+}
+
+func (c *natsControl) current() *natsProc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.p
+}
+
+func (c *natsControl) Kill(context.Context) error {
+	c.current().kill()
+	return nil
+}
+
+func (c *natsControl) Stop(ctx context.Context) error { return c.current().stop(ctx) }
+
+func (c *natsControl) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.p.exited:
+	default:
+		return errors.New("nats: broker process is still running")
+	}
+	p, _, err := startNATSChild(ctx, c.exe, c.cfg)
+	if err != nil {
+		return err
+	}
+	c.p = p
+	return nil
+}
+
+func (c *natsControl) Pause(context.Context) error {
+	return syscall.Kill(-c.current().cmd.Process.Pid, syscall.SIGSTOP)
+}
+
+func (c *natsControl) Resume(context.Context) error {
+	return syscall.Kill(-c.current().cmd.Process.Pid, syscall.SIGCONT)
+}
+
 // kill ends the child at once and waits for it.
 func (p *natsProc) kill() {
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
@@ -498,7 +560,7 @@ func NATSContainer() Starter {
 		if err != nil {
 			return Broker{}, nil, err
 		}
-		b := Broker{Kind: "nats", URL: "nats://" + c.Endpoint(ports[0]), Source: "container", Image: c.Image, CPU: c.CPU,
+		b := Broker{Kind: "nats", URL: "nats://" + c.Endpoint(ports[0]), Source: "container", Image: c.Image, CPU: c.CPU, Control: c.Control(ports),
 			Details: map[string]string{"jetstream_sync": "default", "max_payload": strconv.Itoa(server.MAX_PAYLOAD_SIZE), "network": string(c.Network)}}
 		return b, c.Stop, nil
 	}

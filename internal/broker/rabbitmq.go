@@ -111,11 +111,12 @@ func StartRabbitMQ(ctx context.Context, opts StartOptions) (*Container, Broker, 
 	}
 	u := url.URL{Scheme: "amqp", User: url.UserPassword("guest", "guest"), Host: c.Endpoint(amqpPort), Path: "/"}
 	b := Broker{
-		Kind:   "rabbitmq",
-		URL:    u.String(),
-		Source: "container",
-		Image:  c.Image,
-		CPU:    c.CPU,
+		Kind:    "rabbitmq",
+		URL:     u.String(),
+		Source:  "container",
+		Image:   c.Image,
+		CPU:     c.CPU,
+		Control: c.Control([]int{amqpPort}),
 		Details: map[string]string{
 			"network":   string(netMode),
 			"container": c.ID[:12],

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/clock"
+	"github.com/rpcbench/rpcbench/internal/ledger"
 	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -49,6 +50,12 @@ type Load struct {
 	// begins then; the measured window Warmup later), once every caller
 	// exists.
 	OnStart func(start time.Time)
+	// Journal keeps a record of every call (warm-up included) for a fault
+	// cell's accounting: Measurement.Journal.
+	Journal bool
+	// IDBase is ORed into every call id (its top byte tells one cell's
+	// calls from another's in a responder's ledger).
+	IDBase uint64
 }
 
 // Live is what a cell reports while it runs, about once a second.
@@ -122,6 +129,9 @@ type Measurement struct {
 	HistMax int64
 	// Interrupted is set when ctx ended the cell early.
 	Interrupted bool
+	// Journal is every call of the cell in no particular order, when
+	// Load.Journal asked for it.
+	Journal []ledger.Call
 }
 
 // HistMax is the range of a cell's latency histograms: the longest latency
@@ -312,6 +322,8 @@ type shared struct {
 	abandoned []*worker
 
 	series *series
+	// dispJournal: the calls that never started (Load.Journal)
+	dispJournal []ledger.Call
 }
 
 func newShared(load Load) *shared {
@@ -434,6 +446,9 @@ type worker struct {
 	// the call in flight, for the core to account for it if abandoned
 	curStart, curDeadline time.Duration
 	curMeasured           bool
+	curID                 uint64
+	// journal: every call this worker made (Load.Journal)
+	journal []ledger.Call
 	// open loop: the precise wait of the token holder
 	waiter *clock.Waiter
 
@@ -476,7 +491,8 @@ var errLate = errors.New("reply arrived after the deadline (the core's clock)")
 func (w *worker) call(ctx context.Context, start, deadline time.Duration, measured bool) (outcome, time.Duration, int64, error) {
 	s := w.s
 	w.seq++
-	id := uint64(w.id+1)<<40 | w.seq
+	id := s.load.IDBase | uint64(w.id+1)<<40 | w.seq
+	w.curID = id
 	var st int64
 	if s.load.ServiceTime.Mean > 0 {
 		st = int64(s.load.ServiceTime.Sample(w.rng))
@@ -678,6 +694,7 @@ func (w *worker) closedLoop(ctx context.Context, s *shared) {
 			return
 		}
 		o, t1, h, err := w.call(ctx, t0, t0+s.load.Timeout, measured)
+		w.note(o, t0, t0, t1)
 		switch {
 		case o == aborted || o == abandoned:
 			return
@@ -775,7 +792,7 @@ func (w *worker) pace(ctx context.Context) bool {
 			// every slot stayed busy past this call's whole timeout: it
 			// never starts (its deadline has passed)
 			if measured {
-				s.overflow(now)
+				s.overflow(intended, now)
 			}
 			continue
 		}
@@ -802,6 +819,7 @@ func (w *worker) pace(ctx context.Context) bool {
 		// the deadline runs from the intended start, as a real client's
 		// timeout runs from when its request was created
 		o, t1, h, err := w.call(ctx, t0, intended+s.load.Timeout, measured)
+		w.note(o, intended, intended+gen, t1)
 		switch {
 		case o == aborted || o == abandoned:
 			if !passed {
@@ -848,8 +866,23 @@ func (s *shared) spawn(ctx context.Context) bool {
 	return true
 }
 
+// note adds a call to the worker's journal, if the cell keeps one.
+func (w *worker) note(o outcome, intended, start, end time.Duration) {
+	if !w.s.load.Journal || o == abandoned {
+		return
+	}
+	c := ledger.Call{ID: w.curID, Intended: intended, Start: start, End: end, Outcome: ledger.Failed}
+	if o == ok {
+		c.Outcome = ledger.OK
+	}
+	w.journal = append(w.journal, c)
+}
+
 // overflow counts an open-loop call that never started, at its timeout.
-func (s *shared) overflow(now time.Duration) {
+func (s *shared) overflow(intended, now time.Duration) {
+	if s.load.Journal {
+		s.dispJournal = append(s.dispJournal, ledger.Call{Intended: intended, Start: intended, End: now, Outcome: ledger.NotSent})
+	}
 	sh := s.disp
 	sh.counts.Scheduled++
 	sh.counts.Overflow++
@@ -870,8 +903,8 @@ func (s *shared) unscheduled(now time.Duration) {
 		return
 	}
 	for ; s.next < s.scheduled; s.next++ {
-		if s.schedule(s.next) >= s.measureStart {
-			s.overflow(now)
+		if t := s.schedule(s.next); t >= s.measureStart {
+			s.overflow(t, now)
 		}
 	}
 }
@@ -908,6 +941,23 @@ func (s *shared) collect(ctx context.Context, stop time.Duration) *Measurement {
 		shards = append(shards[:len(shards):len(shards)], s.disp)
 	}
 	s.unscheduled(stop)
+	if s.load.Journal {
+		m.Journal = append(m.Journal, s.dispJournal...)
+		s.mu.Lock()
+		for _, w := range s.workers {
+			if w.state.Load() != stateAbandoned {
+				m.Journal = append(m.Journal, w.journal...)
+			}
+		}
+		s.mu.Unlock()
+		for _, w := range s.abandoned {
+			// its journal is its own until it returns: only the call it
+			// is stuck in is known for sure, the ones before it were
+			// noted before it entered it
+			m.Journal = append(m.Journal, w.journal...)
+			m.Journal = append(m.Journal, ledger.Call{ID: w.curID, Intended: w.curStart, Start: w.curStart, End: stop, Outcome: ledger.Failed})
+		}
+	}
 	// abandoned calls: stuck inside the driver past the hard stop
 	for _, w := range s.abandoned {
 		if !w.curMeasured {

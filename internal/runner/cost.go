@@ -73,7 +73,13 @@ func probeCost(ctx context.Context, ms []meter, notes []string, load *Load) *cos
 	}
 	p := &costProbe{ms: ms, notes: notes, stop: make(chan struct{}), done: make(chan struct{})}
 	started := make(chan time.Time, 1)
-	load.OnStart = func(t time.Time) { started <- t }
+	prev := load.OnStart
+	load.OnStart = func(t time.Time) {
+		if prev != nil {
+			prev(t)
+		}
+		started <- t
+	}
 	window := *load
 	go func() {
 		defer close(p.done)

@@ -109,25 +109,22 @@ type Plan struct {
 	// responder concurrency; nil serves it in the run's own process
 	// (Transport.Serve). The command passes one that runs the responder
 	// as its own process.
-	Serve func(ctx context.Context, u Unit, at drivers.Place) (drivers.Server, error)
+	Serve func(ctx context.Context, u Unit, at drivers.Place, o ServeOptions) (drivers.Server, error)
 	// Sweep, when set, makes the run a saturation sweep: each unit runs a
 	// concurrency ladder and a search instead of the scenario's cells.
 	Sweep *SweepConfig
 }
 
 // serve starts the unit's responder as the plan says.
-func (p Plan) serve(ctx context.Context, u Unit, at drivers.Place) (drivers.Server, error) {
+func (p Plan) serve(ctx context.Context, u Unit, at drivers.Place, o ServeOptions) (drivers.Server, error) {
 	if p.Serve != nil {
-		return p.Serve(ctx, u, at)
+		return p.Serve(ctx, u, at, o)
 	}
-	return ServeInProcess(ctx, u, at)
+	return ServeInProcess(ctx, u, at, o)
 }
 
-// ServeInProcess starts the unit's responder in this process, with the
-// core's handler admitting the unit's responder concurrency.
-func ServeInProcess(ctx context.Context, u Unit, at drivers.Place) (drivers.Server, error) {
-	return u.Transport.Serve(ctx, at, wire.Limit(u.Config().Concurrency()))
-}
+// wireLimit is the core's handler: wire.Respond admitting n at once.
+var wireLimit = wire.Limit
 
 // ErrCellsFailed is returned when some cells could not run; the run's
 // results still hold every cell, with the reason in Cell.Error.
@@ -333,9 +330,20 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 	}
 	addr := p.Target
 	var srv drivers.Server
+	faulty := len(p.Scenario.Faults) > 0
+	var resp *responder
 	if addr == "" {
+		var so ServeOptions
+		if faulty {
+			path, err := ledgerPath(p, u)
+			if err != nil {
+				fail(fmt.Sprintf("ledger: %v", err))
+				return true, nil
+			}
+			so = ServeOptions{Ledger: path, Incarnation: 1}
+		}
 		var err error
-		srv, err = p.serve(ctx, u, at)
+		srv, err = p.serve(ctx, u, at, so)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -343,7 +351,8 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 			fail(fmt.Sprintf("start responder: %v", err))
 			return true, nil
 		}
-		defer srv.Close()
+		resp = &responder{p: p, u: u, srv: srv, at: at, ledger: so.Ledger, incarnation: so.Incarnation}
+		defer resp.close()
 		addr = srv.Addr()
 	}
 	settled := true
@@ -370,7 +379,22 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		c.Broker = brokerName
 		c.Unsettled = !settled
 		p.Observer.CellStart(*index, total, &c, cp.load)
-		if err := runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes); err != nil {
+		var err error
+		switch {
+		case faulty && resp != nil:
+			var bk *broker.Broker
+			if b != nil {
+				bk = &b.b
+			}
+			if resp.srv == nil {
+				err = errors.New("no responder: its restart after an earlier fault failed")
+			} else {
+				err = runFaultCell(ctx, p, resp, bk, u, cp.load, &c, *index)
+			}
+		default:
+			_, err = runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes)
+		}
+		if err != nil {
 			c.Error = err.Error()
 			failed = true
 		}
@@ -639,12 +663,12 @@ func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 	return u.Transport.Dial(dctx, addr)
 }
 
-func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string) error {
+func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string) (*Measurement, error) {
 	c.StartedAt = time.Now().UTC()
 	if c.Hop != nil {
 		px, err := startHop(ctx, addr, c.Hop)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer func() { px.Close(); fillHop(c.Hop, px) }()
 		addr = px.Addr()
@@ -653,9 +677,9 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 	if err != nil {
 		if ctx.Err() != nil {
 			c.Incomplete = true
-			return nil
+			return nil, nil
 		}
-		return fmt.Errorf("connect caller: %w", err)
+		return nil, fmt.Errorf("connect caller: %w", err)
 	}
 	probe := probeCost(ctx, ms, notes, &load)
 	m, err := RunCell(ctx, client, load, obs.Live)
@@ -667,10 +691,10 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 		c.Warnings = append(c.Warnings, "closing the client: "+cerr.Error())
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.Cost = cost
-	return fill(c, m, load)
+	return m, fill(c, m, load)
 }
 
 // closeBounded closes a client, giving up after d: a driver whose Close

@@ -66,7 +66,7 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 		c.Broker, c.Unsettled = brokerName, !settled
 		*index++
 		p.Observer.CellStart(*index, total, &c, load)
-		if err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes); err != nil {
+		if _, err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes); err != nil {
 			c.Error = err.Error()
 			failed = true
 		}
