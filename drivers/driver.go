@@ -173,6 +173,12 @@ type Transport interface {
 // ErrTimeout is wrapped by errors of calls that ran past their deadline.
 var ErrTimeout = errors.New("call timed out")
 
+// ErrNotSent is wrapped by errors of calls whose request the driver knows
+// it never sent (its connection was down and could not be made again): a
+// fault run counts them apart from calls that may have reached the
+// responder.
+var ErrNotSent = errors.New("request not sent")
+
 // Registry maps driver names to drivers.
 type Registry struct{ m map[string]Driver }
 

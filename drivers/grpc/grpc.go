@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,6 +260,12 @@ func classify(err error) error {
 	switch status.Code(err) {
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("grpc: %w: %v", drivers.ErrTimeout, err)
+	case codes.Unavailable:
+		// fail-fast with no connection up: grpc-go's picker fails the
+		// call before any byte of it is written
+		if strings.Contains(err.Error(), "Error while dialing") {
+			return fmt.Errorf("grpc: %w: %w", drivers.ErrNotSent, err)
+		}
 	}
 	return fmt.Errorf("grpc: %w", err)
 }

@@ -585,10 +585,10 @@ func streamName(subj string) string {
 // it, created or updated, and kept by Close; otherwise they are fresh and
 // deleted by Close.
 func (s *server) createWorkQueue(ctx context.Context, js jetstream.JetStream, subj string, keep bool, concurrency int) (string, error) {
-	name := "RPCBENCH_" + rand.Text()
-	if keep {
-		name = streamName(subj)
-	}
+	// named after the subject either way: a responder restarted on the
+	// subject (a fault run's) finds the stream and consumer its killed
+	// predecessor made, with the requests it never acked
+	name := streamName(subj)
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
 		Description: "rpcbench requests on " + subj,
@@ -625,8 +625,8 @@ func (s *server) createStreamCopy(ctx context.Context, nc *natsgo.Conn, subj str
 	if err != nil {
 		return fmt.Errorf("nats: jetstream: %w", err)
 	}
-	name := "RPCBENCH_" + rand.Text()
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+	name := streamName(subj) + "_COPY"
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
 		Description: "rpcbench request copies on " + subj,
 		Subjects:    []string{subj},

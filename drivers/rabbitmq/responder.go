@@ -26,15 +26,24 @@ type server struct {
 	conn *amqp.Connection
 }
 
-// Serve connects the responder to the broker at at.Broker (an amqp URL),
-// declares a request queue with a unique name and consumes it.
+// Serve connects the responder to the broker at at.Broker (an amqp URL,
+// optionally with "#queue"), declares the request queue (a unique name
+// unless given) and consumes it with manual acks: a request is acked
+// after its reply is published, so one a killed responder never answered
+// is delivered again to the next.
 func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
 	o := t.o
 	if at.Broker == "" {
 		return nil, fmt.Errorf("%s: no broker URL to serve on: start a broker or give --broker rabbitmq=amqp://host:port", Name)
 	}
-	url, _, _ := strings.Cut(at.Broker, "#")
-	s := &server{url: url, queue: randomName("rpcbench.req."), o: o, h: h}
+	// "#queue" serves a given request queue (a responder restarted in a
+	// fault run takes over its predecessor's queue, with the requests it
+	// never acknowledged)
+	url, queue, _ := strings.Cut(at.Broker, "#")
+	if queue == "" {
+		queue = randomName("rpcbench.req.")
+	}
+	s := &server{url: url, queue: queue, o: o, h: h}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	conn, err := s.connect(ctx)
 	if err != nil {

@@ -358,8 +358,58 @@ func (s *server) Close() error {
 // time dispatches replies to the waiting callers.
 
 type client struct {
-	conns []*conn
-	next  atomic.Uint32
+	addr string
+	next atomic.Uint32
+
+	mu     sync.Mutex // guards conns and lastTry
+	conns  []*conn
+	closed bool
+	// lastTry is when each connection was last redialled: a dead one is
+	// redialled at most once per redialInterval.
+	lastTry []time.Time
+}
+
+// redialInterval: a lost connection is dialled again on the next call, at
+// most this often (calls in between fail at once, not sent).
+const redialInterval = 100 * time.Millisecond
+
+func newConn(nc net.Conn) *conn {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	c := &conn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10), fw: newFrameWriter(nc), token: make(chan struct{}, 1), done: make(chan struct{})}
+	c.token <- struct{}{}
+	c.fw.kick = make(chan struct{}, 1)
+	go c.fw.flusher(c.done)
+	return c
+}
+
+// redial replaces connection i, found dead as old, with a new one (or
+// returns the one another caller already put in its place).
+func (cl *client) redial(ctx context.Context, i int, old *conn, deadline time.Time) (*conn, error) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return nil, net.ErrClosed
+	}
+	if cur := cl.conns[i]; cur != old {
+		return cur, nil
+	}
+	if time.Since(cl.lastTry[i]) < redialInterval {
+		return nil, *old.dead.Load()
+	}
+	cl.lastTry[i] = time.Now()
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", cl.addr)
+	if err != nil {
+		return nil, fmt.Errorf("tcp: connection lost, redial: %w", err)
+	}
+	c := newConn(nc)
+	close(old.done)
+	cl.conns[i] = c
+	return c, nil
 }
 
 type conn struct {
@@ -378,7 +428,7 @@ type conn struct {
 // Dial opens the connection pool to addr.
 func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
 	n := t.connections
-	cl := &client{}
+	cl := &client{addr: addr, lastTry: make([]time.Time, n)}
 	var dialer net.Dialer
 	for i := 0; i < n; i++ {
 		nc, err := dialer.DialContext(ctx, "tcp", addr)
@@ -386,27 +436,26 @@ func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, erro
 			cl.Close()
 			return nil, fmt.Errorf("tcp: dial %s: %w", addr, err)
 		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
-		}
-		c := &conn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10), fw: newFrameWriter(nc), token: make(chan struct{}, 1), done: make(chan struct{})}
-		c.token <- struct{}{}
-		c.fw.kick = make(chan struct{}, 1)
-		go c.fw.flusher(c.done)
-		cl.conns = append(cl.conns, c)
+		cl.conns = append(cl.conns, newConn(nc))
 	}
 	return cl, nil
 }
 
 func (cl *client) NewCaller() (drivers.Caller, error) {
-	c := cl.conns[int(cl.next.Add(1)-1)%len(cl.conns)]
+	i := int(cl.next.Add(1)-1) % cap(cl.lastTry)
+	cl.mu.Lock()
+	c := cl.conns[i]
+	cl.mu.Unlock()
 	s, _ := c.calls.Add()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &caller{c: c, s: s, timer: t}, nil
+	return &caller{cl: cl, i: i, c: c, s: s, timer: t}, nil
 }
 
 func (cl *client) Close() error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	cl.closed = true
 	for _, c := range cl.conns {
 		c.nc.Close()
 		close(c.done)
@@ -481,6 +530,8 @@ func (c *conn) fail(err error) {
 }
 
 type caller struct {
+	cl      *client
+	i       int // the client's connection this caller uses
 	c       *conn
 	s       *pending.Slot
 	timer   *time.Timer
@@ -505,7 +556,20 @@ func (cl *caller) watch(ctx context.Context) {
 func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
 	c := cl.c
 	if e := c.dead.Load(); e != nil {
-		return nil, *e
+		// the connection was lost: dial it again (a restarted responder
+		// is there), or fail at once with nothing sent
+		nc, err := cl.cl.redial(ctx, cl.i, c, deadline)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", drivers.ErrNotSent, err)
+		}
+		if cl.stopCtx != nil {
+			cl.stopCtx()
+			cl.stopCtx = nil
+		}
+		cl.ctx = nil
+		c = nc
+		cl.c = c
+		cl.s, _ = c.calls.Add()
 	}
 	cl.watch(ctx)
 	s := cl.s

@@ -13,7 +13,7 @@ type Outcome uint8
 
 const (
 	// NotSent: the call was due but never started (every slot busy past
-	// its timeout).
+	// its timeout), or the driver said it never sent it (ErrNotSent).
 	NotSent Outcome = iota
 	// OK: the reply came back, correct, by the deadline.
 	OK
@@ -47,12 +47,14 @@ func Account(calls []Call, recs []Record) results.Ledger {
 	attempted := make(map[uint64]bool, len(calls))
 	for _, c := range calls {
 		attempted[c.ID] = true
-		if c.Outcome == NotSent {
+		n := handled[c.ID]
+		if c.Outcome == NotSent && n == 0 {
 			l.NotSent++
 			continue
 		}
+		// (a call said not sent that was handled counts as sent: the
+		// responder's record wins)
 		l.Attempted++
-		n := handled[c.ID]
 		switch {
 		case n == 0:
 			l.Lost++

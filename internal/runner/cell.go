@@ -694,7 +694,7 @@ func (w *worker) closedLoop(ctx context.Context, s *shared) {
 			return
 		}
 		o, t1, h, err := w.call(ctx, t0, t0+s.load.Timeout, measured)
-		w.note(o, t0, t0, t1)
+		w.note(o, t0, t0, t1, err)
 		switch {
 		case o == aborted || o == abandoned:
 			return
@@ -819,7 +819,7 @@ func (w *worker) pace(ctx context.Context) bool {
 		// the deadline runs from the intended start, as a real client's
 		// timeout runs from when its request was created
 		o, t1, h, err := w.call(ctx, t0, intended+s.load.Timeout, measured)
-		w.note(o, intended, intended+gen, t1)
+		w.note(o, intended, intended+gen, t1, err)
 		switch {
 		case o == aborted || o == abandoned:
 			if !passed {
@@ -867,13 +867,16 @@ func (s *shared) spawn(ctx context.Context) bool {
 }
 
 // note adds a call to the worker's journal, if the cell keeps one.
-func (w *worker) note(o outcome, intended, start, end time.Duration) {
+func (w *worker) note(o outcome, intended, start, end time.Duration, err error) {
 	if !w.s.load.Journal || o == abandoned {
 		return
 	}
 	c := ledger.Call{ID: w.curID, Intended: intended, Start: start, End: end, Outcome: ledger.Failed}
-	if o == ok {
+	switch {
+	case o == ok:
 		c.Outcome = ledger.OK
+	case errors.Is(err, drivers.ErrNotSent):
+		c.Outcome = ledger.NotSent
 	}
 	w.journal = append(w.journal, c)
 }
