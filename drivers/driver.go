@@ -173,6 +173,14 @@ type Transport interface {
 // ErrTimeout is wrapped by errors of calls that ran past their deadline.
 var ErrTimeout = errors.New("call timed out")
 
+// Redeliverer is a Transport whose broker hands a request that a
+// responder took but never acknowledged to another responder only after a
+// while (a JetStream consumer's AckWait): a fault run drains at least that
+// long before it counts a request lost.
+type Redeliverer interface {
+	RedeliveryAfter() time.Duration
+}
+
 // ErrNotSent is wrapped by errors of calls whose request the driver knows
 // it never sent (its connection was down and could not be made again): a
 // fault run counts them apart from calls that may have reached the

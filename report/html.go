@@ -61,6 +61,8 @@ type page struct {
 	Saturation []satRow
 	Cost       *costView
 	Hops       []hopRow
+	Faults     []faultView
+	FaultNote  string
 	Runs       []runView
 }
 
@@ -129,6 +131,8 @@ func (m *model) page() (*page, error) {
 		Saturation: m.saturation(),
 		Cost:       m.costs(),
 		Hops:       m.hops(),
+		Faults:     m.faults(),
+		FaultNote:  faultLimitsNote,
 	}
 	if len(m.runs) == 1 && m.runs[0].Scenario.Name != "" {
 		pg.Title = "rpcbench: " + m.runs[0].Scenario.Name

@@ -142,6 +142,7 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 		}
 		fmt.Fprintf(bw, "**Open-loop generator** (its own lateness, never charged to a transport)\n\n%s\n\n", strings.Join(gl, "\n"))
 	}
+	bw.WriteString(m.faultsMarkdown())
 	if hs := m.hops(); len(hs) > 0 {
 		bw.WriteString("**Hop delay** (a delay proxy between callers and responder; the slope of p50 against the one-way delay is the one-way traversals on a call's critical path: about 2 for direct RPC)\n\n| cell | p50 by one-way delay | slope |\n|---|---|--:|\n")
 		for _, h := range hs {

@@ -43,7 +43,8 @@ type FaultEvent struct {
 type Ledger struct {
 	// Attempted are the calls a caller sent.
 	Attempted int64 `json:"attempted"`
-	// NotSent are the calls due that never started.
+	// NotSent are the calls due that never started, or that the driver
+	// said it never sent (its connection down), and no responder handled.
 	NotSent int64 `json:"not_sent"`
 	// ExactlyOnce were handled once and the caller saw the reply.
 	ExactlyOnce int64 `json:"exactly_once"`

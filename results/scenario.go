@@ -31,6 +31,9 @@ type Scenario struct {
 	Settle string `json:"settle,omitempty"`
 	// Network is the hop delay the cells ran with (absent: no proxy).
 	Network *ScenarioNetwork `json:"network,omitempty"`
+	// Faults are the faults of every cell, each ACTION@AT+RESTORE (absent:
+	// no fault cells).
+	Faults []string `json:"faults,omitempty"`
 }
 
 // ScenarioNetwork is the hop delay of a scenario.

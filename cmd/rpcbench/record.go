@@ -34,6 +34,9 @@ func scenarioRecord(sc *scenarios.Scenario) results.Scenario {
 	for i, st := range sc.ServiceTimes {
 		r.ServiceTimes[i] = st.String()
 	}
+	for _, f := range sc.Faults {
+		r.Faults = append(r.Faults, f.String())
+	}
 	if nw := sc.Network; nw != nil {
 		r.Network = &results.ScenarioNetwork{Jitter: nw.Jitter.String()}
 		for _, d := range nw.OneWayDelay {

@@ -248,6 +248,16 @@ func (d *Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
 // Config is the effective configuration.
 func (t *Transport) Config() drivers.Config { return t.cfg }
 
+// RedeliveryAfter is how long the jetstream consumer waits before it hands
+// a request a responder never acked to another (0 for the core variants:
+// nothing is redelivered).
+func (t *Transport) RedeliveryAfter() time.Duration {
+	if t.st.variant == JetStream {
+		return AckWait
+	}
+	return 0
+}
+
 // BrokerParams returns the broker.StartOptions.Params a broker started for
 // the transport needs (nil when any will do): a stored variant with
 // sync=always needs a server with per-message fsync, which NATS sets

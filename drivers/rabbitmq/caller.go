@@ -440,7 +440,7 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 		}
 		if s == nil {
 			if !time.Now().Before(deadline) {
-				return nil, fmt.Errorf("%w: not connected to the broker", drivers.ErrTimeout)
+				return nil, fmt.Errorf("%w: not connected to the broker (%w)", drivers.ErrTimeout, drivers.ErrNotSent)
 			}
 			return nil, ErrNotConnected
 		}

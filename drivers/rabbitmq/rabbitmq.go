@@ -102,7 +102,8 @@ var (
 	// before its reply arrived.
 	ErrConnectionLost = errors.New("rabbitmq: connection lost")
 	// ErrNotConnected: no connection to the broker when the call started.
-	ErrNotConnected = errors.New("rabbitmq: not connected to the broker")
+	// It wraps drivers.ErrNotSent: nothing of the call left the caller.
+	ErrNotConnected = fmt.Errorf("rabbitmq: not connected to the broker (%w)", drivers.ErrNotSent)
 	// ErrNacked: the broker refused the request (publisher confirm nack).
 	ErrNacked = errors.New("rabbitmq: request nacked by the broker")
 	// ErrClosed: the client was closed.

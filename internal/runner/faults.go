@@ -249,7 +249,8 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 	// load's start
 	load.Warmup = 0
 	started := make(chan time.Time, 1)
-	load.OnStart = func(t time.Time) { started <- t }
+	var cellStart time.Time
+	load.OnStart = func(t time.Time) { cellStart = t; started <- t }
 	doer := faultDoer{r: r, b: b}
 	events := make([]results.FaultEvent, len(p.Scenario.Faults))
 	restoreAt := make([]time.Duration, len(p.Scenario.Faults))
@@ -317,7 +318,23 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 		last = max(last, call.End)
 	}
 	bound := drainBound(load.Timeout)
+	var redelivery time.Duration
+	if rd, ok := u.Transport.(drivers.Redeliverer); ok {
+		redelivery = rd.RedeliveryAfter()
+		bound += redelivery
+	}
 	drainStart := time.Now()
+	// the drain lasts at least until a request a faulted responder had
+	// taken but not acked has been redelivered (AckWait after the fault)
+	var minDrain time.Duration
+	if redelivery > 0 {
+		for _, ev := range events {
+			if ev.At >= 0 && !scenarios.BrokerFault(ev.Action) {
+				until := cellStart.Add(time.Duration(ev.At*float64(time.Second)) + redelivery + drainQuiet)
+				minDrain = max(minDrain, time.Until(until))
+			}
+		}
+	}
 	recs, pos, err := ledger.Read(r.ledger, offset)
 	if err != nil {
 		return err
@@ -325,7 +342,7 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 	quietSince := time.Now()
 	undrained := false
 	for ctx.Err() == nil {
-		if time.Since(quietSince) >= drainQuiet {
+		if time.Since(quietSince) >= drainQuiet && time.Since(drainStart) >= minDrain {
 			break
 		}
 		if time.Since(drainStart) >= bound {
