@@ -410,9 +410,15 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 	if at.Broker == "" {
 		return nil, fmt.Errorf("%s: no broker to serve on: start one or give --broker kafka=HOST:PORT", Name)
 	}
-	seeds, _, err := parseAddr(at.Broker)
+	seeds, given, err := parseAddr(at.Broker)
 	if err != nil {
 		return nil, err
+	}
+	if given != "" {
+		// a fault run's restarted responder: without committed offsets
+		// (partitions are assigned directly) it could only replay the
+		// topic from its start or skip its backlog, both wrong
+		return nil, fmt.Errorf("%s: cannot serve the existing topic %s again: the responders read by direct partition assignment without committed offsets, so a restarted responder cannot resume where a killed one stopped", Name, given)
 	}
 	topic := randomName("rpcbench.req.")
 	if err := createTopic(ctx, seeds, topic, o.partitions, o.topicConfigs()); err != nil {

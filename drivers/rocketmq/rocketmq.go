@@ -327,11 +327,11 @@ type server struct {
 }
 
 // Serve creates a fresh request topic on the cluster whose name servers
-// are at.Broker, starts a reply producer and a push consumer on it, and
-// answers every request with h.
+// are at.Broker (or takes over the one given as "#topic"), starts a reply
+// producer and a push consumer on it, and answers every request with h.
 func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
 	o := t.o
-	namesrvs, _, err := ParseAddr(at.Broker)
+	namesrvs, given, err := ParseAddr(at.Broker)
 	if err != nil {
 		return nil, err
 	}
@@ -341,6 +341,14 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 		return nil, err
 	}
 	id := newID()
+	// "#rpcbench_req_ID" serves a given request topic with the consumer
+	// group named after it: a responder restarted in a fault run resumes
+	// from the offsets its killed predecessor committed
+	if rest, ok := strings.CutPrefix(given, "rpcbench_req_"); ok && rest != "" {
+		id = rest
+	} else if given != "" {
+		return nil, fmt.Errorf("rocketmq: serve on topic %q: only topics rpcbench made (rpcbench_req_ID) can be served again", given)
+	}
 	s := &server{
 		namesrvs: namesrvs,
 		topic:    "rpcbench_req_" + id,
