@@ -27,7 +27,7 @@ type faultView struct {
 }
 
 type faultEventView struct {
-	Action, At, Restored, FirstOK, Recovered, Error string
+	Action, At, Restored, FirstOK, Recovered, Error, NotApplicable string
 }
 
 // faults lists every fault cell (each repetition on its own: a fault run
@@ -68,7 +68,7 @@ func eventView(ev results.FaultEvent) faultEventView {
 		return fmt.Sprintf("%.0f ms", *p)
 	}
 	v := faultEventView{Action: ev.Action, At: fmt.Sprintf("%.1f s", ev.At), Restored: "not restored",
-		FirstOK: ms(ev.FirstOKMs), Recovered: ms(ev.RecoveredMs), Error: ev.Error}
+		FirstOK: ms(ev.FirstOKMs), Recovered: ms(ev.RecoveredMs), Error: ev.Error, NotApplicable: ev.NotApplicable}
 	if ev.Restored != nil {
 		v.Restored = fmt.Sprintf("%.1f s", *ev.Restored)
 	}
@@ -165,6 +165,9 @@ func (m *model) faultsMarkdown() string {
 			s := fmt.Sprintf("%s at %s: %s, %s", e.Action, e.At, e.FirstOK, e.Recovered)
 			if e.Error != "" {
 				s = fmt.Sprintf("%s at %s: failed: %s", e.Action, e.At, e.Error)
+			}
+			if e.NotApplicable != "" {
+				s = fmt.Sprintf("%s: not done (%s)", e.Action, e.NotApplicable)
 			}
 			evs = append(evs, s)
 		}

@@ -26,6 +26,9 @@ type FaultEvent struct {
 	Restored *float64 `json:"restored,omitempty"`
 	// Error says why the fault or its restore failed.
 	Error string `json:"error,omitempty"`
+	// NotApplicable says why the fault was not done to this cell (a
+	// broker fault on a direct driver); At is then -1.
+	NotApplicable string `json:"not_applicable,omitempty"`
 	// FirstOKMs is the time from the restore to the first ok call that
 	// ended after it (null: none did).
 	FirstOKMs *float64 `json:"first_ok_after_restore_ms"`

@@ -234,7 +234,7 @@ func TestFaultBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--drivers", "tcp", "--rate", "100", "--duration", "3s", "--fault", "kill-broker@1s"}, "driver tcp has no broker"},
+		{[]string{"--drivers", "tcp", "--rate", "100", "--duration", "3s", "--fault", "kill-broker@1s"}, "none of the drivers has a broker"},
 		{[]string{"--drivers", "tcp", "--rate", "100", "--duration", "3s", "--fault", "kill-responder@1s", "--responder", "in-process"}, "need --responder process"},
 		{[]string{"--drivers", "tcp", "--concurrency", "1", "--duration", "3s", "--fault", "kill-responder@1s"}, "open loop"},
 		{[]string{"--drivers", "nats", "--rate", "100", "--duration", "3s", "--fault", "stop-broker@1s", "--broker", "nats=nats://127.0.0.1:4222"}, "external"},

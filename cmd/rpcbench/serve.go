@@ -76,7 +76,7 @@ func parseOptions(flag string, kvs []string) (map[string]string, error) {
 
 func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 	// no broker credential in what serve prints
-	brokers := f.brokers
+	brokers := append([]string(nil), f.brokers...)
 	if v := os.Getenv(serveBrokersEnv); v != "" {
 		brokers = append(brokers, strings.Split(v, "\n")...)
 	}
@@ -102,6 +102,16 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 		return usageErr("%v", err)
 	}
 	cfg := tr.Config()
+	// KIND=URL#QUEUE: serve a given queue or topic (a fault run restarting
+	// a responder): the broker is the URL, the place the whole
+	frags := map[string]string{}
+	for i, kv := range brokers {
+		kind, rest, _ := strings.Cut(kv, "=")
+		if url, frag, ok := strings.Cut(rest, "#"); ok && frag != "" {
+			frags[kind] = frag
+			brokers[i] = kind + "=" + url
+		}
+	}
 	ext, err := broker.ParseExternal(brokers, brokerKinds())
 	if err != nil {
 		return usageErr("%v", err)
@@ -121,6 +131,9 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 			return fmt.Errorf("serve %s: %w", spec.Name, err)
 		}
 		at.Broker = b.URL
+		if frag := frags[spec.Broker]; frag != "" {
+			at.Broker = b.URL + "#" + frag
+		}
 	}
 	h := drivers.Handler(wire.Limit(cfg.ResponderConcurrency))
 	if f.ledger != "" {

@@ -188,13 +188,35 @@ type conn struct {
 }
 
 type client struct {
-	conns []*conn
-	next  atomic.Uint32
+	addr    string
+	jsonrpc bool
+	next    atomic.Uint32
+
+	mu     sync.Mutex // guards conns, lastTry, closed
+	conns  []*conn
+	closed bool
+	// lastTry is when each connection was last redialled: a lost one is
+	// redialled on a call at most once per redialInterval.
+	lastTry []time.Time
+}
+
+// redialInterval: calls on a lost connection in between fail at once,
+// not sent.
+const redialInterval = 100 * time.Millisecond
+
+func (cl *client) newConn(nc net.Conn) *conn {
+	c := &conn{nc: nc}
+	if cl.jsonrpc {
+		c.rc = jsonrpc.NewClient(nc)
+	} else {
+		c.rc = rpc.NewClient(nc)
+	}
+	return c
 }
 
 // Dial opens the connections to addr.
 func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
-	cl := &client{}
+	cl := &client{addr: addr, jsonrpc: t.Cfg.Variant == "jsonrpc", lastTry: make([]time.Time, t.connections)}
 	var d net.Dialer
 	for i := 0; i < t.connections; i++ {
 		nc, err := d.DialContext(ctx, "tcp", addr)
@@ -202,25 +224,55 @@ func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, erro
 			cl.Close()
 			return nil, fmt.Errorf("netrpc: dial %s: %w", addr, err)
 		}
-		c := &conn{nc: nc}
-		if t.Cfg.Variant == "jsonrpc" {
-			c.rc = jsonrpc.NewClient(nc)
-		} else {
-			c.rc = rpc.NewClient(nc)
-		}
-		cl.conns = append(cl.conns, c)
+		cl.conns = append(cl.conns, cl.newConn(nc))
 	}
 	return cl, nil
 }
 
+// redial replaces connection i, found lost as old, with a new one (or
+// returns the one another caller already put in its place).
+func (cl *client) redial(ctx context.Context, i int, old *conn, deadline time.Time) (*conn, error) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return nil, errors.New("netrpc: client closed")
+	}
+	if cur := cl.conns[i]; cur != old {
+		return cur, nil
+	}
+	if time.Since(cl.lastTry[i]) < redialInterval {
+		return nil, errors.New("netrpc: connection lost")
+	}
+	cl.lastTry[i] = time.Now()
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", cl.addr)
+	if err != nil {
+		return nil, fmt.Errorf("netrpc: connection lost, redial: %w", err)
+	}
+	old.rc.Close()
+	c := cl.newConn(nc)
+	cl.conns[i] = c
+	return c, nil
+}
+
 func (cl *client) NewCaller() (drivers.Caller, error) {
-	c := &caller{c: cl.conns[int(cl.next.Add(1)-1)%len(cl.conns)], expired: make(chan uint64, 1), done: make(chan *rpc.Call, 1), reply: new(Call)}
+	i := int(cl.next.Add(1)-1) % len(cl.lastTry)
+	cl.mu.Lock()
+	cn := cl.conns[i]
+	cl.mu.Unlock()
+	c := &caller{cl: cl, i: i, expired: make(chan uint64, 1), done: make(chan *rpc.Call, 1), reply: new(Call)}
+	c.conn.Store(cn)
 	c.timer = time.AfterFunc(time.Hour, c.expire)
 	c.timer.Stop()
 	return c, nil
 }
 
 func (cl *client) Close() error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	cl.closed = true
 	for _, c := range cl.conns {
 		c.rc.Close()
 	}
@@ -228,7 +280,9 @@ func (cl *client) Close() error {
 }
 
 type caller struct {
-	c *conn
+	cl   *client
+	i    int // the client's connection this caller uses
+	conn atomic.Pointer[conn]
 	// timer fires at the deadline of call gen: it closes the connection
 	// if the caller is still inside Client.Go (net/rpc writes the request
 	// there, and a peer that stopped reading blocks the write), and tells
@@ -247,9 +301,9 @@ type caller struct {
 
 func (cl *caller) expire() {
 	g := cl.gen.Load()
-	if cl.sending.Load() {
-		cl.c.dead.Store(true)
-		cl.c.nc.Close()
+	if c := cl.conn.Load(); cl.sending.Load() {
+		c.dead.Store(true)
+		c.nc.Close()
 	}
 	select {
 	case cl.expired <- g:
@@ -258,9 +312,16 @@ func (cl *caller) expire() {
 }
 
 func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
-	c := cl.c
+	c := cl.conn.Load()
 	if c.dead.Load() {
-		return nil, errors.New("netrpc: connection lost")
+		// lost: dial it again (a restarted responder is there), or fail
+		// at once with nothing sent
+		nc, err := cl.cl.redial(ctx, cl.i, c, deadline)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", drivers.ErrNotSent, err)
+		}
+		c = nc
+		cl.conn.Store(c)
 	}
 	if err := cl.args.FromWire(req); err != nil {
 		return nil, fmt.Errorf("netrpc: request: %w", err)

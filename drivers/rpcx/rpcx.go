@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -137,8 +138,45 @@ func (s *server) Close() error {
 // ---- caller ----
 
 type client struct {
-	conns []*rpcxclient.Client
-	next  atomic.Uint32
+	addr string
+	next atomic.Uint32
+
+	mu     sync.Mutex // guards conns, lastTry, closed
+	conns  []*rpcxclient.Client
+	closed bool
+	// lastTry is when each connection was last redialled: a lost one is
+	// redialled on a call at most once per redialInterval.
+	lastTry []time.Time
+}
+
+// redialInterval: calls on a lost connection in between fail at once,
+// not sent.
+const redialInterval = 100 * time.Millisecond
+
+// redial replaces connection i, found shut down as old, with a new one
+// (or returns the one another caller already put in its place).
+func (cl *client) redial(i int, old *rpcxclient.Client) (*rpcxclient.Client, error) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return nil, errors.New("rpcx: client closed")
+	}
+	if cur := cl.conns[i]; cur != old {
+		return cur, nil
+	}
+	if time.Since(cl.lastTry[i]) < redialInterval {
+		return nil, errors.New("rpcx: connection lost")
+	}
+	cl.lastTry[i] = time.Now()
+	o := Option()
+	o.ConnectTimeout = time.Second
+	c := rpcxclient.NewClient(o)
+	if err := c.Connect("tcp", cl.addr); err != nil {
+		return nil, fmt.Errorf("rpcx: connection lost, redial: %w", err)
+	}
+	old.Close()
+	cl.conns[i] = c
+	return c, nil
 }
 
 // Option is the rpcx client option the driver uses: the defaults, raw
@@ -153,7 +191,7 @@ func Option() rpcxclient.Option {
 
 // Dial opens the connections to addr.
 func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
-	cl := &client{}
+	cl := &client{addr: addr, lastTry: make([]time.Time, t.connections)}
 	for i := 0; i < t.connections; i++ {
 		c := rpcxclient.NewClient(Option())
 		if err := c.Connect("tcp", addr); err != nil {
@@ -166,10 +204,16 @@ func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, erro
 }
 
 func (cl *client) NewCaller() (drivers.Caller, error) {
-	return &caller{c: cl.conns[int(cl.next.Add(1)-1)%len(cl.conns)]}, nil
+	i := int(cl.next.Add(1)-1) % len(cl.lastTry)
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return &caller{cl: cl, i: i, c: cl.conns[i]}, nil
 }
 
 func (cl *client) Close() error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	cl.closed = true
 	for _, c := range cl.conns {
 		c.Close()
 	}
@@ -177,6 +221,8 @@ func (cl *client) Close() error {
 }
 
 type caller struct {
+	cl    *client
+	i     int // the client's connection this caller uses
 	c     *rpcxclient.Client
 	timer *time.Timer
 	// done is reused while every call of this caller has had its reply;
@@ -192,6 +238,15 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 	if c.timer == nil {
 		c.timer = time.NewTimer(time.Hour)
 		c.done = make(chan *rpcxclient.Call, 1)
+	}
+	if c.c.IsShutdown() || c.c.IsClosing() {
+		// lost: dial it again (a restarted responder is there), or fail
+		// at once with nothing sent
+		nc, err := c.cl.redial(c.i, c.c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", drivers.ErrNotSent, err)
+		}
+		c.c = nc
 	}
 	wait := time.Until(deadline)
 	if wait <= 0 {
