@@ -27,6 +27,9 @@ func CellKey(c *Cell) string {
 	if c.Mode == "open" {
 		b.WriteString(" rate=" + strconv.FormatFloat(c.Rate, 'f', -1, 64))
 		b.WriteString(" max_in_flight=" + strconv.Itoa(c.Concurrency))
+		if c.Phases != "" {
+			b.WriteString(" phases=" + c.Phases)
+		}
 	} else {
 		b.WriteString(" concurrency=" + strconv.Itoa(c.Concurrency))
 	}

@@ -118,6 +118,9 @@ type Cell struct {
 	Mode        string  `json:"mode"`
 	Concurrency int     `json:"concurrency"`
 	Rate        float64 `json:"rate,omitempty"`
+	// Phases is the open-loop schedule of a cell whose rate changes
+	// (DURATION@RATE/s, comma-separated); Rate is then its mean.
+	Phases      string  `json:"phases,omitempty"`
 	ServiceTime string  `json:"service_time"`
 	Repetition  int     `json:"repetition"`
 	Broker      string  `json:"broker,omitempty"`

@@ -34,6 +34,9 @@ type Scenario struct {
 	// Faults are the faults of every cell, each ACTION@AT+RESTORE (absent:
 	// no fault cells).
 	Faults []string `json:"faults,omitempty"`
+	// Phases is the open-loop schedule of every cell (DURATION@RATE/s,
+	// comma-separated; absent: fixed rates or closed loop).
+	Phases string `json:"phases,omitempty"`
 }
 
 // ScenarioNetwork is the hop delay of a scenario.

@@ -166,3 +166,51 @@ func (s *Scenario) checkFaults() (field string, line int, msg string) {
 	}
 	return "", 0, ""
 }
+
+// MaxPhases bounds the phases of a schedule.
+const MaxPhases = 100
+
+// phases parses the phases key: a list of {duration, rate}.
+func (p *parser) phases(n *yaml.Node) []Phase {
+	var out []Phase
+	for i, e := range p.list(n, "phases") {
+		field := fmt.Sprintf("phases[%d]", i)
+		if e.Kind != yaml.MappingNode {
+			p.fail(e, field, "want a mapping {duration: 5s, rate: 1000}, not a %s", kindName(e))
+			return nil
+		}
+		var ph Phase
+		seen := map[string]bool{}
+		for j := 0; j+1 < len(e.Content); j += 2 {
+			k, v := e.Content[j], e.Content[j+1]
+			kf := field + "." + k.Value
+			if seen[k.Value] {
+				p.fail(k, kf, "given twice")
+				return nil
+			}
+			seen[k.Value] = true
+			switch k.Value {
+			case "duration":
+				ph.Duration = p.duration(v, kf, time.Millisecond, 24*time.Hour)
+			case "rate":
+				ph.Rate = p.float(v, kf, 0.001, MaxRate)
+			default:
+				p.fail(k, kf, "unknown key (known keys: duration, rate)")
+			}
+			if p.err != nil {
+				return nil
+			}
+		}
+		for _, req := range []string{"duration", "rate"} {
+			if !seen[req] {
+				p.fail(e, field+"."+req, "missing (required)")
+				return nil
+			}
+		}
+		out = append(out, ph)
+	}
+	if len(out) > MaxPhases {
+		p.fail(n, "phases", "%d phases: at most %d", len(out), MaxPhases)
+	}
+	return out
+}

@@ -61,3 +61,26 @@ func TestFaultOverride(t *testing.T) {
 		t.Fatalf("fault past the cell: %v", err)
 	}
 }
+
+func TestPhases(t *testing.T) {
+	base := "name: p\ndrivers: [tcp]\npayloads: [64]\n"
+	sc, err := Parse("p.yaml", []byte(base+"phases:\n  - {duration: 2s, rate: 100}\n  - {duration: 500ms, rate: 2000}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sc.OpenLoop() || time.Duration(sc.Duration) != 2500*time.Millisecond || PhasesString(sc.Phases) != "2s@100/s,500ms@2000/s" {
+		t.Fatalf("open %v, duration %v, phases %s", sc.OpenLoop(), sc.Duration, PhasesString(sc.Phases))
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"phases: [{duration: 1s, rate: 10}]\nrate: [5]\n", "rate: phases set the open-loop rate"},
+		{"phases: [{duration: 1s, rate: 10}]\nduration: 3s\n", "duration: phases set"},
+		{"phases: [{duration: 1s}]\n", "phases[0].rate: missing"},
+		{"phases: []\n", "phases: must not be empty"},
+		{"phases: [{duration: 1s, rate: 10, burst: yes}]\n", "phases[0].burst: unknown key"},
+	} {
+		_, err := Parse("p.yaml", []byte(base+tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}

@@ -82,6 +82,9 @@ func (s *Scenario) Apply(o Overrides) error {
 		}
 		s.Drivers = out
 	}
+	if given("duration", o.Duration != "") && len(s.Phases) > 0 && !given("rate", o.Rate != "") && !given("concurrency", o.Concurrency != "") {
+		return bad("duration", "the scenario's phases set the cell's length: leave --duration out (or give --rate or --concurrency instead of the phases)")
+	}
 	if given("duration", o.Duration != "") {
 		d, err := time.ParseDuration(o.Duration)
 		if err != nil || d < time.Millisecond || d > 24*time.Hour {
@@ -126,7 +129,7 @@ func (s *Scenario) Apply(o Overrides) error {
 			}
 			cs = append(cs, c)
 		}
-		s.Concurrency, s.Rates = cs, nil
+		s.Concurrency, s.Rates, s.Phases = cs, nil, nil
 	}
 	if setRate {
 		var rs []float64
@@ -140,7 +143,7 @@ func (s *Scenario) Apply(o Overrides) error {
 			}
 			rs = append(rs, r)
 		}
-		s.Rates, s.Concurrency = rs, nil
+		s.Rates, s.Concurrency, s.Phases = rs, nil, nil
 	}
 	if given("payload", o.Payload != "") {
 		var ps []int

@@ -64,7 +64,7 @@ func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
 	}
 }
 
-var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle", "network", "faults"}
+var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle", "network", "faults", "phases"}
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s := defaultScenario()
@@ -126,6 +126,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 			s.Network = p.network(v)
 		case "faults":
 			s.Faults = p.faults(v)
+		case "phases":
+			s.Phases = p.phases(v)
 		default:
 			p.fail(k, k.Value, "unknown key (known keys: %s)", strings.Join(topKeys, ", "))
 		}

@@ -69,7 +69,7 @@ func TestMalformed(t *testing.T) {
 		{"missing name", "drivers: [tcp]\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:1: name: missing (required)"},
 		{"missing drivers", "name: t\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:1: drivers: missing (required)"},
 		{"missing payloads", "name: t\ndrivers: [tcp]\nconcurrency: [1]\n", "f.yaml:1: payloads: missing (required)"},
-		{"missing load", "name: t\ndrivers: [tcp]\npayloads: [64]\n", "f.yaml:1: concurrency: missing: give concurrency (closed loop) or rate (open loop)"},
+		{"missing load", "name: t\ndrivers: [tcp]\npayloads: [64]\n", "f.yaml:1: concurrency: missing: give concurrency (closed loop), rate (open loop) or phases (open loop, changing rate)"},
 		{"both loads", base + "rate: [100]\n", "f.yaml:5: rate: give either concurrency (closed loop) or rate (open loop), not both"},
 		{"concurrency zero", "name: t\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [0]\n", "f.yaml:4: concurrency[0]: 0 is out of range: want 1 to 4096"},
 		{"concurrency string", "name: t\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [lots]\n", `f.yaml:4: concurrency[0]: want a whole number from 1 to 4096, got "lots"`},

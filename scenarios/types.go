@@ -2,6 +2,9 @@ package scenarios
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"math/rand/v2"
 	"time"
 )
@@ -38,6 +41,24 @@ type Scenario struct {
 	// schedule (from the start of each cell's measured window) and every
 	// call is accounted for against the responder's ledger.
 	Faults []Fault `json:"faults,omitempty"`
+	// Phases makes each cell's open-loop rate change on a schedule (a
+	// base rate, a burst, the base again); the cell lasts their total.
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// Phase is one stretch of an open-loop schedule.
+type Phase struct {
+	Duration Duration `json:"duration"`
+	Rate     float64  `json:"rate"`
+}
+
+// PhasesString is the phases' written form: 5s@200/s,2s@2000/s.
+func PhasesString(ps []Phase) string {
+	var parts []string
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("%s@%s/s", p.Duration, strconv.FormatFloat(p.Rate, 'f', -1, 64)))
+	}
+	return strings.Join(parts, ",")
 }
 
 // Network is the hop delay of a scenario: every cell runs once per one-way
@@ -56,8 +77,9 @@ type DriverSpec struct {
 	Line int `json:"-"`
 }
 
-// OpenLoop reports whether the scenario paces calls at fixed rates.
-func (s *Scenario) OpenLoop() bool { return len(s.Rates) > 0 }
+// OpenLoop reports whether the scenario paces calls on a schedule (fixed
+// rates, or phases).
+func (s *Scenario) OpenLoop() bool { return len(s.Rates) > 0 || len(s.Phases) > 0 }
 
 // Duration is a time.Duration written as "3s" in YAML and JSON.
 type Duration time.Duration

@@ -30,13 +30,30 @@ func (p *parser) check(root *yaml.Node, seen map[string]*yaml.Node, s *Scenario)
 			return
 		}
 	}
-	if seen["concurrency"] == nil && seen["rate"] == nil {
-		p.fail(root, "concurrency", "missing: give concurrency (closed loop) or rate (open loop)")
+	if n := seen["phases"]; n != nil {
+		if len(s.Phases) == 0 {
+			p.fail(n, "phases", "empty: give at least one {duration, rate}")
+			return
+		}
+		for _, k := range []string{"concurrency", "rate", "duration", "calls"} {
+			if seen[k] != nil {
+				p.fail(seen[k], k, "phases set the open-loop rate and the cell's length: leave %s out", k)
+				return
+			}
+		}
+		var total time.Duration
+		for _, ph := range s.Phases {
+			total += time.Duration(ph.Duration)
+		}
+		s.Duration = Duration(total)
+	}
+	if seen["concurrency"] == nil && seen["rate"] == nil && seen["phases"] == nil {
+		p.fail(root, "concurrency", "missing: give concurrency (closed loop), rate (open loop) or phases (open loop, changing rate)")
 	}
 	if seen["concurrency"] != nil && seen["rate"] != nil {
 		p.fail(seen["rate"], "rate", "give either concurrency (closed loop) or rate (open loop), not both")
 	}
-	if seen["max_in_flight"] != nil && seen["rate"] == nil {
+	if seen["max_in_flight"] != nil && seen["rate"] == nil && seen["phases"] == nil {
 		p.fail(seen["max_in_flight"], "max_in_flight", "only applies to open loop (rate)")
 	}
 	if field, line, msg := s.checkFaults(); msg != "" && p.err == nil {

@@ -34,6 +34,9 @@ func scenarioRecord(sc *scenarios.Scenario) results.Scenario {
 	for i, st := range sc.ServiceTimes {
 		r.ServiceTimes[i] = st.String()
 	}
+	if len(sc.Phases) > 0 {
+		r.Phases = scenarios.PhasesString(sc.Phases)
+	}
 	for _, f := range sc.Faults {
 		r.Faults = append(r.Faults, f.String())
 	}

@@ -50,12 +50,31 @@ type Load struct {
 	// begins then; the measured window Warmup later), once every caller
 	// exists.
 	OnStart func(start time.Time)
+	// Phases, when set, replace the fixed Rate of the open loop: the
+	// schedule runs each phase's rate for its duration (the warm-up at the
+	// first phase's rate); Duration is their total, and Rate must be set
+	// (their mean) to select the open loop.
+	Phases []Phase
 	// Journal keeps a record of every call (warm-up included) for a fault
 	// cell's accounting: Measurement.Journal.
 	Journal bool
 	// IDBase is ORed into every call id (its top byte tells one cell's
 	// calls from another's in a responder's ledger).
 	IDBase uint64
+}
+
+// Phase is one stretch of an open-loop schedule at one rate.
+type Phase struct {
+	Duration time.Duration
+	Rate     float64
+}
+
+// phaseStart is where a phase of the schedule begins: its first call's
+// index and time, and the interval between its calls.
+type phaseStart struct {
+	index    int64
+	at       time.Duration
+	interval float64
 }
 
 // Live is what a cell reports while it runs, about once a second.
@@ -295,7 +314,8 @@ type shared struct {
 	// hardStop is when the cell stops waiting for calls (zero: never).
 	hardStop  time.Duration
 	remaining atomic.Int64 // closed loop, count mode: measured calls left
-	interval  float64      // open loop: ns between intended starts
+	interval  float64      // open loop: ns between intended starts (phases: the shortest)
+	phases    []phaseStart // open loop with phases: where each begins
 	scheduled int64        // open loop: calls in the schedule, warm-up included
 	histMax   int64
 
@@ -330,6 +350,26 @@ func newShared(load Load) *shared {
 	s := &shared{load: load, series: &series{}, histMax: HistMax(load.Timeout)}
 	s.measureStart = load.Warmup
 	switch {
+	case load.Rate > 0 && len(load.Phases) > 0:
+		// warm-up at the first phase's rate, then each phase
+		phases := append([]Phase{{Duration: load.Warmup, Rate: load.Phases[0].Rate}}, load.Phases...)
+		var at time.Duration
+		var index int64
+		s.interval = math.Inf(1)
+		for _, ph := range phases {
+			iv := float64(time.Second) / ph.Rate
+			n := int64(math.Ceil(float64(ph.Duration) / iv))
+			if n == 0 {
+				continue
+			}
+			s.phases = append(s.phases, phaseStart{index: index, at: at, interval: iv})
+			s.interval = min(s.interval, iv)
+			index += n
+			at += ph.Duration
+		}
+		s.end = at
+		s.scheduled = index
+		s.hardStop = s.end + load.Timeout + StopGrace
 	case load.Rate > 0:
 		s.interval = float64(time.Second) / load.Rate
 		window := load.Duration
@@ -375,6 +415,14 @@ func newShared(load Load) *shared {
 // start i intervals after the start, whatever happened to the calls before
 // it.
 func (s *shared) schedule(i int64) time.Duration {
+	if s.phases != nil {
+		k := len(s.phases) - 1
+		for k > 0 && s.phases[k].index > i {
+			k--
+		}
+		ph := s.phases[k]
+		return ph.at + time.Duration(float64(i-ph.index)*ph.interval)
+	}
 	return time.Duration(float64(i) * s.interval)
 }
 

@@ -60,3 +60,24 @@ func TestJournal(t *testing.T) {
 		t.Fatalf("ok %d (counts %d), not sent %d (overflow %d), failed %d", ok, c.OK, notSent, c.Overflow, failed)
 	}
 }
+
+// TestPhasesSchedule: a phased open loop runs each phase's rate for its
+// duration, after a warm-up at the first phase's rate.
+func TestPhasesSchedule(t *testing.T) {
+	s := newShared(Load{Payload: 8, Concurrency: 4, Rate: 1, Warmup: time.Second, Timeout: time.Second,
+		Phases: []Phase{{Duration: 2 * time.Second, Rate: 10}, {Duration: time.Second, Rate: 100}, {Duration: time.Second, Rate: 10}}})
+	if s.scheduled != 10+20+100+10 {
+		t.Fatalf("%d calls scheduled, want 140", s.scheduled)
+	}
+	for _, tc := range []struct {
+		i    int64
+		want time.Duration
+	}{{0, 0}, {9, 900 * time.Millisecond}, {10, time.Second}, {29, 2900 * time.Millisecond}, {30, 3 * time.Second}, {31, 3010 * time.Millisecond}, {130, 4 * time.Second}, {139, 4900 * time.Millisecond}} {
+		if got := s.schedule(tc.i); got != tc.want {
+			t.Errorf("call %d at %v, want %v", tc.i, got, tc.want)
+		}
+	}
+	if s.end != 5*time.Second || s.measureStart != time.Second {
+		t.Fatalf("window %v-%v", s.measureStart, s.end)
+	}
+}

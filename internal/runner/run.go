@@ -584,6 +584,9 @@ func setBrokerDetail(run *Outcome, url, key, value string) {
 }
 
 func loads(sc *scenarios.Scenario) int {
+	if len(sc.Phases) > 0 {
+		return 1
+	}
 	if sc.OpenLoop() {
 		return len(sc.Rates)
 	}
@@ -639,10 +642,20 @@ func cellPlansAt(sc *scenarios.Scenario, u Unit, hop *results.Hop) []cellPlan {
 						Warmup:       time.Duration(sc.Warmup),
 						Timeout:      time.Duration(sc.Timeout),
 					}
-					if sc.OpenLoop() {
+					switch {
+					case len(sc.Phases) > 0:
+						var calls float64
+						for _, ph := range sc.Phases {
+							load.Phases = append(load.Phases, Phase{Duration: time.Duration(ph.Duration), Rate: ph.Rate})
+							calls += ph.Rate * time.Duration(ph.Duration).Seconds()
+						}
+						mean := math.Round(calls/time.Duration(sc.Duration).Seconds()*1000) / 1000
+						c.Mode, c.Rate, c.Concurrency, c.Phases = "open", mean, sc.MaxInFlight, scenarios.PhasesString(sc.Phases)
+						load.Rate, load.Concurrency = mean, sc.MaxInFlight
+					case sc.OpenLoop():
 						c.Mode, c.Rate, c.Concurrency = "open", sc.Rates[li], sc.MaxInFlight
 						load.Rate, load.Concurrency = sc.Rates[li], sc.MaxInFlight
-					} else {
+					default:
 						c.Mode, c.Concurrency = "closed", sc.Concurrency[li]
 						load.Concurrency = sc.Concurrency[li]
 					}
