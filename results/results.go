@@ -120,10 +120,10 @@ type Cell struct {
 	Rate        float64 `json:"rate,omitempty"`
 	// Phases is the open-loop schedule of a cell whose rate changes
 	// (DURATION@RATE/s, comma-separated); Rate is then its mean.
-	Phases      string  `json:"phases,omitempty"`
-	ServiceTime string  `json:"service_time"`
-	Repetition  int     `json:"repetition"`
-	Broker      string  `json:"broker,omitempty"`
+	Phases      string `json:"phases,omitempty"`
+	ServiceTime string `json:"service_time"`
+	Repetition  int    `json:"repetition"`
+	Broker      string `json:"broker,omitempty"`
 
 	StartedAt time.Time `json:"started_at"`
 	// Seconds is the length of the measured window (warm-up excluded).

@@ -3,9 +3,9 @@ package scenarios
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
-	"math/rand/v2"
 	"time"
 )
 
