@@ -18,8 +18,10 @@
 #   KAFKA_JAVA_OPTS  heap and GC flags (sized for a 2-core machine: 512 MB)
 #   LOG_LEVEL        the broker's root log level (WARN; its "Kafka Server
 #                    started" line is always logged: rpcbench waits for it)
-# The storage is formatted on every start (a fresh cluster id): a broker
-# started by rpcbench never reuses a log dir.
+# The storage is formatted on the first start, with a fresh cluster id kept
+# in $DATA/cluster-id: a broker rpcbench starts never reuses another's log
+# dir, and one started again after a fault run's kill or stop finds its
+# own log (and cluster id) as it left them.
 set -eu
 KAFKA_PORT=${KAFKA_PORT:-9092}
 CONTROLLER_PORT=${CONTROLLER_PORT:-9093}
@@ -70,8 +72,12 @@ JAVA_LOG="-Dlog4j2.configurationFile=$DATA/log4j2.properties"
 echo "rpcbench-jvm: $(java -version 2>&1 | head -n 1)"
 echo "rpcbench-broker-opts: $KAFKA_JAVA_OPTS"
 # shellcheck disable=SC2086
+if [ ! -s "$DATA/cluster-id" ]; then
+  java $JAVA_LOG -cp "$KAFKA_LIB/*" kafka.tools.StorageTool random-uuid >"$DATA/cluster-id.tmp"
+  mv "$DATA/cluster-id.tmp" "$DATA/cluster-id"
+fi
+# shellcheck disable=SC2086
 java $JAVA_LOG -cp "$KAFKA_LIB/*" kafka.tools.StorageTool format \
-  -t "$(java $JAVA_LOG -cp "$KAFKA_LIB/*" kafka.tools.StorageTool random-uuid)" \
-  -c "$DATA/server.properties" --ignore-formatted
+  -t "$(cat "$DATA/cluster-id")" -c "$DATA/server.properties" --ignore-formatted
 # shellcheck disable=SC2086
 exec java $KAFKA_JAVA_OPTS $JAVA_LOG -cp "$KAFKA_LIB/*" kafka.Kafka "$DATA/server.properties"

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -78,3 +80,83 @@ func (cc *containerControl) docker(ctx context.Context, what string, f func(*cli
 	}
 	return nil
 }
+
+// processControl does faults to a broker run as a local process group
+// (RocketMQ's and Kafka's process sources): the restarted process is the
+// same command with the same environment, so the same ports and storage
+// directory. cmd and exited point at the source's own fields, which a
+// restart replaces, so its final stop ends the current process.
+type processControl struct {
+	name   string
+	cmd    **exec.Cmd
+	exited *chan struct{}
+	grace  time.Duration
+	// ready waits until the restarted broker serves again
+	ready func(ctx context.Context) error
+}
+
+func (pc *processControl) running() bool {
+	select {
+	case <-*pc.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (pc *processControl) group(sig syscall.Signal) error {
+	if !pc.running() {
+		return fmt.Errorf("%s: broker process not running", pc.name)
+	}
+	return syscall.Kill(-(*pc.cmd).Process.Pid, sig)
+}
+
+func (pc *processControl) Kill(context.Context) error {
+	if err := pc.group(syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-*pc.exited
+	waitGroupGone((*pc.cmd).Process.Pid, 10*time.Second)
+	return nil
+}
+
+func (pc *processControl) Stop(ctx context.Context) error {
+	if err := pc.group(syscall.SIGTERM); err != nil {
+		return err
+	}
+	t := time.NewTimer(pc.grace)
+	defer t.Stop()
+	select {
+	case <-*pc.exited:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	pid := (*pc.cmd).Process.Pid
+	syscall.Kill(-pid, syscall.SIGKILL)
+	<-*pc.exited
+	waitGroupGone(pid, 10*time.Second)
+	return nil
+}
+
+func (pc *processControl) Start(ctx context.Context) error {
+	if pc.running() {
+		return fmt.Errorf("%s: broker process is still running", pc.name)
+	}
+	old := *pc.cmd
+	cmd := exec.Command(old.Path, old.Args[1:]...)
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = old.Env, old.Dir, old.Stdout, old.Stderr
+	exited := make(chan struct{})
+	if err := startTied(cmd, exited); err != nil {
+		return fmt.Errorf("%s: start broker again: %w", pc.name, err)
+	}
+	*pc.cmd, *pc.exited = cmd, exited
+	rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	if err := pc.ready(rctx); err != nil {
+		return fmt.Errorf("%s: broker started again but is not ready: %w", pc.name, err)
+	}
+	return nil
+}
+
+func (pc *processControl) Pause(context.Context) error  { return pc.group(syscall.SIGSTOP) }
+func (pc *processControl) Resume(context.Context) error { return pc.group(syscall.SIGCONT) }

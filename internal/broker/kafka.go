@@ -457,6 +457,13 @@ func startKafkaProcessOnce(ctx context.Context, opts StartOptions, home string, 
 	k := kafkaBroker(addr, ports[1], start, SourceProcess)
 	k.proc = p
 	k.CPU = PidCPU(p.cmd.Process.Pid)
+	k.Control = &processControl{name: "kafka", cmd: &p.cmd, exited: &p.exited, grace: 5 * time.Second,
+		ready: func(ctx context.Context) error {
+			if err := waitPorts(ctx, ports[:1], restartTimeout); err != nil {
+				return err
+			}
+			return waitKafkaMetadata(ctx, addr)
+		}}
 	k.Details["dir"] = dir
 	kafkaJVMDetails(p.out.head(), k.Details)
 	return k, nil
