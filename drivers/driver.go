@@ -181,6 +181,12 @@ type Redeliverer interface {
 	RedeliveryAfter() time.Duration
 }
 
+// OrphanCounter is a Client that counts the replies that arrived for calls
+// no longer waiting (they had timed out): a fault run reports them.
+type OrphanCounter interface {
+	Orphans() int64
+}
+
 // ErrNotSent is wrapped by errors of calls whose request the driver knows
 // it never sent (its connection was down and could not be made again): a
 // fault run counts them apart from calls that may have reached the

@@ -802,6 +802,7 @@ func (c *conn) dispatch(m *natsgo.Msg) {
 	}
 	s := c.calls.Lookup(id)
 	if s == nil {
+		c.calls.Orphan()
 		return
 	}
 	if len(m.Data) == 0 && m.Header != nil {
@@ -818,7 +819,19 @@ func (c *conn) dispatch(m *natsgo.Msg) {
 			return
 		}
 	}
-	s.Deliver(id, func(buf []byte) ([]byte, error) { return append(buf, m.Data...), nil })
+	if ok, _ := s.Deliver(id, func(buf []byte) ([]byte, error) { return append(buf, m.Data...), nil }); !ok {
+		c.calls.Orphan()
+	}
+}
+
+// Orphans counts the replies that arrived for calls no longer waiting
+// (drivers.OrphanCounter).
+func (cl *client) Orphans() int64 {
+	var n int64
+	for _, c := range cl.conns {
+		n += c.calls.Orphans()
+	}
+	return n
 }
 
 // failAll fails every call waiting on this connection.

@@ -367,6 +367,8 @@ type client struct {
 	// lastTry is when each connection was last redialled: a dead one is
 	// redialled at most once per redialInterval.
 	lastTry []time.Time
+	// lostOrphans: the orphan replies of connections replaced since
+	lostOrphans int64
 }
 
 // redialInterval: a lost connection is dialled again on the next call, at
@@ -408,6 +410,7 @@ func (cl *client) redial(ctx context.Context, i int, old *conn, deadline time.Ti
 	}
 	c := newConn(nc)
 	close(old.done)
+	cl.lostOrphans += old.calls.Orphans()
 	cl.conns[i] = c
 	return c, nil
 }
@@ -450,6 +453,18 @@ func (cl *client) NewCaller() (drivers.Caller, error) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &caller{cl: cl, i: i, c: c, s: s, timer: t}, nil
+}
+
+// Orphans counts the replies that arrived for calls no longer waiting
+// (drivers.OrphanCounter), on every connection the client has had.
+func (cl *client) Orphans() int64 {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	n := cl.lostOrphans
+	for _, c := range cl.conns {
+		n += c.calls.Orphans()
+	}
+	return n
 }
 
 func (cl *client) Close() error {
@@ -514,6 +529,7 @@ func (c *conn) deliver(id uint64, size int) error {
 		}
 	}
 	// no such caller, or a reply to a call that already timed out
+	c.calls.Orphan()
 	_, err := c.br.Discard(size)
 	return err
 }

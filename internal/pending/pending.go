@@ -26,7 +26,16 @@ type Slot struct {
 type Table struct {
 	mu    sync.Mutex
 	slots atomic.Pointer[[]*Slot]
+	// orphans counts replies that found no call waiting for them
+	orphans atomic.Int64
 }
+
+// Orphan counts a reply no call was waiting for (the call had given up,
+// or the id is unknown).
+func (t *Table) Orphan() { t.orphans.Add(1) }
+
+// Orphans is how many replies found no call waiting.
+func (t *Table) Orphans() int64 { return t.orphans.Load() }
 
 // Add makes a slot and returns it with its index.
 func (t *Table) Add() (*Slot, uint64) {

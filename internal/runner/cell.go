@@ -151,6 +151,10 @@ type Measurement struct {
 	// Journal is every call of the cell in no particular order, when
 	// Load.Journal asked for it.
 	Journal []ledger.Call
+	// Orphans is how many replies arrived for calls no longer waiting,
+	// when the driver counts them (drivers.OrphanCounter) and the cell
+	// keeps a journal.
+	Orphans *int64
 }
 
 // HistMax is the range of a cell's latency histograms: the longest latency
@@ -176,6 +180,10 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 		load.Timeout = 5 * time.Second
 	}
 	s := newShared(load)
+	var orphans0 int64
+	if oc, ok := client.(drivers.OrphanCounter); ok {
+		orphans0 = oc.Orphans()
+	}
 	workers := s.workers
 	if load.Rate == 0 {
 		for i := 0; i < load.Concurrency; i++ {
@@ -232,7 +240,12 @@ func RunCell(ctx context.Context, client drivers.Client, load Load, live func(Li
 	stop := s.now()
 	close(done)
 	liveWG.Wait()
-	return s.collect(ctx, stop), nil
+	m := s.collect(ctx, stop)
+	if oc, ok := client.(drivers.OrphanCounter); ok && load.Journal {
+		n := oc.Orphans() - orphans0
+		m.Orphans = &n
+	}
+	return m, nil
 }
 
 // wait returns once every worker has returned, or once the cell has run

@@ -375,6 +375,7 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 		},
 	}
 	f.Ledger = ledger.Account(m.Journal, recs)
+	f.Ledger.OrphanReplies = m.Orphans
 	f.Ledger.Undrained = undrained
 	end := time.Duration(load.Duration)
 	until := max(end, last) + TimelineStep
@@ -397,13 +398,16 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 // faultNotes say what a fault cell's accounting cannot show.
 func faultNotes(u Unit, f *results.Faults) []string {
 	notes := []string{
-		"lost_acknowledged and orphan_replies: not reported by the drivers yet (null)",
+		"lost_acknowledged: not reported by the drivers yet (null)",
 	}
 	for _, ev := range f.Events {
 		if ev.Action == scenarios.KillBroker || ev.Action == scenarios.StopBroker {
 			notes = append(notes, "a broker killed on this host loses nothing its kernel's page cache holds: fsync policies cannot be told apart by killing a process (only a power loss or a VM kill would show it)")
 			break
 		}
+	}
+	if f.Ledger.OrphanReplies == nil {
+		notes = append(notes, "orphan_replies: this driver does not count replies that arrive for calls no longer waiting (null)")
 	}
 	if u.Driver.Spec().Kind == drivers.Direct {
 		notes = append(notes, "a direct transport holds no request for a restarted responder: the calls in flight at a kill fail")
