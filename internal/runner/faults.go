@@ -295,6 +295,12 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 				continue
 			}
 			waited := wait(time.Duration(f.At + f.RestoreAfter))
+			if !waited && ctx.Err() != nil && f.Action != scenarios.StopResponder && f.Action != scenarios.PauseBroker {
+				// interrupted: the clean-up removes what is dead; only a
+				// frozen process must be thawed for it
+				ev.Error = "not restored: the run was interrupted"
+				continue
+			}
 			// restored even when the cell is cut short: the next cell
 			// (and the run's clean-up) need the responder and broker back
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
