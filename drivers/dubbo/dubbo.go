@@ -121,20 +121,29 @@ func (*Transport) Limits(context.Context, string) drivers.Limits {
 	return drivers.Limits{MaxRequest: MaxMessage, MaxReply: MaxMessage}
 }
 
-// frame is an encoded Call (protobuf bytes).
-type frame struct{ b []byte }
+// frame is an encoded Call (protobuf bytes). owned says the bytes belong
+// to no one else (a reply the responder's handler just made), so the codec
+// may hand them to Triple instead of a copy.
+type frame struct {
+	b     []byte
+	owned bool
+}
 
 // rawCodec passes frames through as protobuf.
 type rawCodec struct{}
 
 func (rawCodec) Name() string { return "proto" }
 
-// Marshal copies the frame: Triple puts the slice Marshal returns into
-// its buffer pool once written, so it must not be the caller's.
+// Marshal copies the frame unless it is owned: Triple puts the slice
+// Marshal returns into its buffer pool once written, so it must not be
+// the caller's.
 func (rawCodec) Marshal(v any) ([]byte, error) {
 	f, ok := v.(*frame)
 	if !ok {
 		return nil, fmt.Errorf("dubbo: cannot marshal %T", v)
+	}
+	if f.owned {
+		return f.b, nil
 	}
 	return append([]byte(nil), f.b...), nil
 }
@@ -183,7 +192,7 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 			if !ok {
 				return nil, tri.NewError(tri.CodeInternal, fmt.Errorf("dubbo: request %T", req.Msg))
 			}
-			return tri.NewResponse(&frame{b: h(in.b, nil)}), nil
+			return tri.NewResponse(&frame{b: h(in.b, nil), owned: true}), nil
 		}, hopts...))
 	var p http.Protocols
 	p.SetHTTP1(true)
