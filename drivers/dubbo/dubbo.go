@@ -39,6 +39,12 @@
 // "proto", passes them through (what a generated Dubbo-go client sends
 // for the Call message).
 //
+// Dubbo-go's Triple package and connectrpc.com/connect (the connect
+// driver) both register grpc.status.v1.Status with the protobuf runtime,
+// which panics at start-up when one program links both; the
+// internal/protoconflict package lets that one conflict pass during
+// package initialisation.
+//
 // Dubbo-go logs through dubbogo/gost's logger, a zap logger writing
 // coloured lines to stdout by default; this package's init replaces it
 // with a no-op logger, since rpcbench's stdout is its own (serve prints
@@ -62,10 +68,14 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/dubbo/internal/protoconflict"
 	"github.com/rpcbench/rpcbench/internal/wire"
 )
 
 func init() {
+	// Every protobuf file of the program is registered by now (see
+	// protoconflict): conflicts panic again, as by default.
+	protoconflict.Restore()
 	gostlogger.SetLogger(zap.NewNop().Sugar())
 }
 

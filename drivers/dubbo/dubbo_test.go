@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	// Linked for TestLinksWithConnect: Connect registers the protobuf
+	// file Dubbo-go's Triple package conflicts with.
+	_ "connectrpc.com/connect"
+
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/dubbo"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
@@ -117,5 +121,30 @@ func TestQuietStdout(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != "PASS" {
 		t.Fatalf("child wrote to stdout: %q", got)
+	}
+}
+
+// TestLinksWithConnect: this test binary links Connect beside Dubbo-go's
+// Triple package, as rpcbench does (both register grpc.status.v1.Status),
+// so it started at all; in a child started without
+// GOLANG_PROTOBUF_REGISTRATION_CONFLICT, the setting that let the
+// conflict pass is gone again once the packages are initialised.
+func TestLinksWithConnect(t *testing.T) {
+	const env = "GOLANG_PROTOBUF_REGISTRATION_CONFLICT"
+	if os.Getenv("DUBBO_PROTO_CHILD") == "1" {
+		if v, ok := os.LookupEnv(env); ok {
+			t.Fatalf("%s=%q after init", env, v)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLinksWithConnect$", "-test.count=1")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, env+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "DUBBO_PROTO_CHILD=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
