@@ -14,7 +14,9 @@
 // protocol of the Triple client), the protobuf codec, no client timeout
 // of its own (the scenario's deadline rules; Triple sends it as
 // grpc-timeout); the server registers a triple_protocol unary handler
-// with the "proto" codec expected. Message limits are raised from
+// with the "proto" codec expected. Triple's defaults stay: the client
+// advertises gzip and the handler then gzips every reply (a 64-byte call
+// too), as a Dubbo-go server does. Message limits are raised from
 // Dubbo-go's 4 MiB receive default to the largest Call rpcbench sends.
 //
 // What the driver does not use, and why: Dubbo-go's application layer
