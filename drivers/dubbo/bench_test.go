@@ -21,7 +21,7 @@ import (
 func plain(addr string) func() func(uint64) error {
 	hc, _ := dubbo.NewHTTPClient()
 	c := tri.NewClient(hc, "http://"+addr+dubbo.Procedure)
-	payload := make([]byte, 64)
+	payload := driverstest.BenchPayload(64) // the driver's calls' bytes
 	sum := wire.Checksum(payload)
 	return func() func(uint64) error {
 		return func(id uint64) error {

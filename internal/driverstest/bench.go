@@ -3,6 +3,7 @@ package driverstest
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +54,19 @@ func PlainLoop(b *testing.B, c, calls int, mk func() func(id uint64) error) (p50
 		hs[0].Merge(h)
 	}
 	return float64(hs[0].ValueAtQuantile(50)), float64(per*c) / secs
+}
+
+// BenchPayload is the n-byte payload DriverCell's calls carry (the
+// runner's, from load seed 0): a plain loop that sends the same bytes does
+// the same work where a library compresses (Triple and Connect gzip
+// replies by default, and zeros compress to almost nothing).
+func BenchPayload(n int) []byte {
+	rng := rand.New(rand.NewPCG(0, 0))
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(rng.Uint32())
+	}
+	return p
 }
 
 // DriverCell runs calls calls of 64 bytes through the driver at
