@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/connect"
+	"github.com/rpcbench/rpcbench/drivers/dubbo"
 	"github.com/rpcbench/rpcbench/drivers/gozero"
 	"github.com/rpcbench/rpcbench/drivers/grpc"
 	httpdriver "github.com/rpcbench/rpcbench/drivers/http"
@@ -33,6 +34,7 @@ func registry() *drivers.Registry {
 		rpcx.New(),
 		kafka.New(),
 		gozero.New(),
+		dubbo.New(),
 		// drivers:
 	)
 }
