@@ -74,7 +74,7 @@ func checkLedger(t *testing.T, c results.Cell) *results.Faults {
 func TestFaultKillResponder(t *testing.T) {
 	needDocker(t)
 	out := t.TempDir()
-	drv := "tcp,grpc,http:binary,netrpc:gob,connect:connect,thrift:binary,rpcx,gozero:no-middleware,nats,rabbitmq:reply-queue/persistent,rabbitmq:direct-reply-to/transient,rocketmq:async-flush,kafka:acks-all"
+	drv := "tcp,grpc,http:binary,netrpc:gob,connect:connect,thrift:binary,rpcx,gozero:no-middleware,dubbo,nats,rabbitmq:reply-queue/persistent,rabbitmq:direct-reply-to/transient,rocketmq:async-flush,kafka:acks-all"
 	r := runBin(t, "run", "--drivers", drv, "--rate", "200", "--duration", "4s", "--timeout", "2s", "--settle", "0s", "--broker-warmup", "2s",
 		"--fault", "kill-responder@1500ms+500ms", "--require-brokers", "--out", out, "-q")
 	if r.code != 0 && r.code != 1 {
