@@ -165,7 +165,7 @@ func newRootCmd() *cobra.Command {
 		Use:   "rpcbench",
 		Short: "Measure direct RPC against RPC over message queues",
 		Long: `rpcbench runs identical call workloads through pluggable drivers: direct RPC
-(tcp, grpc, http, netrpc, connect, thrift, rpcx, gozero) and MQ-RPC (nats,
+(tcp, grpc, http, netrpc, connect, thrift, rpcx, gozero, dubbo) and MQ-RPC (nats,
 rabbitmq, rocketmq, kafka). Same request bytes, same responder work, same
 load model: the transport is the only difference.
 
