@@ -33,8 +33,9 @@ type FaultEvent struct {
 	// ended after it (null: none did).
 	FirstOKMs *float64 `json:"first_ok_after_restore_ms"`
 	// RecoveredMs is the time from the restore until the p99 of the calls
-	// started in every later half-second window stays within 1.5× of its
-	// value before the fault, with none failing (null: it never did).
+	// started in each half-second window stays within 1.5× of its value
+	// before the fault, with none failing, for 2 s (null: it never did
+	// before the load or the next fault ended).
 	RecoveredMs *float64 `json:"p99_recovered_ms"`
 	// BaselineP99Us is that p99 before the fault (µs; 0: too few calls).
 	BaselineP99Us float64 `json:"baseline_p99_us"`

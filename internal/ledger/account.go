@@ -140,18 +140,20 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 // Recovery windows: the baseline is the p99 of the calls started in the
 // BaselineWindow before the fault; a window of RecoveryWindow after the
 // restore has recovered when its calls all succeeded with a p99 within
-// RecoveryFactor of the baseline.
+// RecoveryFactor of the baseline, and the p99 is back at the first window
+// start from which every window for RecoveryHold is recovered.
 const (
 	BaselineWindow = 2 * time.Second
 	RecoveryWindow = 500 * time.Millisecond
 	RecoveryStep   = 100 * time.Millisecond
+	RecoveryHold   = 2 * time.Second
 	RecoveryFactor = 1.5
 	// minWindowCalls is the fewest calls a window needs to say anything.
 	minWindowCalls = 5
 )
 
 // Recovery fills in ev's recovery times: at and restore are the fault's
-// and its restore's offsets, end the end of the load.
+// and its restore's offsets, end the end of the load (or the next fault).
 func Recovery(calls []Call, at, restore, end time.Duration, ev *results.FaultEvent) {
 	byStart := slices.Clone(calls)
 	slices.SortFunc(byStart, func(a, b Call) int { return cmpDur(a.Intended, b.Intended) })
@@ -191,8 +193,8 @@ func Recovery(calls []Call, at, restore, end time.Duration, ev *results.FaultEve
 		return
 	}
 	bound := time.Duration(float64(base) * RecoveryFactor)
-	// the earliest t after the restore from which every later window is
-	// recovered
+	// the earliest t after the restore from which every window for
+	// RecoveryHold is recovered
 	var rec time.Duration = -1
 	for t := restore; t+RecoveryWindow <= end; t += RecoveryStep {
 		p99, k, failed := window(t, t+RecoveryWindow)
@@ -203,6 +205,12 @@ func Recovery(calls []Call, at, restore, end time.Duration, ev *results.FaultEve
 		case !ok:
 			rec = -1
 		}
+		if rec >= 0 && t+RecoveryWindow-rec >= RecoveryHold {
+			break
+		}
+	}
+	if rec >= 0 && end-rec < RecoveryHold {
+		rec = -1 // recovered too close to the end to tell
 	}
 	if rec >= 0 {
 		ms := float64(rec-restore) / 1e6

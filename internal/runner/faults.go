@@ -391,7 +391,14 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 		if ev.At < 0 || ev.Error != "" || ev.NotApplicable != "" {
 			continue
 		}
-		ledger.Recovery(m.Journal, time.Duration(ev.At*float64(time.Second)), restoreAt[i], end, ev)
+		until := end
+		for _, next := range events[i+1:] {
+			if next.At >= 0 {
+				until = min(until, time.Duration(next.At*float64(time.Second)))
+				break
+			}
+		}
+		ledger.Recovery(m.Journal, time.Duration(ev.At*float64(time.Second)), restoreAt[i], until, ev)
 	}
 	f.Notes = faultNotes(u, f)
 	c.Faults = f
