@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +74,7 @@ func checkLedger(t *testing.T, c results.Cell) *results.Faults {
 // driver can serve the same place again.
 func TestFaultKillResponder(t *testing.T) {
 	needDocker(t)
+	id := runID(t)
 	out := t.TempDir()
 	drv := "tcp,grpc,http:binary,netrpc:gob,connect:connect,thrift:binary,rpcx,gozero:no-middleware,dubbo,nats,rabbitmq:reply-queue/persistent,rabbitmq:direct-reply-to/transient,rocketmq:async-flush,kafka:acks-all"
 	r := runBin(t, "run", "--drivers", drv, "--rate", "200", "--duration", "4s", "--timeout", "2s", "--settle", "0s", "--broker-warmup", "2s",
@@ -124,7 +126,7 @@ func TestFaultKillResponder(t *testing.T) {
 	if len(run.Skipped) != 0 {
 		t.Errorf("skipped: %+v", run.Skipped)
 	}
-	noneLeft(t)
+	noneLeft(t, out, id)
 }
 
 // TestFaultBrokerStop stops the broker for two seconds mid-run (a child
@@ -132,16 +134,23 @@ func TestFaultKillResponder(t *testing.T) {
 // run ends on time, results are written and nothing is left running.
 func TestFaultBrokerStop(t *testing.T) {
 	needDocker(t)
-	for _, tc := range []struct{ fault, drivers string }{
-		{"stop-broker@1s+2s", "nats:core,rabbitmq:reply-queue/persistent"},
-		{"pause-broker@1s+1s", "nats:jetstream"},
-		{"kill-broker@1s+1s", "nats:core"},
+	for _, tc := range []struct {
+		faults  []string
+		drivers string
+	}{
+		{[]string{"stop-broker@1s+2s"}, "nats:core,rabbitmq:reply-queue/persistent"},
+		{[]string{"pause-broker@1s+1s", "kill-broker@5s+1s"}, "nats:core,nats:jetstream"},
 	} {
-		t.Run(tc.fault, func(t *testing.T) {
+		t.Run(strings.Join(tc.faults, ","), func(t *testing.T) {
+			id := runID(t)
 			out := t.TempDir()
 			start := time.Now()
-			r := runBin(t, "run", "--drivers", tc.drivers, "--rate", "100", "--duration", "12s", "--timeout", "2s", "--settle", "0s",
-				"--fault", tc.fault, "--require-brokers", "--out", out, "-q")
+			args := []string{"run", "--drivers", tc.drivers, "--rate", "100", "--duration", "12s", "--timeout", "2s", "--settle", "0s",
+				"--require-brokers", "--out", out, "-q"}
+			for _, f := range tc.faults {
+				args = append(args, "--fault", f)
+			}
+			r := runBin(t, args...)
 			took := time.Since(start)
 			if r.code != 0 && r.code != 1 {
 				t.Fatalf("exit %d\n%s", r.code, r.stderr)
@@ -152,9 +161,10 @@ func TestFaultBrokerStop(t *testing.T) {
 			}
 			for _, c := range run.Cells {
 				f := checkLedger(t, c)
-				ev := f.Events[0]
-				if ev.Error != "" || ev.Restored == nil {
-					t.Errorf("%s/%s: fault %+v", c.Driver, c.Variant, ev)
+				for _, ev := range f.Events {
+					if ev.Error != "" || ev.Restored == nil {
+						t.Errorf("%s/%s: fault %+v", c.Driver, c.Variant, ev)
+					}
 				}
 				if c.Counts.Failed()+c.Counts.Overflow == 0 && f.Timeline != nil {
 					// a freeze may only delay calls; then some waited
@@ -167,8 +177,8 @@ func TestFaultBrokerStop(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%s: %v", tc.fault, took.Round(time.Second))
-			noneLeft(t)
+			t.Logf("%v: %v", tc.faults, took.Round(time.Second))
+			noneLeft(t, out, id)
 		})
 	}
 }
@@ -251,19 +261,27 @@ func TestFaultBadInput(t *testing.T) {
 	}
 }
 
-// noneLeft fails when a responder or broker process of a finished run is
-// still running, or a container of it.
-func noneLeft(t *testing.T) {
+// runID labels the containers of the runs a test starts
+// (RPCBENCH_RUN_ID), so that noneLeft looks at those only.
+func runID(t *testing.T) string {
+	id := fmt.Sprintf("test%d", time.Now().UnixNano())
+	t.Setenv("RPCBENCH_RUN_ID", id)
+	return id
+}
+
+// noneLeft fails when a responder of a finished run whose results went to
+// out is still running (its ledger is under out), or a container of run id.
+func noneLeft(t *testing.T, out, id string) {
 	t.Helper()
 	ps, _ := exec.Command("pgrep", "-af", "rpcbench serve").Output()
 	for _, l := range strings.Split(strings.TrimSpace(string(ps)), "\n") {
-		if l != "" && !strings.Contains(l, "pgrep") {
+		if strings.Contains(l, out) && !strings.Contains(l, "pgrep") {
 			t.Errorf("left running: %s", l)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	left, err := broker.ListLabelled(ctx, "", false)
+	left, err := broker.ListLabelled(ctx, id, false)
 	if err != nil {
 		t.Logf("containers: %v", err)
 	}
