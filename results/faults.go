@@ -74,6 +74,9 @@ type Ledger struct {
 	// OrphanReplies are replies that arrived for calls no longer waiting
 	// (null: the driver does not report them).
 	OrphanReplies *int64 `json:"orphan_replies"`
+	// Redelivered are the handlings of an id handled before (rpcbench's
+	// callers never resend an id: each is the broker's redelivery).
+	Redelivered int64 `json:"redelivered"`
 	// Handlings is the number of ledger records of this cell, and
 	// Incarnations the responder processes that wrote them.
 	Handlings    int64 `json:"handlings"`

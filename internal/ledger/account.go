@@ -38,9 +38,13 @@ func Account(calls []Call, recs []Record) results.Ledger {
 	var l results.Ledger
 	handled := make(map[uint64]int, len(recs))
 	incs := map[uint32]bool{}
+	MarkRedelivered(recs)
 	for _, r := range recs {
 		handled[r.ID]++
 		incs[r.Incarnation] = true
+		if r.Redelivered {
+			l.Redelivered++
+		}
 	}
 	l.Handlings = int64(len(recs))
 	l.Incarnations = len(incs)

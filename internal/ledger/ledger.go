@@ -35,6 +35,11 @@ type Record struct {
 	Incarnation uint32
 	// Start is when the handler started (wall clock, Unix ns).
 	Start int64
+	// Redelivered is set, when the ledger is read, on every handling of an
+	// id that an earlier record had handled already: rpcbench's callers
+	// never send a call id twice, so such a handling is the broker's
+	// redelivery (of a request a responder took and never acknowledged).
+	Redelivered bool
 }
 
 func (r Record) append(b []byte) []byte {
@@ -145,4 +150,15 @@ func Read(path string, offset int64) ([]Record, int64, error) {
 		out[i] = decode(data[i*RecordSize:])
 	}
 	return out, offset + int64(n*RecordSize), nil
+}
+
+// MarkRedelivered sets Redelivered on every record whose id an earlier one
+// in recs (in ledger order) has already.
+func MarkRedelivered(recs []Record) {
+	seen := make(map[uint64]bool, len(recs))
+	for i := range recs {
+		id := recs[i].ID
+		recs[i].Redelivered = seen[id]
+		seen[id] = true
+	}
 }

@@ -83,9 +83,12 @@ func TestAccount(t *testing.T) {
 		{ID: 5, Incarnation: 1}, {ID: 5, Incarnation: 2}, {ID: 7, Incarnation: 2}, {ID: 99, Incarnation: 2}}
 	l := Account(calls, recs)
 	want := results.Ledger{Attempted: 7, NotSent: 1, ExactlyOnce: 1, Duplicated: 2, DuplicatedOK: 1, Lost: 2, ExecutedAfterTimeout: 2,
-		OKUnrecorded: 1, Unexpected: 1, Handlings: 8, Incarnations: 2}
+		OKUnrecorded: 1, Unexpected: 1, Redelivered: 2, Handlings: 8, Incarnations: 2}
 	if l != want {
 		t.Fatalf("ledger\n got %+v\nwant %+v", l, want)
+	}
+	if !recs[2].Redelivered || !recs[5].Redelivered || recs[1].Redelivered || recs[4].Redelivered {
+		t.Fatalf("redelivered flags: %+v", recs)
 	}
 	if l.Attempted != l.ExactlyOnce+l.Duplicated+l.Lost+l.ExecutedAfterTimeout {
 		t.Fatal("the classes do not add up to attempted")
