@@ -187,6 +187,18 @@ type OrphanCounter interface {
 	Orphans() int64
 }
 
+// ErrAcknowledged is wrapped by errors of calls that failed after the
+// broker had acknowledged (stored) their request: a fault run counts those
+// that no responder ever handled as lost_acknowledged.
+var ErrAcknowledged = errors.New("the broker had acknowledged the request")
+
+// AckReporter is a Transport that says whether its calls report the
+// broker's acknowledgement (ErrAcknowledged): then a fault run's
+// lost_acknowledged is known, else it is null.
+type AckReporter interface {
+	ReportsAcks() bool
+}
+
 // ErrNotSent is wrapped by errors of calls whose request the driver knows
 // it never sent (its connection was down and could not be made again): a
 // fault run counts them apart from calls that may have reached the

@@ -116,6 +116,9 @@ func TestFaultKillResponder(t *testing.T) {
 			if f.Ledger.Lost != 0 || f.Ledger.Undrained {
 				t.Errorf("%s: %d lost (undrained %v) across a responder restart", name, f.Ledger.Lost, f.Ledger.Undrained)
 			}
+			if la := f.Ledger.LostAcknowledged; la == nil || *la != 0 {
+				t.Errorf("%s: lost_acknowledged %v, want 0 (the driver reports acks)", name, la)
+			}
 		}
 	}
 	for _, d := range strings.Split(drv, ",") {

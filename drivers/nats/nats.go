@@ -248,6 +248,10 @@ func (d *Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
 // Config is the effective configuration.
 func (t *Transport) Config() drivers.Config { return t.cfg }
 
+// ReportsAcks: the jetstream variant knows when the stream acknowledged a
+// request (drivers.AckReporter).
+func (t *Transport) ReportsAcks() bool { return t.st.variant == JetStream }
+
 // RedeliveryAfter is how long the jetstream consumer waits before it hands
 // a request a responder never acked to another (0 for the core variants:
 // nothing is redelivered).
@@ -953,6 +957,10 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	case <-cl.timer.C:
 		if s.Withdraw() {
 			return s.Result()
+		}
+		if cl.msg != nil {
+			// the stream had acked the publish
+			return nil, fmt.Errorf("nats: %w: no reply by the deadline (%w)", drivers.ErrTimeout, drivers.ErrAcknowledged)
 		}
 		return nil, fmt.Errorf("nats: %w: no reply by the deadline", drivers.ErrTimeout)
 	case <-ctx.Done():

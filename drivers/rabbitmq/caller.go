@@ -490,7 +490,14 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 	c.timer.Reset(time.Until(deadline))
 	defer c.timer.Stop()
 	var body []byte
-	got := false
+	got, acked := false, false
+	// ackedErr marks a failure after the broker confirmed the request
+	ackedErr := func(err error) error {
+		if acked {
+			return fmt.Errorf("%w (%w)", err, drivers.ErrAcknowledged)
+		}
+		return err
+	}
 	for !got || confirmed != nil {
 		select {
 		case r := <-c.replies:
@@ -511,6 +518,7 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 				}
 				return nil, ErrNacked
 			}
+			acked = true
 		case <-s.dead:
 			// A reply routed just before the session died still counts.
 			select {
@@ -520,14 +528,14 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 				}
 			default:
 			}
-			return nil, s.deadErr
+			return nil, ackedErr(s.deadErr)
 		case <-c.timer.C:
 			s.unregister(id)
 			what := "reply"
 			if got {
 				what = "publisher confirm"
 			}
-			return nil, fmt.Errorf("%w: no %s from rabbitmq", drivers.ErrTimeout, what)
+			return nil, ackedErr(fmt.Errorf("%w: no %s from rabbitmq", drivers.ErrTimeout, what))
 		case <-ctx.Done():
 			s.unregister(id)
 			return nil, ctx.Err()

@@ -259,3 +259,7 @@ func (*Transport) CheckTarget(addr string) error {
 func (*Transport) Limits(context.Context, string) drivers.Limits {
 	return drivers.Limits{MaxRequest: MaxMessageSize, MaxReply: MaxMessageSize}
 }
+
+// ReportsAcks: the variants with publisher confirms know when the broker
+// acknowledged a request (drivers.AckReporter).
+func (t *Transport) ReportsAcks() bool { return t.o.v.confirms() }

@@ -30,11 +30,16 @@ type Call struct {
 	// ended (NotSent: its intended start plus its timeout).
 	Intended, Start, End time.Duration
 	Outcome              Outcome
+	// Acked: the call failed after the broker had acknowledged its
+	// request (drivers.ErrAcknowledged).
+	Acked bool
 }
 
 // Account joins what the callers saw with what the responders recorded:
-// every call is classified once (see results.Ledger).
-func Account(calls []Call, recs []Record) results.Ledger {
+// every call is classified once (see results.Ledger). acks says whether
+// the driver reports the broker's acknowledgements (then
+// LostAcknowledged is counted, else left null).
+func Account(calls []Call, recs []Record, acks bool) results.Ledger {
 	var l results.Ledger
 	handled := make(map[uint64]int, len(recs))
 	incs := map[uint32]bool{}
@@ -49,6 +54,7 @@ func Account(calls []Call, recs []Record) results.Ledger {
 	l.Handlings = int64(len(recs))
 	l.Incarnations = len(incs)
 	attempted := make(map[uint64]bool, len(calls))
+	var lostAcked int64
 	for _, c := range calls {
 		attempted[c.ID] = true
 		n := handled[c.ID]
@@ -65,6 +71,9 @@ func Account(calls []Call, recs []Record) results.Ledger {
 			if c.Outcome == OK {
 				l.OKUnrecorded++
 			}
+			if c.Acked {
+				lostAcked++
+			}
 		case n > 1:
 			l.Duplicated++
 			if c.Outcome == OK {
@@ -80,6 +89,9 @@ func Account(calls []Call, recs []Record) results.Ledger {
 		if !attempted[id] {
 			l.Unexpected += int64(n)
 		}
+	}
+	if acks {
+		l.LostAcknowledged = &lostAcked
 	}
 	return l
 }

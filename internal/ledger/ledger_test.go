@@ -81,7 +81,15 @@ func TestAccount(t *testing.T) {
 	}
 	recs := []Record{{ID: 1, Incarnation: 1}, {ID: 2, Incarnation: 1}, {ID: 2, Incarnation: 2}, {ID: 4, Incarnation: 1},
 		{ID: 5, Incarnation: 1}, {ID: 5, Incarnation: 2}, {ID: 7, Incarnation: 2}, {ID: 99, Incarnation: 2}}
-	l := Account(calls, recs)
+	calls[2].Acked = true // lost although acknowledged
+	l := Account(calls, recs, true)
+	if l.LostAcknowledged == nil || *l.LostAcknowledged != 1 {
+		t.Fatalf("lost acknowledged %v, want 1", l.LostAcknowledged)
+	}
+	l.LostAcknowledged = nil
+	if Account(calls, recs, false).LostAcknowledged != nil {
+		t.Fatal("lost_acknowledged counted for a driver that reports no acks")
+	}
 	want := results.Ledger{Attempted: 7, NotSent: 1, ExactlyOnce: 1, Duplicated: 2, DuplicatedOK: 1, Lost: 2, ExecutedAfterTimeout: 2,
 		OKUnrecorded: 1, Unexpected: 1, Redelivered: 2, Handlings: 8, Incarnations: 2}
 	if l != want {

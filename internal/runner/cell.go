@@ -939,6 +939,7 @@ func (w *worker) note(o outcome, intended, start, end time.Duration, err error) 
 	case errors.Is(err, drivers.ErrNotSent):
 		c.Outcome = ledger.NotSent
 	}
+	c.Acked = o != ok && errors.Is(err, drivers.ErrAcknowledged)
 	w.journal = append(w.journal, c)
 }
 

@@ -380,7 +380,8 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 			BoundSeconds: bound.Seconds(),
 		},
 	}
-	f.Ledger = ledger.Account(m.Journal, recs)
+	ar, acks := u.Transport.(drivers.AckReporter)
+	f.Ledger = ledger.Account(m.Journal, recs, acks && ar.ReportsAcks())
 	f.Ledger.OrphanReplies = m.Orphans
 	f.Ledger.Undrained = undrained
 	end := time.Duration(load.Duration)
@@ -410,8 +411,9 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 
 // faultNotes say what a fault cell's accounting cannot show.
 func faultNotes(u Unit, f *results.Faults) []string {
-	notes := []string{
-		"lost_acknowledged: not reported by the drivers yet (null)",
+	var notes []string
+	if f.Ledger.LostAcknowledged == nil {
+		notes = append(notes, "lost_acknowledged: this driver does not report the broker's acknowledgement of a request (null)")
 	}
 	for _, ev := range f.Events {
 		if ev.Action == scenarios.KillBroker || ev.Action == scenarios.StopBroker {
