@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the RabbitMQ, RocketMQ and Kafka brokers available to `rpcbench run` on this
+# Makes the RabbitMQ, RocketMQ, Kafka and ActiveMQ brokers available to `rpcbench run` on this
 # machine, skipping every step that is already done (idempotent; about a
 # second when everything is in place). `make brokers` and `make run` run it;
 # rpcbench itself never installs anything.
@@ -10,7 +10,10 @@
 #     /var/log/rpcbench-dockerd.log) if `docker info` does not answer, and
 #     waits up to 60 s for it;
 #  3. runs docker/build-images.sh: builds the missing local images (both at
-#     once) with debootstrap, no registry needed.
+#     once) with debootstrap, no registry needed;
+#  4. installs Debian's activemq package (ActiveMQ Classic 5.17, run by
+#     rpcbench as a local Java process; installing starts nothing) if
+#     /usr/share/activemq/bin/activemq.jar is missing, and java with it.
 #
 # Where no Docker engine can run (not root and no sudo, no apt, dockerd will
 # not start), it falls back to what the process sources need instead: java
@@ -101,6 +104,18 @@ process_source() {
   JARS_ONLY=1 bash docker/rocketmq/build.sh
   JARS_ONLY=1 bash docker/kafka/build.sh
 }
+
+# ensure_activemq: Debian's ActiveMQ Classic for its process source (the
+# package's service is never started: rpcbench runs the broker itself with
+# its own configuration). Skipped when present.
+ensure_activemq() {
+  [ -f /usr/share/activemq/bin/activemq.jar ] && command -v java >/dev/null 2>&1 && return 0
+  local pkgs=(activemq)
+  command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
+  apt_install "${pkgs[@]}" || { log "no activemq: the activemq driver will be skipped"; return 0; }
+}
+
+ensure_activemq
 
 if ensure_engine; then
   log "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo '?') answers"

@@ -166,7 +166,7 @@ func newRootCmd() *cobra.Command {
 		Short: "Measure direct RPC against RPC over message queues",
 		Long: `rpcbench runs identical call workloads through pluggable drivers: direct RPC
 (tcp, grpc, http, netrpc, connect, thrift, rpcx, gozero, dubbo) and MQ-RPC (nats,
-rabbitmq, rocketmq, kafka). Same request bytes, same responder work, same
+rabbitmq, rocketmq, kafka, activemq). Same request bytes, same responder work, same
 load model: the transport is the only difference.
 
   rpcbench run                  the default scenario on every driver that can run here

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/activemq"
 	"github.com/rpcbench/rpcbench/drivers/connect"
 	"github.com/rpcbench/rpcbench/drivers/dubbo"
 	"github.com/rpcbench/rpcbench/drivers/gozero"
@@ -35,6 +36,7 @@ func registry() *drivers.Registry {
 		kafka.New(),
 		gozero.New(),
 		dubbo.New(),
+		activemq.New(),
 		// drivers:
 	)
 }
@@ -47,11 +49,12 @@ func brokerStarters() map[string]broker.Starter {
 		"rocketmq": broker.RocketMQ(),
 		"rabbitmq": broker.RabbitMQ(),
 		"kafka":    broker.Kafka(),
+		"activemq": broker.ActiveMQ(),
 		// starters:
 	}
 }
 
 // brokerKinds lists the broker kinds --broker accepts.
 func brokerKinds() []string {
-	return []string{"nats", "rabbitmq", "rocketmq", "kafka"}
+	return []string{"nats", "rabbitmq", "rocketmq", "kafka", "activemq"}
 }

@@ -16,6 +16,7 @@ var urlForms = map[string]string{
 	"rabbitmq": "amqp://[user:pass@]host[:5672]/[vhost] (or amqps://)",
 	"rocketmq": "NAMESRV_HOST:PORT (several separated by ';'), e.g. 127.0.0.1:9876",
 	"kafka":    "HOST:PORT (bootstrap brokers, several comma-separated), e.g. 127.0.0.1:9092",
+	"activemq": "stomp://[user:pass@]HOST:PORT (a STOMP connector), e.g. stomp://127.0.0.1:61613",
 }
 
 // CheckURL checks that raw is an address a broker of kind is reached at,
@@ -74,6 +75,20 @@ func CheckURL(kind, raw string) error {
 			if err := CheckHostPort(strings.TrimSpace(one), true); err != nil {
 				return bad("%s%v", which(list, one), err)
 			}
+		}
+	case "activemq":
+		u, err := url.Parse(raw)
+		if err != nil {
+			return bad("not a URL")
+		}
+		if u.Scheme != "stomp" {
+			return bad("scheme %q is not stomp", u.Scheme)
+		}
+		if err := CheckHostPort(u.Host, true); err != nil {
+			return bad("%v", err)
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return bad("a STOMP address has no path or query")
 		}
 	case "rocketmq":
 		list := strings.Split(raw, ";")

@@ -1,0 +1,178 @@
+package activemq_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/driverstest"
+)
+
+// End-to-end tests through the rpcbench binary (driverstest.Binary).
+
+type resultFile struct {
+	Environment struct {
+		Brokers []struct {
+			Kind, Source, URL, Image, Version string
+			Details                           map[string]string
+		} `json:"brokers"`
+	} `json:"environment"`
+	Cells []struct {
+		Driver, Variant, Broker, Error string
+		Options                        map[string]string
+		Counts                         struct {
+			Started   int64 `json:"started"`
+			OK        int64 `json:"ok"`
+			Timeout   int64 `json:"timeout"`
+			Transport int64 `json:"transport_error"`
+		} `json:"counts"`
+	} `json:"cells"`
+	Skipped []struct{ Driver, Variant, Reason string } `json:"skipped"`
+}
+
+func readResult(t *testing.T, out string) *resultFile {
+	t.Helper()
+	b, err := os.ReadFile(driverstest.ResultsFile(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r resultFile
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func runRpcbench(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, driverstest.Binary(t), args...)
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// javaLeft lists the java processes whose command line names dir.
+func javaLeft(dir string) []string {
+	var left []string
+	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), dir) && strings.Contains(string(b), "activemq") {
+			left = append(left, p)
+		}
+	}
+	return left
+}
+
+// Both variants end to end through `rpcbench run`, on a broker rpcbench
+// starts itself, warmed up before the first cell; nothing is left
+// running afterwards.
+func TestRunAllVariants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if _, err := broker.ActiveMQSource(); err != nil {
+		brokerFailed(t, err) // fails in CI, skips elsewhere
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	log, err := runRpcbench(t, ctx, "run", "--drivers", "activemq:transient,activemq:persistent",
+		"--concurrency", "1,8", "--duration", "1s", "--warmup", "500ms", "--broker-warmup", "2s", "--timeout", "5s",
+		"--require-brokers", "-q", "-o", out)
+	if err != nil {
+		t.Fatalf("rpcbench run: %v\n%s", err, log)
+	}
+	r := readResult(t, out)
+	if len(r.Cells) != 4 || len(r.Skipped) != 0 {
+		t.Fatalf("cells %d, skipped %+v\n%s", len(r.Cells), r.Skipped, log)
+	}
+	for _, c := range r.Cells {
+		if c.Error != "" || c.Counts.OK == 0 || c.Counts.OK != c.Counts.Started {
+			t.Errorf("cell %s/%s: error %q counts %+v", c.Driver, c.Variant, c.Error, c.Counts)
+		}
+		if c.Options["prefetch"] != "auto" || c.Options["connections"] != "1" {
+			t.Errorf("cell %s/%s: options %v", c.Driver, c.Variant, c.Options)
+		}
+	}
+	if len(r.Environment.Brokers) != 1 {
+		t.Fatalf("brokers %+v: one broker serves both variants", r.Environment.Brokers)
+	}
+	for _, b := range r.Environment.Brokers {
+		if b.Kind != "activemq" || b.Source != "process" || !strings.HasPrefix(b.Version, "5.") || b.Details["jvm"] == "" || b.Details["startup"] == "" {
+			t.Errorf("broker manifest %+v", b)
+		}
+		if w := b.Details["warmup"]; !strings.HasPrefix(w, "2s with ") || !strings.Contains(w, " 0 failed") {
+			t.Errorf("broker %s warm-up: %q", b.URL, w)
+		}
+		u, err := url.Parse(b.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
+			c.Close()
+			t.Errorf("broker %s still answers after the run", b.URL)
+		}
+		if left := javaLeft(b.Details["dir"]); b.Details["dir"] == "" || len(left) > 0 {
+			t.Errorf("broker dir %q: processes left %v", b.Details["dir"], left)
+		}
+	}
+	t.Logf("brokers: %+v", r.Environment.Brokers)
+}
+
+// A broker (external, --broker) killed mid-run: the run still ends, writes
+// its results, and the calls after the kill are counted as failures.
+func TestRunBrokerKilledMidRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	needBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	a, err := broker.StartActiveMQ(ctx, broker.StartOptions{})
+	if err != nil {
+		brokerFailed(t, err)
+	}
+	defer a.Stop(context.Background())
+	out := t.TempDir()
+	done := make(chan struct{})
+	var log string
+	var runErr error
+	go func() {
+		defer close(done)
+		log, runErr = runRpcbench(t, ctx, "run", "--drivers", "activemq:persistent", "--broker", "activemq="+a.URL,
+			"--concurrency", "4", "--duration", "6s", "--warmup", "500ms", "--broker-warmup", "0s", "--settle", "0s", "--timeout", "1s", "-q", "-o", out)
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if files, _ := filepath.Glob(filepath.Join(out, "*")); len(files) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second)
+	if err := a.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if ctx.Err() != nil {
+		t.Fatalf("rpcbench run did not end after the broker was killed\n%s", log)
+	}
+	t.Logf("rpcbench run: %v", runErr)
+	res := readResult(t, out)
+	if len(res.Cells) != 1 {
+		t.Fatalf("cells: %+v\n%s", res.Cells, log)
+	}
+	c := res.Cells[0].Counts
+	if c.OK == 0 || c.Timeout+c.Transport == 0 || c.OK+c.Timeout+c.Transport != c.Started {
+		t.Fatalf("counts %+v: want successes, then timeouts or transport errors only\n%s", c, log)
+	}
+}
