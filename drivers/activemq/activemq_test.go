@@ -136,7 +136,7 @@ func TestLimits(t *testing.T) {
 			call := func(req []byte) ([]byte, error) {
 				return c.Call(context.Background(), time.Now().Add(30*time.Second), req, nil)
 			}
-			if _, err := call(driverstest.RequestOfSize(t, 1, activemq.MaxMessageSize, 0)); err != nil {
+			if _, err := call(driverstest.RequestOfSize(t, 1, activemq.MaxMessageSize, 1)); err != nil {
 				t.Fatalf("request of the limit: %v", err)
 			}
 			rep, err := call(driverstest.RequestOfSize(t, 2, 100, driverstest.ReplyPayloadFor(activemq.MaxMessageSize)))
