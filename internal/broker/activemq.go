@@ -204,17 +204,16 @@ func activeMQConfig(dir string, port int) string {
 `
 }
 
-const activeMQLog4j = `# written by rpcbench: the broker logs to stdout (the run directory's stdout.log)
-rootLogger.level=INFO
-rootLogger.appenderRef.console.ref=console
-appender.console.type=Console
-appender.console.name=console
-appender.console.layout.type=PatternLayout
-appender.console.layout.pattern=%d %-5p [%t] %c{1} - %m%n
-logger.spring.name=org.springframework
-logger.spring.level=WARN
-logger.xbean.name=org.apache.xbean
-logger.xbean.level=WARN
+// activeMQLog4j is the broker's log4j.properties (Debian's build logs
+// with log4j 1.2, found on activemq.classpath): INFO to stdout, which the
+// run directory's stdout.log keeps.
+const activeMQLog4j = `# written by rpcbench
+log4j.rootLogger=INFO, stdout
+log4j.logger.org.springframework=WARN
+log4j.logger.org.apache.xbean=WARN
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=%d %-5p [%t] %c{1} - %m%n
 `
 
 func xmlEscape(s string) string {
@@ -237,7 +236,7 @@ func activeMQArgs(home, dir string) []string {
 	args = append(args, activeMQOpens...)
 	args = append(args,
 		"-Djava.awt.headless=true",
-		"-Dlog4j2.configurationFile="+filepath.Join(dir, "conf", "log4j2.properties"),
+		"-Dlog4j.configuration=file:"+filepath.Join(dir, "conf", "log4j.properties"),
 		"-Dactivemq.classpath="+filepath.Join(dir, "conf")+":"+filepath.Join(home, "lib")+"/",
 		"-Dactivemq.home="+home,
 		"-Dactivemq.base="+dir,
@@ -275,7 +274,7 @@ func startActiveMQOnce(ctx context.Context, opts StartOptions, home, java string
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "conf", "log4j2.properties"), []byte(activeMQLog4j), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "conf", "log4j.properties"), []byte(activeMQLog4j), 0o644); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
