@@ -56,9 +56,9 @@
 // drivers.ErrAcknowledged after a receipt), new calls wait briefly and
 // fail with ErrNotConnected (drivers.ErrNotSent), and both sides redial in
 // the background (backoff up to 2 s) until closed; the responder
-// subscribes again. Broker ERROR frames without a receipt (a reply to a
-// temporary queue whose caller is gone) are counted, not fatal: ActiveMQ
-// keeps the connection open after them.
+// subscribes again. Broker ERROR frames without a receipt (e.g. for a
+// reply to a temporary queue whose caller is gone) are counted, not
+// fatal; if the broker closes the connection after one, it is redialled.
 //
 // Limits: requests and replies up to MaxMessageSize (8 MiB), under
 // ActiveMQ's STOMP maxDataLength (100 MB) and the memory limit of the
