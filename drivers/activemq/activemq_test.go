@@ -3,15 +3,19 @@ package activemq_test
 import (
 	"context"
 	"errors"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-stomp/stomp/v3"
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/drivers/activemq"
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/driverstest"
 	"github.com/rpcbench/rpcbench/internal/runner"
+	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/scenarios"
 )
 
@@ -229,4 +233,65 @@ func TestServeGivenQueue(t *testing.T) {
 	}
 	cl := driverstest.Dial(t, tr, addr)
 	driverstest.AllOK(t, driverstest.Calls(t, cl, runner.Load{Payload: 64, Concurrency: 4, Calls: 100}), 100)
+}
+
+// The request carries the JMS request-reply headers only: a responder
+// written against them alone (here with go-stomp's own client, as a JMS
+// listener answering JMSReplyTo with JMSCorrelationID would) serves
+// rpcbench's callers, and rpcbench's responder serves such a caller.
+func TestPlainStompPeers(t *testing.T) {
+	brokerURL := needBroker(t)
+	u, err := neturl.Parse(brokerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func() *stomp.Conn {
+		c, err := stomp.Dial("tcp", u.Host, stomp.ConnOpt.AcceptVersion(stomp.V12), stomp.ConnOpt.HeartBeat(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Disconnect() })
+		return c
+	}
+	tr := configure(t, activemq.Persistent, nil)
+	queue := "rpcbench.plain." + strings.ReplaceAll(t.Name(), "/", ".")
+	resp := dial()
+	sub, err := resp.Subscribe("/queue/"+queue, stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for m := range sub.C {
+			if m.Err != nil {
+				return
+			}
+			resp.Send(m.Header.Get("reply-to"), "", wire.Respond(m.Body, nil),
+				stomp.SendOpt.Header("correlation-id", m.Header.Get("correlation-id")))
+		}
+	}()
+	cl := driverstest.Dial(t, tr, brokerURL+"#"+queue)
+	driverstest.AllOK(t, driverstest.Calls(t, cl, runner.Load{Payload: 64, Concurrency: 4, Calls: 100}), 100)
+
+	// and the other way round: a plain caller against rpcbench's responder
+	srv := driverstest.Serve(t, tr, drivers.Place{Broker: brokerURL})
+	_, q, _ := strings.Cut(srv.Addr(), "#")
+	call := dial()
+	rep, err := call.Subscribe("/temp-queue/plain", stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := []byte("hello")
+	req := wire.Append(nil, &wire.Fields{ID: 7, Payload: p, Checksum: wire.Checksum(p)})
+	if err := call.Send("/queue/"+q, "", req, stomp.SendOpt.Header("reply-to", "/temp-queue/plain"),
+		stomp.SendOpt.Header("correlation-id", "abc")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-rep.C:
+		if m.Err != nil || m.Header.Get("correlation-id") != "abc" || len(m.Body) == 0 {
+			t.Fatalf("reply %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply from rpcbench's responder")
+	}
 }
