@@ -79,7 +79,7 @@ func TestRunAllVariants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	if _, err := broker.ActiveMQSource(); err != nil {
+	if _, err := broker.ActiveMQSource(context.Background()); err != nil {
 		brokerFailed(t, err) // fails in CI, skips elsewhere
 	}
 	out := t.TempDir()
@@ -107,7 +107,7 @@ func TestRunAllVariants(t *testing.T) {
 		t.Fatalf("brokers %+v: one broker serves both variants", r.Environment.Brokers)
 	}
 	for _, b := range r.Environment.Brokers {
-		if b.Kind != "activemq" || b.Source != "process" || !strings.HasPrefix(b.Version, "5.") || b.Details["jvm"] == "" || b.Details["startup"] == "" {
+		if b.Kind != "activemq" || (b.Source != "process" && b.Source != "container") || !strings.HasPrefix(b.Version, "5.") || b.Details["jvm"] == "" || b.Details["startup"] == "" {
 			t.Errorf("broker manifest %+v", b)
 		}
 		if w := b.Details["warmup"]; !strings.HasPrefix(w, "2s with ") || !strings.Contains(w, " 0 failed") {
@@ -121,8 +121,16 @@ func TestRunAllVariants(t *testing.T) {
 			c.Close()
 			t.Errorf("broker %s still answers after the run", b.URL)
 		}
-		if left := javaLeft(b.Details["dir"]); b.Details["dir"] == "" || len(left) > 0 {
-			t.Errorf("broker dir %q: processes left %v", b.Details["dir"], left)
+		if b.Source == "process" {
+			if left := javaLeft(b.Details["dir"]); b.Details["dir"] == "" || len(left) > 0 {
+				t.Errorf("broker dir %q: processes left %v", b.Details["dir"], left)
+			}
+		}
+		if name := b.Details["container"]; name != "" {
+			ids, err := exec.Command("docker", "ps", "-aq", "--filter", "name=^"+name+"$").Output()
+			if err != nil || strings.TrimSpace(string(ids)) != "" {
+				t.Errorf("container %s left after the run (%q, %v)", name, ids, err)
+			}
 		}
 	}
 	t.Logf("brokers: %+v", r.Environment.Brokers)

@@ -1,8 +1,16 @@
 package broker
 
 // ActiveMQ Classic: Debian's package (activemq 5.17, /usr/share/activemq),
-// run as a local Java process with rpcbench's own activemq.xml (written to
-// the broker's run directory): JMX off, KahaDB under the run directory, one
+// from one of two sources that run the same java command with rpcbench's
+// own activemq.xml:
+//   - container (the default when a Docker engine answers and the image
+//     exists): the local image rpcbench.local/activemq:5.17 built by
+//     docker/activemq/build.sh (`make brokers`), host networking, the
+//     configuration passed in the environment;
+//   - process: java from the machine's own package, the configuration
+//     written to the broker's run directory.
+//
+// The configuration: JMX off, KahaDB under the run directory, one
 // STOMP connector on a free port of 127.0.0.1 with transport.tcpNoDelay=true
 // (the broker's default is false), no OpenWire connector. Ready = a STOMP
 // CONNECT answered with CONNECTED; the version recorded is the one the
@@ -32,13 +40,16 @@ import (
 const (
 	// ActiveMQHome is where Debian's activemq package puts the broker.
 	ActiveMQHome = "/usr/share/activemq"
-	// ActiveMQHeap is the JVM heap the process source gives the broker.
+	// ActiveMQHeap is the JVM heap the broker gets.
 	ActiveMQHeap = "-Xms256m -Xmx512m"
+	// ActiveMQLocalImage is the image docker/activemq/build.sh builds.
+	ActiveMQLocalImage = "rpcbench.local/activemq:5.17"
 )
 
 // activeMQParams are the StartOptions.Params the starter accepts.
 var activeMQParams = map[string]string{
-	"source": "auto (default; RPCBENCH_ACTIVEMQ_SOURCE) or process",
+	"source": "auto (default; RPCBENCH_ACTIVEMQ_SOURCE), container or process",
+	"keep":   "true labels the container to be kept (rpcbench brokers up)",
 }
 
 // activeMQOpens are the module options /usr/bin/activemq (5.17) passes to
@@ -61,8 +72,11 @@ var activeMQOpens = []string{
 }
 
 // ActiveMQ returns the ActiveMQ starter. StartOptions.Params: "source":
-// "auto" (default, or RPCBENCH_ACTIVEMQ_SOURCE) or "process"; both run the
-// process source, the only one there is. The Broker's URL is
+// "auto" (default, or RPCBENCH_ACTIVEMQ_SOURCE), "container" or "process";
+// auto picks the container when a Docker engine answers and the image
+// exists, else a local process when java and the package are here, else
+// the broker is Unavailable; "keep": "true" (container source). The
+// Broker's URL is
 // stomp://127.0.0.1:PORT; Details record the JVM, its options, the store,
 // the connector and the startup time.
 func ActiveMQ() Starter {
@@ -82,15 +96,25 @@ type ActiveMQBroker struct {
 	Startup time.Duration
 	// Addr is the STOMP connector's host:port.
 	Addr string
-	proc *amqProc
+	// Container is set for the container source.
+	Container *Container
+	proc      *amqProc
 }
 
-// Stop stops the broker and removes its run directory.
-func (a *ActiveMQBroker) Stop(ctx context.Context) error { return a.proc.stop(ctx) }
+// Stop stops the broker and removes everything it started.
+func (a *ActiveMQBroker) Stop(ctx context.Context) error {
+	if a.Container != nil {
+		return a.Container.Stop(ctx)
+	}
+	return a.proc.stop(ctx)
+}
 
 // Kill kills the broker at once, leaving its port dead (Stop still cleans
 // up).
-func (a *ActiveMQBroker) Kill(context.Context) error {
+func (a *ActiveMQBroker) Kill(ctx context.Context) error {
+	if a.Container != nil {
+		return a.Container.Kill(ctx)
+	}
 	syscall.Kill(-a.proc.cmd.Process.Pid, syscall.SIGKILL)
 	<-a.proc.exited
 	waitGroupGone(a.proc.cmd.Process.Pid, 10*time.Second)
@@ -99,6 +123,13 @@ func (a *ActiveMQBroker) Kill(context.Context) error {
 
 // LogTail returns the broker's last n log lines, for test failures.
 func (a *ActiveMQBroker) LogTail(n int) string {
+	if a.Container != nil {
+		s, err := a.Container.Logs(context.Background(), n)
+		if err != nil {
+			return fmt.Sprintf("(no broker log: %v)", err)
+		}
+		return s
+	}
 	lines := strings.Split(a.proc.out.tail(), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
@@ -108,11 +139,23 @@ func (a *ActiveMQBroker) LogTail(n int) string {
 
 // ActiveMQSource returns the source StartActiveMQ would use, or an
 // *Unavailable saying why no ActiveMQ can start here. It starts nothing.
-func ActiveMQSource() (string, error) {
-	switch s := os.Getenv("RPCBENCH_ACTIVEMQ_SOURCE"); s {
-	case "", SourceAuto, SourceProcess:
+func ActiveMQSource(ctx context.Context) (string, error) {
+	s := os.Getenv("RPCBENCH_ACTIVEMQ_SOURCE")
+	switch s {
+	case "", SourceAuto:
+		s = chooseActiveMQSource(ctx)
+	case SourceProcess, SourceContainer:
 	default:
-		return "", fmt.Errorf("activemq: RPCBENCH_ACTIVEMQ_SOURCE=%q: want auto or process", s)
+		return "", fmt.Errorf("activemq: RPCBENCH_ACTIVEMQ_SOURCE=%q: want auto, container or process", s)
+	}
+	if s == SourceContainer {
+		if err := CheckEngine(ctx); err != nil {
+			return "", err
+		}
+		if !imagePresent(ctx, ActiveMQLocalImage) {
+			return "", &Unavailable{Reason: "skipped: no " + ActiveMQLocalImage + " image; run `make brokers`, or use --broker activemq=stomp://HOST:PORT"}
+		}
+		return s, nil
 	}
 	if _, err := findActiveMQHome(); err != nil {
 		return "", &Unavailable{Reason: "skipped: " + err.Error()}
@@ -121,6 +164,13 @@ func ActiveMQSource() (string, error) {
 		return "", &Unavailable{Reason: "skipped: no java for the ActiveMQ process source; run `make brokers` (installs it)"}
 	}
 	return SourceProcess, nil
+}
+
+func chooseActiveMQSource(ctx context.Context) string {
+	if CheckEngine(ctx) == nil && imagePresent(ctx, ActiveMQLocalImage) {
+		return SourceContainer
+	}
+	return SourceProcess // it reports what is missing
 }
 
 // findActiveMQHome finds the broker's home (bin/activemq.jar):
@@ -148,9 +198,14 @@ func StartActiveMQ(ctx context.Context, opts StartOptions) (*ActiveMQBroker, err
 		source = os.Getenv("RPCBENCH_ACTIVEMQ_SOURCE")
 	}
 	switch source {
-	case "", SourceAuto, SourceProcess:
+	case "", SourceAuto:
+		source = chooseActiveMQSource(ctx)
+	case SourceProcess, SourceContainer:
 	default:
-		return nil, fmt.Errorf("activemq: source %q: want auto or process (there is no container source)", source)
+		return nil, fmt.Errorf("activemq: source %q: want auto, container or process", source)
+	}
+	if source == SourceContainer {
+		return startActiveMQContainer(ctx, opts)
 	}
 	start := time.Now()
 	home, err := findActiveMQHome()
@@ -454,4 +509,116 @@ func (p *amqProc) stop(ctx context.Context) error {
 		}
 	})
 	return p.stopErr
+}
+
+// ---- container source ----
+
+// activeMQContainerDir is the broker's directory inside the container.
+const activeMQContainerDir = "/var/lib/rpcbench-activemq"
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func startActiveMQContainer(ctx context.Context, opts StartOptions) (*ActiveMQBroker, error) {
+	start := time.Now()
+	if err := CheckEngine(ctx); err != nil {
+		return nil, err
+	}
+	dir := activeMQContainerDir
+	// the same java command as the process source; the configuration
+	// comes in the environment (the image holds none)
+	var cmd strings.Builder
+	cmd.WriteString("mkdir -p " + dir + "/conf " + dir + "/data " + dir + "/tmp" +
+		` && printf '%s' "$RPCBENCH_ACTIVEMQ_XML" > ` + dir + "/conf/activemq.xml" +
+		` && printf '%s' "$RPCBENCH_ACTIVEMQ_LOG4J" > ` + dir + "/conf/log4j.properties" +
+		" && java -version 2>&1 | head -n 1 | sed 's/^/rpcbench-jvm: /' && exec java")
+	for _, a := range activeMQArgs(ActiveMQHome, dir) {
+		cmd.WriteString(" " + shellQuote(a))
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		ports, err := FreePorts(1)
+		if err != nil {
+			return nil, err
+		}
+		port := ports[0]
+		c, err := StartContainer(ctx, ContainerSpec{
+			Kind:   "activemq",
+			Images: []Image{{Name: ActiveMQLocalImage, Local: true, Cmd: []string{"sh", "-c", cmd.String()}}},
+			Env: map[string]string{
+				"RPCBENCH_ACTIVEMQ_XML":   activeMQConfig(dir, port),
+				"RPCBENCH_ACTIVEMQ_LOG4J": activeMQLog4j,
+			},
+			Ports:   ports,
+			Network: HostNetwork,
+			// BrokerService's "Apache ActiveMQ 5.17.2 (rpcbench, ID:...) started"
+			ReadyLog:     ") started",
+			ReadyPorts:   ports,
+			StartTimeout: 2 * time.Minute,
+			StopTimeout:  5 * time.Second,
+			Keep:         opts.Params["keep"] == "true",
+			LogLines:     40,
+		})
+		if err != nil {
+			lastErr = err
+			if _, ok := IsUnavailable(err); ok || ctx.Err() != nil || !strings.Contains(err.Error(), "Address already in use") {
+				return nil, err
+			}
+			continue // lost a port race: new ports
+		}
+		addr := net.JoinHostPort(Host, strconv.Itoa(port))
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		server, err := waitStomp(wctx, addr, nil)
+		cancel()
+		if err != nil {
+			logs, _ := c.Logs(context.WithoutCancel(ctx), 40)
+			return nil, errors.Join(fmt.Errorf("%w\n--- last log lines of activemq ---\n%s", err, logs), c.Stop(ctx))
+		}
+		a := &ActiveMQBroker{Addr: addr, Startup: time.Since(start), Container: c}
+		u := url.URL{Scheme: "stomp", Host: addr}
+		a.Broker = Broker{
+			Kind:    "activemq",
+			URL:     u.String(),
+			Source:  SourceContainer,
+			Image:   c.Image,
+			Version: ActiveMQServerVersion(server),
+			CPU:     c.CPU,
+			Control: &containerControlStomp{containerControl{c: c, ports: ports}, addr},
+			Details: map[string]string{
+				"server":    server,
+				"network":   string(HostNetwork),
+				"container": c.Name,
+				"store":     "KahaDB in the container (defaults: journal fsync per write batch, concurrentStoreAndDispatchQueues=true)",
+				"connector": "stomp://" + addr + "?transport.tcpNoDelay=true (no OpenWire connector, JMX off)",
+				"jvm_opts":  ActiveMQHeap,
+				"startup":   a.Startup.Round(time.Millisecond).String(),
+			},
+		}
+		if logs, err := c.Logs(ctx, 200); err == nil {
+			for _, line := range strings.Split(logs, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "rpcbench-jvm: "); ok {
+					a.Details["jvm"] = v
+				}
+			}
+		}
+		return a, nil
+	}
+	return nil, lastErr
+}
+
+// containerControlStomp is a container's Control whose Start also waits
+// for a STOMP CONNECTED (the port opens before the broker serves).
+type containerControlStomp struct {
+	containerControl
+	addr string
+}
+
+func (cc *containerControlStomp) Start(ctx context.Context) error {
+	if err := cc.containerControl.Start(ctx); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	_, err := waitStomp(rctx, cc.addr, nil)
+	return err
 }

@@ -29,8 +29,8 @@ func requireActiveMQ(t *testing.T) {
 func TestActiveMQParams(t *testing.T) {
 	ctx := context.Background()
 	for want, params := range map[string]map[string]string{
-		`unknown broker param "network"`:                                          {"network": "host"},
-		`source "container": want auto or process (there is no container source)`: {"source": "container"},
+		`unknown broker param "network"`:               {"network": "host"},
+		`source "vm": want auto, container or process`: {"source": "vm"},
 	} {
 		_, err := StartActiveMQ(ctx, StartOptions{Params: params})
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -72,7 +72,7 @@ func TestActiveMQProcess(t *testing.T) {
 	requireActiveMQ(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	a, err := StartActiveMQ(ctx, StartOptions{})
+	a, err := StartActiveMQ(ctx, StartOptions{Params: map[string]string{"source": SourceProcess}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,5 +138,53 @@ func TestActiveMQProcess(t *testing.T) {
 	}
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 		t.Errorf("broker process %d left after Stop", pid)
+	}
+}
+
+func TestActiveMQContainer(t *testing.T) {
+	requireDocker(t)
+	if !imagePresent(context.Background(), ActiveMQLocalImage) {
+		msg := "no " + ActiveMQLocalImage + ": run `make brokers`"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Setenv("RPCBENCH_ACTIVEMQ_SOURCE", "")
+	if got := chooseActiveMQSource(context.Background()); got != SourceContainer {
+		t.Fatalf("default source %q, want container", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	a, err := StartActiveMQ(ctx, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	t.Logf("activemq %s container %s at %s, started in %v; details %v", a.Version, a.Details["container"], a.URL, a.Startup, a.Details)
+	if a.Source != SourceContainer || !strings.HasPrefix(a.Version, "5.") || a.Details["jvm"] == "" || a.Image != ActiveMQLocalImage {
+		t.Errorf("broker %+v", a.Broker)
+	}
+	if err := a.Control.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := a.Control.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("started again in %v", time.Since(t0))
+	if _, err := StompProbe(ctx, a.Addr, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", a.Addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s still answers after Stop", a.Addr)
+	}
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "name=^"+a.Details["container"]+"$").Output()
+	if strings.TrimSpace(string(out)) != "" {
+		t.Errorf("container %s left after Stop", a.Details["container"])
 	}
 }
