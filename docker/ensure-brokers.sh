@@ -11,9 +11,10 @@
 #     waits up to 60 s for it;
 #  3. runs docker/build-images.sh: builds the missing local images (both at
 #     once) with debootstrap, no registry needed;
-#  4. installs Debian's activemq package (ActiveMQ Classic 5.17, run by
-#     rpcbench as a local Java process; installing starts nothing) if
-#     /usr/share/activemq/bin/activemq.jar is missing, and java with it.
+#  4. installs Debian's activemq package (ActiveMQ Classic 5.17, for its
+#     process source; installing starts nothing) if
+#     /usr/share/activemq/bin/activemq.jar is missing, and java with it
+#     (the image, docker/activemq, is built in step 3).
 #
 # Where no Docker engine can run (not root and no sudo, no apt, dockerd will
 # not start), it falls back to what the process sources need instead: java

@@ -16,8 +16,9 @@ package broker
 // CONNECT answered with CONNECTED; the version recorded is the one the
 // CONNECTED frame's server header names ("ActiveMQ/5.17.2").
 //
-// The set-up scripts install the package (docker/ensure-brokers.sh,
-// .ci/ensure-deps.sh); rpcbench itself never installs anything.
+// The set-up scripts install the package and build the image
+// (docker/ensure-brokers.sh, .ci/ensure-deps.sh); rpcbench itself never
+// installs anything.
 
 import (
 	"bufio"
