@@ -111,3 +111,37 @@ func TestHopSlope(t *testing.T) {
 		t.Errorf("summary lacks the hop slope 2.00:\n%s", md)
 	}
 }
+
+// The latency-against-throughput chart marks the knee (X_sat) and R*
+// where the sweep confirmed one, and no R* where it found none.
+func TestSaturationChart(t *testing.T) {
+	run := synthRun(t, 7, spec{driver: "grpc", variant: "unary", payload: 64, conc: 4, medianUs: 200})
+	rstar := 41000.0
+	s := results.Saturation{Driver: "grpc", Variant: "unary", XSat: 45000, XSatConcurrency: 4, MaxSustainableRate: &rstar,
+		Settings: results.SweepSettings{Ladder: []int{1, 2, 4}},
+		Trials: []results.SweepTrial{
+			{Rate: 20000, OKRate: 19990, P50: 150, P99: 400, Verdict: "pass"},
+			{Rate: 41000, OKRate: 40950, P50: 210, P99: 900, Verdict: "pass"},
+			{Rate: 51000, OKRate: 45000, P50: 5000, P99: 40000, Verdict: "fail"},
+		}}
+	svg, err := saturationChart(run, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"X_sat (knee) 45.0k/s", "R* 41.0k/s", "closed-loop ladder, p50", "open-loop trials, p99", "trial failed"} {
+		if !strings.Contains(string(svg), want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	s.MaxSustainableRate = nil
+	svg, err = saturationChart(run, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(svg), "R* ") {
+		t.Error("a sweep that found no R* has one drawn")
+	}
+	if !strings.Contains(string(svg), "X_sat (knee)") {
+		t.Error("the knee is not drawn")
+	}
+}

@@ -297,8 +297,29 @@ type Cost struct {
 	// "caller" (rpcbench's own process; "caller+responder" when the
 	// responder runs in it), "responder", "broker".
 	CPUUsPerCall map[string]float64 `json:"cpu_us_per_call"`
+	// SegmentsPerCall are TCP segments that carried data, per call, sent
+	// and received on the connections each role's processes hold (the
+	// kernel's per-socket tcp_info counters); BytesPerCall the payload
+	// bytes. On one host a segment one role sends another receives, so
+	// the sum of Sent over the roles is the network transfers per call.
+	SegmentsPerCall map[string]Flow `json:"segments_per_call,omitempty"`
+	BytesPerCall    map[string]Flow `json:"bytes_per_call,omitempty"`
+	// Connections are the TCP connections each role held at the window's
+	// end.
+	Connections map[string]int `json:"connections,omitempty"`
+	// OtherCPUCores is the CPU, in cores, that processes other than the
+	// measured roles used on the machine during the window (the machine's
+	// user, system and steal time less the roles'): over 0.25 the machine
+	// was busy and the cell's figures say less about the transport.
+	OtherCPUCores *float64 `json:"other_cpu_cores,omitempty"`
 	// Notes say what is not counted where.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// Flow is a per-call amount in each direction.
+type Flow struct {
+	Sent     float64 `json:"sent"`
+	Received float64 `json:"received"`
 }
 
 // Little checks a cell against Little's law: calls in flight on average =

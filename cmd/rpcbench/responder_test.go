@@ -93,9 +93,10 @@ func TestCostPerCall(t *testing.T) {
 	for _, tc := range []struct {
 		where string
 		roles []string
-	}{{"process", []string{"caller", "responder"}}, {"in-process", []string{"caller+responder"}}} {
+		segs  float64 // data segments each role sends per call
+	}{{"process", []string{"caller", "responder"}, 1}, {"in-process", []string{"caller+responder"}, 2}} {
 		out := t.TempDir()
-		r := runBin(t, "run", "--drivers", "tcp", "--duration", "1s", "--warmup", "100ms", "--settle", "0s", "--concurrency", "4", "--responder", tc.where, "--out", out)
+		r := runBin(t, "run", "--drivers", "tcp", "--duration", "1s", "--warmup", "100ms", "--settle", "0s", "--concurrency", "1", "--responder", tc.where, "--out", out)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -110,6 +111,16 @@ func TestCostPerCall(t *testing.T) {
 			// a call costs each side at least a read and a write syscall
 			if us := c.Cost.CPUUsPerCall[role]; us <= 0.5 {
 				t.Errorf("%s: %s %vµs of CPU per call", tc.where, role, us)
+			}
+			// one caller, one connection: each call is one request
+			// segment and one reply segment, whatever the machine's load
+			f, ok := c.Cost.SegmentsPerCall[role]
+			if !ok || f.Sent < tc.segs*0.95 || f.Sent > tc.segs*1.1 || f.Received < tc.segs*0.95 || f.Received > tc.segs*1.1 {
+				t.Errorf("%s: %s data segments per call %+v (counted: %v), want %v each way", tc.where, role, f, ok, tc.segs)
+			}
+			// a 64-byte payload and its frame header, each way
+			if b := c.Cost.BytesPerCall[role]; b.Sent < 64*tc.segs || b.Received < 64*tc.segs {
+				t.Errorf("%s: %s bytes per call %+v", tc.where, role, b)
 			}
 		}
 	}

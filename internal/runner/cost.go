@@ -4,18 +4,23 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/proc"
+	"github.com/rpcbench/rpcbench/internal/sockstat"
 	"github.com/rpcbench/rpcbench/results"
 )
 
-// meter reads the CPU time one process (or process tree) has used.
+// meter reads the CPU time one process (or process tree) has used, and
+// which processes it is (for their sockets; nil when not known).
 type meter struct {
 	role string
 	cpu  func(context.Context) (time.Duration, error)
+	pids func(context.Context) ([]int, error)
 }
 
 // CPUMeasured is implemented by servers whose CPU can be read apart from
@@ -24,25 +29,44 @@ type CPUMeasured interface {
 	CPU() (time.Duration, error)
 }
 
+// ProcessTree is implemented by servers in processes of their own: the
+// pids whose sockets are the responder's.
+type ProcessTree interface {
+	PIDs() ([]int, error)
+}
+
+// selfPID is the callers' process alone (its children, a responder or a
+// broker, are roles of their own).
+func selfPID(context.Context) ([]int, error) { return []int{os.Getpid()}, nil }
+
 // unitMeters are the processes whose CPU a unit's cells are charged:
 // this process (the callers), the responder when it runs apart, and the
 // broker when its processes can be read.
-func unitMeters(srv drivers.Server, brokerCPU func(context.Context) (time.Duration, error), brokerSource string) ([]meter, []string) {
+func unitMeters(srv drivers.Server, b *broker.Broker) ([]meter, []string) {
 	self := func(context.Context) (time.Duration, error) { return proc.SelfCPU() }
 	var ms []meter
 	var notes []string
 	if c, ok := srv.(CPUMeasured); ok {
-		ms = append(ms, meter{"caller", self}, meter{"responder", func(context.Context) (time.Duration, error) { return c.CPU() }})
+		resp := meter{role: "responder", cpu: func(context.Context) (time.Duration, error) { return c.CPU() }}
+		if t, ok := srv.(ProcessTree); ok {
+			resp.pids = func(context.Context) ([]int, error) { return t.PIDs() }
+		}
+		ms = append(ms, meter{"caller", self, selfPID}, resp)
 	} else if srv != nil {
-		ms = append(ms, meter{"caller+responder", self})
-		notes = append(notes, "the responder ran in rpcbench's own process: its CPU is in caller+responder")
+		ms = append(ms, meter{"caller+responder", self, selfPID})
+		notes = append(notes, "the responder ran in rpcbench's own process: its CPU and sockets are in caller+responder")
 	} else {
-		ms = append(ms, meter{"caller", self})
+		ms = append(ms, meter{"caller", self, selfPID})
 		notes = append(notes, "the responder runs elsewhere (--target): not measured")
+	}
+	var brokerCPU func(context.Context) (time.Duration, error)
+	brokerSource := ""
+	if b != nil {
+		brokerCPU, brokerSource = b.CPU, b.Source
 	}
 	switch {
 	case brokerCPU != nil:
-		ms = append(ms, meter{"broker", brokerCPU})
+		ms = append(ms, meter{"broker", brokerCPU, b.PIDs})
 	case brokerSource == "embedded":
 		notes = append(notes, "the broker is embedded in rpcbench's own process: its CPU is in the caller's")
 	case brokerSource != "":
@@ -61,6 +85,58 @@ type costProbe struct {
 	err   error
 	stop  chan struct{}
 	done  chan struct{}
+	// socks are the sockets' counters at the window's edges, and owner
+	// the roles' socket inodes there (by meter); sockErr why not.
+	socks   [2]map[uint32]sockstat.Counters
+	owner   [2][]map[uint32]bool
+	sockErr error
+	// machine is the whole machine's CPU at the edges (0: not read).
+	machine [2]time.Duration
+}
+
+// BusyCores is how much CPU, in cores, processes other than a cell's own
+// may use on average before the machine counts as busy for that cell (a
+// sweep trial then says nothing and is repeated).
+const BusyCores = 0.25
+
+// otherCores is the CPU, in cores, that processes other than the metered
+// ones used between two samples: the machine's CPU growth less theirs.
+func otherCores(m0, m1 time.Duration, r0, r1 []time.Duration, d time.Duration) float64 {
+	if d <= 0 || m0 == 0 || m1 == 0 {
+		return 0
+	}
+	other := m1 - m0
+	for i := range r0 {
+		other -= r1[i] - r0[i]
+	}
+	return max(0, math.Round(float64(other)/float64(d)*1000)/1000)
+}
+
+// cpuSample is the meters' and the machine's CPU at one moment.
+type cpuSample struct {
+	at      time.Time
+	machine time.Duration
+	roles   []time.Duration
+}
+
+func sampleCPU(ctx context.Context, ms []meter) (cpuSample, error) {
+	s := cpuSample{roles: make([]time.Duration, len(ms))}
+	for j, m := range ms {
+		v, err := m.cpu(ctx)
+		if err != nil {
+			return s, fmt.Errorf("%s CPU: %w", m.role, err)
+		}
+		s.roles[j] = v
+	}
+	var err error
+	s.machine, err = proc.MachineCPU()
+	s.at = time.Now()
+	return s, err
+}
+
+// busyBetween is the other processes' CPU in cores between two samples.
+func busyBetween(a, b cpuSample) float64 {
+	return otherCores(a.machine, b.machine, a.roles, b.roles, b.at.Sub(a.at))
 }
 
 // probeCost samples ms when the measured window of a cell begins (after
@@ -115,6 +191,8 @@ func probeCost(ctx context.Context, ms []meter, notes []string, load *Load) *cos
 				vals[j] = v
 			}
 			p.at[i] = time.Now()
+			p.machine[i], _ = proc.MachineCPU()
+			p.sampleSockets(ctx, i)
 			if i == 0 {
 				p.start = vals
 			} else {
@@ -123,6 +201,84 @@ func probeCost(ctx context.Context, ms []meter, notes []string, load *Load) *cos
 		}
 	}()
 	return p
+}
+
+// sampleSockets reads every TCP socket's counters and which of them each
+// role's processes hold, at window edge i.
+func (p *costProbe) sampleSockets(ctx context.Context, i int) {
+	if p.sockErr != nil {
+		return
+	}
+	owner := make([]map[uint32]bool, len(p.ms))
+	any := false
+	for j, m := range p.ms {
+		if m.pids == nil {
+			continue
+		}
+		pids, err := m.pids(ctx)
+		if err != nil {
+			p.sockErr = fmt.Errorf("%s processes: %w", m.role, err)
+			return
+		}
+		owner[j] = proc.SocketInodes(pids)
+		any = true
+	}
+	if !any {
+		return
+	}
+	snap, err := sockstat.Snapshot()
+	if err != nil {
+		p.sockErr = err
+		return
+	}
+	p.socks[i], p.owner[i] = snap, owner
+}
+
+// traffic is each role's data segments and bytes over the window: the
+// counters' growth on sockets open at both edges, and everything a socket
+// opened within the window carried. Sockets closed within it are missed,
+// and counted so in a note.
+func (p *costProbe) traffic(c *results.Cost, calls int64) {
+	if p.sockErr != nil {
+		c.Notes = append(c.Notes, "segments and bytes not counted: "+p.sockErr.Error())
+		return
+	}
+	if p.socks[0] == nil || p.socks[1] == nil {
+		return
+	}
+	per := func(v uint64) float64 { return math.Round(float64(v)/float64(calls)*100) / 100 }
+	for j, m := range p.ms {
+		if p.owner[1][j] == nil {
+			continue
+		}
+		var sum sockstat.Counters
+		conns, closed := 0, 0
+		for ino := range p.owner[1][j] {
+			end, ok := p.socks[1][ino]
+			if !ok {
+				continue // not TCP
+			}
+			conns++
+			if start, ok := p.socks[0][ino]; ok {
+				end = end.Sub(start)
+			}
+			sum = sum.Add(end)
+		}
+		for ino := range p.owner[0][j] {
+			if _, ok := p.socks[0][ino]; ok && !p.owner[1][j][ino] {
+				closed++
+			}
+		}
+		if c.SegmentsPerCall == nil {
+			c.SegmentsPerCall, c.BytesPerCall, c.Connections = map[string]results.Flow{}, map[string]results.Flow{}, map[string]int{}
+		}
+		c.SegmentsPerCall[m.role] = results.Flow{Sent: per(sum.DataSegsOut), Received: per(sum.DataSegsIn)}
+		c.BytesPerCall[m.role] = results.Flow{Sent: per(sum.BytesSent), Received: per(sum.BytesReceived)}
+		c.Connections[m.role] = conns
+		if closed > 0 {
+			c.Notes = append(c.Notes, fmt.Sprintf("%d of the %s's TCP connections closed during the window: what they carried in it is not counted", closed, m.role))
+		}
+	}
 }
 
 // cost is the probe's result for a cell whose measurement is m; nil when
@@ -152,6 +308,14 @@ func (p *costProbe) cost(m *Measurement) *results.Cost {
 	}
 	if len(p.ms) > 1 {
 		c.Notes = append(c.Notes, "the CPU of other processes is read from /proc at 10 ms resolution")
+	}
+	p.traffic(c, calls)
+	if p.machine[0] > 0 && p.machine[1] > 0 {
+		o := otherCores(p.machine[0], p.machine[1], p.start, p.end, p.at[1].Sub(p.at[0]))
+		c.OtherCPUCores = &o
+		if o > BusyCores {
+			c.Notes = append(c.Notes, fmt.Sprintf("the machine was busy: other processes used %.2f cores during the window", o))
+		}
 	}
 	return c
 }

@@ -364,12 +364,11 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		run.Warmups = append(run.Warmups, w)
 		settled = w.Settled
 	}
-	var brokerCPU func(context.Context) (time.Duration, error)
-	brokerSource := ""
+	var bk *broker.Broker
 	if b != nil {
-		brokerCPU, brokerSource = b.b.CPU, b.b.Source
+		bk = &b.b
 	}
-	ms, notes := unitMeters(srv, brokerCPU, brokerSource)
+	ms, notes := unitMeters(srv, bk)
 	if p.Sweep != nil {
 		return sweepUnit(ctx, p, u, addr, brokerName, settled, run, index, total, ms, notes)
 	}
