@@ -312,6 +312,9 @@ type Cost struct {
 	// user, system and steal time less the roles'): over 0.25 the machine
 	// was busy and the cell's figures say less about the transport.
 	OtherCPUCores *float64 `json:"other_cpu_cores,omitempty"`
+	// StealCores is the CPU, in cores, the hypervisor gave to others
+	// while this VM had work (/proc/stat steal): over 0.25, busy too.
+	StealCores *float64 `json:"steal_cores,omitempty"`
 	// Notes say what is not counted where.
 	Notes []string `json:"notes,omitempty"`
 }

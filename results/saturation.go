@@ -66,6 +66,7 @@ type SweepTrial struct {
 	// OtherCPUCores is what processes other than the trial's own used,
 	// in cores (over 0.25: busy, and the trial is repeated).
 	OtherCPUCores float64 `json:"other_cpu_cores"`
+	StealCores    float64 `json:"steal_cores"`
 	Verdict       string  `json:"verdict"`
 	Why           string  `json:"why,omitempty"`
 }

@@ -138,6 +138,7 @@ var spec = drivers.Spec{
 	// a JVM broker runs several times slower until its JIT has compiled
 	// the hot paths
 	BrokerWarmup: true,
+	NoBrokerHop:  "Kafka clients connect to the listeners the broker advertises in its metadata, not to the bootstrap address",
 }
 
 // Driver is the kafka driver.

@@ -43,8 +43,8 @@ func MemoryEstimate(load Load) int64 {
 // it.
 func Check(ctx context.Context, sc *scenarios.Scenario, units []Unit) error {
 	for _, u := range units {
-		if sc.Network != nil && u.Driver.Spec().Kind == drivers.Broker {
-			return fmt.Errorf("%s: network: the delay proxy sits between a direct driver's callers and responder; it is not yet on a broker's hops (%s is a broker driver): run broker drivers without network", sc.Source, u.Driver.Spec().Name)
+		if spec := u.Driver.Spec(); sc.Network != nil && spec.Kind == drivers.Broker && spec.NoBrokerHop != "" {
+			return fmt.Errorf("%s: network: %s cannot run behind delay proxies (%s): run it without network", sc.Source, spec.Name, spec.NoBrokerHop)
 		}
 		if err := checkLimits(ctx, sc, u, ""); err != nil {
 			return err

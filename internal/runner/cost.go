@@ -90,32 +90,43 @@ type costProbe struct {
 	socks   [2]map[uint32]sockstat.Counters
 	owner   [2][]map[uint32]bool
 	sockErr error
-	// machine is the whole machine's CPU at the edges (0: not read).
-	machine [2]time.Duration
+	// machine is the whole machine's CPU at the edges (zero: not read).
+	machine [2]proc.Machine
 }
 
+// probeGrace is how long a cell's end waits for its cost probe's last
+// sample, due at the window's end.
+const probeGrace = 100 * time.Millisecond
+
 // BusyCores is how much CPU, in cores, processes other than a cell's own
-// may use on average before the machine counts as busy for that cell (a
-// sweep trial then says nothing and is repeated).
+// (or the hypervisor, as steal) may take on average before the machine
+// counts as busy for that cell: a sweep trial then says nothing and is
+// repeated, and a cell says so in a note.
 const BusyCores = 0.25
 
-// otherCores is the CPU, in cores, that processes other than the metered
-// ones used between two samples: the machine's CPU growth less theirs.
-func otherCores(m0, m1 time.Duration, r0, r1 []time.Duration, d time.Duration) float64 {
-	if d <= 0 || m0 == 0 || m1 == 0 {
-		return 0
+// machineLoad is what others took of the machine between two samples,
+// in cores: the CPU of processes other than the metered ones (the
+// machine's growth less theirs) and the hypervisor's steal.
+type machineLoad struct{ other, steal float64 }
+
+func (l machineLoad) busy() bool { return l.other > BusyCores || l.steal > BusyCores }
+
+func loadBetween(m0, m1 proc.Machine, r0, r1 []time.Duration, d time.Duration) (machineLoad, bool) {
+	if d <= 0 || m0.Busy == 0 || m1.Busy == 0 {
+		return machineLoad{}, false
 	}
-	other := m1 - m0
+	other := m1.Busy - m0.Busy
 	for i := range r0 {
 		other -= r1[i] - r0[i]
 	}
-	return max(0, math.Round(float64(other)/float64(d)*1000)/1000)
+	cores := func(v time.Duration) float64 { return max(0, math.Round(float64(v)/float64(d)*1000)/1000) }
+	return machineLoad{other: cores(other), steal: cores(m1.Steal - m0.Steal)}, true
 }
 
 // cpuSample is the meters' and the machine's CPU at one moment.
 type cpuSample struct {
 	at      time.Time
-	machine time.Duration
+	machine proc.Machine
 	roles   []time.Duration
 }
 
@@ -134,9 +145,9 @@ func sampleCPU(ctx context.Context, ms []meter) (cpuSample, error) {
 	return s, err
 }
 
-// busyBetween is the other processes' CPU in cores between two samples.
-func busyBetween(a, b cpuSample) float64 {
-	return otherCores(a.machine, b.machine, a.roles, b.roles, b.at.Sub(a.at))
+// loadOf is what others took of the machine between two samples.
+func loadOf(a, b cpuSample) (machineLoad, bool) {
+	return loadBetween(a.machine, b.machine, a.roles, b.roles, b.at.Sub(a.at))
 }
 
 // probeCost samples ms when the measured window of a cell begins (after
@@ -287,6 +298,16 @@ func (p *costProbe) cost(m *Measurement) *results.Cost {
 	if p == nil {
 		return nil
 	}
+	if m != nil && !m.Interrupted {
+		// the cell ran its window: the end sample's timer is due now or
+		// a timer's oversleep from now (the last calls can end first)
+		t := time.NewTimer(probeGrace)
+		select {
+		case <-p.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	close(p.stop)
 	<-p.done
 	if m == nil || m.Interrupted {
@@ -310,11 +331,10 @@ func (p *costProbe) cost(m *Measurement) *results.Cost {
 		c.Notes = append(c.Notes, "the CPU of other processes is read from /proc at 10 ms resolution")
 	}
 	p.traffic(c, calls)
-	if p.machine[0] > 0 && p.machine[1] > 0 {
-		o := otherCores(p.machine[0], p.machine[1], p.start, p.end, p.at[1].Sub(p.at[0]))
-		c.OtherCPUCores = &o
-		if o > BusyCores {
-			c.Notes = append(c.Notes, fmt.Sprintf("the machine was busy: other processes used %.2f cores during the window", o))
+	if l, ok := loadBetween(p.machine[0], p.machine[1], p.start, p.end, p.at[1].Sub(p.at[0])); ok {
+		c.OtherCPUCores, c.StealCores = &l.other, &l.steal
+		if l.busy() {
+			c.Notes = append(c.Notes, fmt.Sprintf("the machine was busy during some windows: other processes' CPU or the hypervisor's steal over %.2f cores (other_cpu_cores, steal_cores in result.json)", BusyCores))
 		}
 	}
 	return c

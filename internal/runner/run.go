@@ -329,6 +329,20 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		}
 	}
 	addr := p.Target
+	var bh *brokerHop
+	if p.Scenario.Network != nil && b != nil {
+		if addr != "" {
+			fail("network: a remote responder's hop to its broker cannot be given a delay from here: run without --target")
+			return true, nil
+		}
+		var err error
+		bh, at.Broker, err = startBrokerHop(ctx, at.Broker)
+		if err != nil {
+			fail(err.Error())
+			return true, nil
+		}
+		defer bh.close()
+	}
 	var srv drivers.Server
 	faulty := len(p.Scenario.Faults) > 0
 	var resp *responder
@@ -391,7 +405,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 				err = runFaultCell(ctx, p, resp, bk, u, cp.load, &c, *index)
 			}
 		default:
-			_, err = runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes)
+			_, err = runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes, bh)
 		}
 		if err != nil {
 			c.Error = err.Error()
@@ -675,9 +689,22 @@ func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 	return u.Transport.Dial(dctx, addr)
 }
 
-func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string) (*Measurement, error) {
+func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string, bh *brokerHop) (*Measurement, error) {
 	c.StartedAt = time.Now().UTC()
-	if c.Hop != nil {
+	switch {
+	case c.Hop != nil && bh != nil:
+		// callers to the broker through a proxy of their own, the
+		// responder through its unit-long one, both at the cell's delay
+		if err := bh.set(c.Hop); err != nil {
+			return nil, err
+		}
+		px, err := startHop(ctx, bh.upstream, c.Hop)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { px.Close(); fillHop(c.Hop, px, bh.rpx) }()
+		addr = bh.callerAddr(addr, px)
+	case c.Hop != nil:
 		px, err := startHop(ctx, addr, c.Hop)
 		if err != nil {
 			return nil, err
@@ -697,7 +724,7 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 	m, err := RunCell(ctx, client, load, obs.Live)
 	cost := probe.cost(m)
 	if cost != nil && c.Hop != nil {
-		cost.Notes = append(cost.Notes, "the delay proxy runs in rpcbench's own process: its CPU (it spins while a chunk waits) is in the caller's figure")
+		cost.Notes = append(cost.Notes, "the delay proxies run in rpcbench's own process: their CPU (they spin while a chunk waits) and their connections' segments are in the caller's figures")
 	}
 	if cerr := closeBounded(client, 5*time.Second); cerr != nil && err == nil {
 		c.Warnings = append(c.Warnings, "closing the client: "+cerr.Error())

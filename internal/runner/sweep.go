@@ -67,7 +67,7 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 		c.Broker, c.Unsettled = brokerName, !settled
 		*index++
 		p.Observer.CellStart(*index, total, &c, load)
-		if _, err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes); err != nil {
+		if _, err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes, nil); err != nil {
 			c.Error = err.Error()
 			failed = true
 		}
@@ -150,15 +150,15 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 			break
 		}
 		o := trialOutcome(m)
-		other := 0.0
+		var ml machineLoad
 		if cpuErr == nil && cpuErr2 == nil && quiet {
-			other = busyBetween(before, after)
-			o.Busy = other > BusyCores
+			ml, _ = loadOf(before, after)
+			o.Busy = ml.busy()
 		}
 		s.Record(o)
 		rec := s.Result().Trials[len(s.Result().Trials)-1]
 		rt := trialRecord(rec, m.Seconds)
-		rt.OtherCPUCores = other
+		rt.OtherCPUCores, rt.StealCores = ml.other, ml.steal
 		sat.Trials = append(sat.Trials, rt)
 		p.Observer.Note(fmt.Sprintf("%s: %.0f calls/s offered%s: %s %s", name, tr.Rate, map[bool]string{true: " (full length)"}[tr.Full], rec.Verdict, rec.Why))
 	}
