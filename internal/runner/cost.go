@@ -90,6 +90,9 @@ type costProbe struct {
 	socks   [2]map[uint32]sockstat.Counters
 	owner   [2][]map[uint32]bool
 	sockErr error
+	// skip tells the sockets of the cell's delay proxies (in the callers'
+	// process, standing in for the network) by their ports.
+	skip func(local, remote uint16) bool
 	// machine is the whole machine's CPU at the edges (zero: not read).
 	machine [2]proc.Machine
 }
@@ -268,6 +271,9 @@ func (p *costProbe) traffic(c *results.Cost, calls int64) {
 			end, ok := p.socks[1][ino]
 			if !ok {
 				continue // not TCP
+			}
+			if p.skip != nil && p.skip(end.LocalPort, end.RemotePort) {
+				continue
 			}
 			conns++
 			if start, ok := p.socks[0][ino]; ok {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,3 +104,13 @@ func (bh *brokerHop) callerAddr(addr string, px *delay.Proxy) string {
 }
 
 func (bh *brokerHop) close() { bh.rpx.Close() }
+
+// portOf is the port of a host:port (0 when it has none).
+func portOf(hostport string) uint16 {
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(p, 10, 16)
+	return uint16(n)
+}

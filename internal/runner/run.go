@@ -691,6 +691,7 @@ func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 
 func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string, bh *brokerHop) (*Measurement, error) {
 	c.StartedAt = time.Now().UTC()
+	var proxyPorts []uint16 // the cell's delay proxies: listen ports and upstream
 	switch {
 	case c.Hop != nil && bh != nil:
 		// callers to the broker through a proxy of their own, the
@@ -704,12 +705,14 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 		}
 		defer func() { px.Close(); fillHop(c.Hop, px, bh.rpx) }()
 		addr = bh.callerAddr(addr, px)
+		proxyPorts = append(proxyPorts, portOf(px.Addr()), portOf(bh.rpx.Addr()), portOf(bh.upstream))
 	case c.Hop != nil:
 		px, err := startHop(ctx, addr, c.Hop)
 		if err != nil {
 			return nil, err
 		}
 		defer func() { px.Close(); fillHop(c.Hop, px) }()
+		proxyPorts = append(proxyPorts, portOf(px.Addr()), portOf(addr))
 		addr = px.Addr()
 	}
 	client, err := dial(ctx, u, addr)
@@ -721,10 +724,18 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 		return nil, fmt.Errorf("connect caller: %w", err)
 	}
 	probe := probeCost(ctx, ms, notes, &load)
+	if probe != nil && len(proxyPorts) > 0 {
+		// the proxies' own sockets: accepted on a proxy's port, or dialled
+		// by a proxy to its upstream (the callers dial the proxies)
+		listen, upstream := proxyPorts[:len(proxyPorts)-1], proxyPorts[len(proxyPorts)-1]
+		probe.skip = func(local, remote uint16) bool {
+			return slices.Contains(listen, local) || remote == upstream
+		}
+	}
 	m, err := RunCell(ctx, client, load, obs.Live)
 	cost := probe.cost(m)
 	if cost != nil && c.Hop != nil {
-		cost.Notes = append(cost.Notes, "the delay proxies run in rpcbench's own process: their CPU (they spin while a chunk waits) and their connections' segments are in the caller's figures")
+		cost.Notes = append(cost.Notes, "the delay proxies run in rpcbench's own process: their CPU (they spin while a chunk waits) is in the caller's figure; their connections stand in for the network and are not counted in anyone's segments")
 	}
 	if cerr := closeBounded(client, 5*time.Second); cerr != nil && err == nil {
 		c.Warnings = append(c.Warnings, "closing the client: "+cerr.Error())

@@ -21,9 +21,11 @@ type Counters struct {
 	// BytesSent (retransmissions included) and BytesReceived are payload
 	// bytes (tcpi_bytes_sent, tcpi_bytes_received).
 	BytesSent, BytesReceived uint64
+	// LocalPort and RemotePort are the socket's ports (not summed).
+	LocalPort, RemotePort uint16
 }
 
-// Sub is c minus an earlier reading of the same socket.
+// Sub is c minus an earlier reading of the same socket (counters only).
 func (c Counters) Sub(earlier Counters) Counters {
 	return Counters{
 		DataSegsOut:   c.DataSegsOut - earlier.DataSegsOut,
@@ -33,7 +35,7 @@ func (c Counters) Sub(earlier Counters) Counters {
 	}
 }
 
-// Add is the sum of c and d.
+// Add is the sum of c's and d's counters.
 func (c Counters) Add(d Counters) Counters {
 	return Counters{
 		DataSegsOut:   c.DataSegsOut + d.DataSegsOut,
@@ -63,6 +65,8 @@ func Snapshot() (map[uint32]Counters, error) {
 				DataSegsIn:    uint64(i.Data_segs_in),
 				BytesSent:     i.Bytes_sent,
 				BytesReceived: i.Bytes_received,
+				LocalPort:     s.InetDiagMsg.ID.SourcePort,
+				RemotePort:    s.InetDiagMsg.ID.DestinationPort,
 			}
 		}
 	}
