@@ -113,9 +113,11 @@ func TestCostPerCall(t *testing.T) {
 				t.Errorf("%s: %s %vµs of CPU per call", tc.where, role, us)
 			}
 			// one caller, one connection: each call is one request
-			// segment and one reply segment, whatever the machine's load
+			// segment and one reply segment; the window's edges are read
+			// by a timer, late on a loaded machine, hence the margin (a
+			// socket missed or counted twice is off by a factor of 2)
 			f, ok := c.Cost.SegmentsPerCall[role]
-			if !ok || f.Sent < tc.segs*0.95 || f.Sent > tc.segs*1.1 || f.Received < tc.segs*0.95 || f.Received > tc.segs*1.1 {
+			if !ok || f.Sent < tc.segs*0.85 || f.Sent > tc.segs*1.2 || f.Received < tc.segs*0.85 || f.Received > tc.segs*1.2 {
 				t.Errorf("%s: %s data segments per call %+v (counted: %v), want %v each way", tc.where, role, f, ok, tc.segs)
 			}
 			// a 64-byte payload and its frame header, each way

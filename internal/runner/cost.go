@@ -95,6 +95,10 @@ type costProbe struct {
 	skip func(local, remote uint16) bool
 	// machine is the whole machine's CPU at the edges (zero: not read).
 	machine [2]proc.Machine
+	// window is the measured window's intended length; sockAt when the
+	// sockets were read at its edges.
+	window time.Duration
+	sockAt [2]time.Time
 }
 
 // probeGrace is how long a cell's end waits for its cost probe's last
@@ -171,6 +175,7 @@ func probeCost(ctx context.Context, ms []meter, notes []string, load *Load) *cos
 		started <- t
 	}
 	window := *load
+	p.window = load.Duration
 	go func() {
 		defer close(p.done)
 		var begin time.Time
@@ -195,6 +200,7 @@ func probeCost(ctx context.Context, ms []meter, notes []string, load *Load) *cos
 				return // the cell ended before the window did
 			case <-t.C:
 			}
+			p.snapSockets(i)
 			vals := make([]time.Duration, len(ms))
 			for j, m := range ms {
 				v, err := m.cpu(ctx)
@@ -206,7 +212,7 @@ func probeCost(ctx context.Context, ms []meter, notes []string, load *Load) *cos
 			}
 			p.at[i] = time.Now()
 			p.machine[i], _ = proc.MachineCPU()
-			p.sampleSockets(ctx, i)
+			p.ownSockets(ctx, i)
 			if i == 0 {
 				p.start = vals
 			} else {
@@ -217,14 +223,38 @@ func probeCost(ctx context.Context, ms []meter, notes []string, load *Load) *cos
 	return p
 }
 
-// sampleSockets reads every TCP socket's counters and which of them each
-// role's processes hold, at window edge i.
-func (p *costProbe) sampleSockets(ctx context.Context, i int) {
-	if p.sockErr != nil {
+// span is the share of the measured window between two samples: the
+// samples are taken as close to the window's edges as a timer allows (a
+// loaded machine wakes it late), so what they saw is charged to the calls
+// of that share of the window (the rate is steady within a cell).
+func (p *costProbe) span(at [2]time.Time) float64 {
+	if p.window <= 0 {
+		return 1
+	}
+	return at[1].Sub(at[0]).Seconds() / p.window.Seconds()
+}
+
+// snapSockets reads every TCP socket's counters at window edge i, first
+// thing at the edge (the processes' socket inodes can be read after:
+// sockets outlive the moment).
+func (p *costProbe) snapSockets(i int) {
+	if p.sockErr != nil || !slices.ContainsFunc(p.ms, func(m meter) bool { return m.pids != nil }) {
+		return
+	}
+	snap, err := sockstat.Snapshot()
+	if err != nil {
+		p.sockErr = err
+		return
+	}
+	p.socks[i], p.sockAt[i] = snap, time.Now()
+}
+
+// ownSockets reads which sockets each role's processes hold, at edge i.
+func (p *costProbe) ownSockets(ctx context.Context, i int) {
+	if p.sockErr != nil || p.socks[i] == nil {
 		return
 	}
 	owner := make([]map[uint32]bool, len(p.ms))
-	any := false
 	for j, m := range p.ms {
 		if m.pids == nil {
 			continue
@@ -235,32 +265,24 @@ func (p *costProbe) sampleSockets(ctx context.Context, i int) {
 			return
 		}
 		owner[j] = proc.SocketInodes(pids)
-		any = true
 	}
-	if !any {
-		return
-	}
-	snap, err := sockstat.Snapshot()
-	if err != nil {
-		p.sockErr = err
-		return
-	}
-	p.socks[i], p.owner[i] = snap, owner
+	p.owner[i] = owner
 }
 
 // traffic is each role's data segments and bytes over the window: the
 // counters' growth on sockets open at both edges, and everything a socket
 // opened within the window carried. Sockets closed within it are missed,
 // and counted so in a note.
-func (p *costProbe) traffic(c *results.Cost, calls int64) {
+func (p *costProbe) traffic(c *results.Cost, calls float64) {
 	if p.sockErr != nil {
 		c.Notes = append(c.Notes, "segments and bytes not counted: "+p.sockErr.Error())
 		return
 	}
-	if p.socks[0] == nil || p.socks[1] == nil {
+	if p.owner[0] == nil || p.owner[1] == nil {
 		return
 	}
-	per := func(v uint64) float64 { return math.Round(float64(v)/float64(calls)*100) / 100 }
+	calls *= p.span(p.sockAt)
+	per := func(v uint64) float64 { return math.Round(float64(v)/calls*100) / 100 }
 	for j, m := range p.ms {
 		if p.owner[1][j] == nil {
 			continue
@@ -330,13 +352,13 @@ func (p *costProbe) cost(m *Measurement) *results.Cost {
 		Notes:         slices.Clone(p.notes),
 	}
 	for i, m := range p.ms {
-		us := float64(p.end[i]-p.start[i]) / 1e3 / float64(calls)
+		us := float64(p.end[i]-p.start[i]) / 1e3 / (float64(calls) * p.span(p.at))
 		c.CPUUsPerCall[m.role] = math.Round(us*100) / 100
 	}
 	if len(p.ms) > 1 {
 		c.Notes = append(c.Notes, "the CPU of other processes is read from /proc at 10 ms resolution")
 	}
-	p.traffic(c, calls)
+	p.traffic(c, float64(calls))
 	if l, ok := loadBetween(p.machine[0], p.machine[1], p.start, p.end, p.at[1].Sub(p.at[0])); ok {
 		c.OtherCPUCores, c.StealCores = &l.other, &l.steal
 		if l.busy() {
