@@ -421,12 +421,19 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 }
 
 // Settling: unmeasured one-second windows at the unit's first load until
-// SettleWindows in a row agree within SettleTolerance on throughput and
-// p50 with no failure, or the scenario's settle cap runs out.
+// SettleWindows in a row agree within SettleTolerance on p50 and within
+// SettleThroughputTolerance on throughput, with no failure, or the
+// scenario's settle cap runs out. Throughput gets the wider band: on this
+// kind of shared VM a one-caller cell's throughput moves up to 25% from
+// one second to the next with its p50 within 3% (tcp at one caller: 29.5k
+// to 38.6k calls/s at p50 22.7-23.5µs, six windows of a default run), the
+// hypervisor's stalls, which no warm-up ends; a broker still warming
+// moves both (RocketMQ: p50 3.6 ms falling to 2.6 ms).
 const (
-	SettleWindows   = 3
-	SettleTolerance = 0.10
-	settleWindow    = time.Second
+	SettleWindows             = 3
+	SettleTolerance           = 0.10
+	SettleThroughputTolerance = 0.20
+	settleWindow              = time.Second
 )
 
 // settle runs unmeasured load through the unit until it is at steady
@@ -473,27 +480,27 @@ func settle(ctx context.Context, p Plan, u Unit, addr string, load Load) results
 	return w
 }
 
-// SettledWindows reports whether the last SettleWindows windows agree
-// within SettleTolerance on throughput and p50, none with a failure.
+// SettledWindows reports whether the last SettleWindows windows agree on
+// throughput and p50 (see SettleTolerance), none with a failure.
 func SettledWindows(ws []results.WarmupWindow) bool {
 	if len(ws) < SettleWindows {
 		return false
 	}
 	last := ws[len(ws)-SettleWindows:]
-	within := func(get func(results.WarmupWindow) float64) bool {
+	within := func(tol float64, get func(results.WarmupWindow) float64) bool {
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, w := range last {
 			lo, hi = min(lo, get(w)), max(hi, get(w))
 		}
-		return lo > 0 && hi <= lo*(1+SettleTolerance)
+		return lo > 0 && hi <= lo*(1+tol)
 	}
 	for _, w := range last {
 		if w.Failed > 0 {
 			return false
 		}
 	}
-	return within(func(w results.WarmupWindow) float64 { return w.Throughput }) &&
-		within(func(w results.WarmupWindow) float64 { return w.P50 })
+	return within(SettleThroughputTolerance, func(w results.WarmupWindow) float64 { return w.Throughput }) &&
+		within(SettleTolerance, func(w results.WarmupWindow) float64 { return w.P50 })
 }
 
 // BrokerWarmupConcurrency is how many callers load a broker while it warms
