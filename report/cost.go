@@ -181,23 +181,13 @@ func (m *model) costs() *costView {
 }
 
 func (v *costView) markdown() string {
-	s := "**CPU per call** (user + system time of each process over the measured window, divided by the calls completed)\n\n| cell |"
-	align := "|---|"
-	for _, r := range v.Roles {
-		s += " " + r + " |"
-		align += "--:|"
+	rows := make([][]string, len(v.Rows))
+	for i, r := range v.Rows {
+		rows[i] = append(append([]string{}, r.CPU...), r.Total)
 	}
-	s += " total |\n" + align + "--:|\n"
-	for _, r := range v.Rows {
-		s += "| " + mdEscape(r.Label) + " |"
-		for _, c := range r.CPU {
-			if c == "" {
-				c = "–"
-			}
-			s += " " + c + " |"
-		}
-		s += " " + r.Total + " |\n"
-	}
+	labels := func(i int) string { return v.Rows[i].Label }
+	s := "**CPU per call** (user + system time of each process over the measured window, divided by the calls completed)\n\n" +
+		mdRoleTable(v.Roles, []string{"total"}, labels, rows)
 	for _, n := range v.Notes {
 		s += fmt.Sprintf("\n- %s", mdEscape(n))
 	}
@@ -205,22 +195,33 @@ func (v *costView) markdown() string {
 	if len(v.Segments) == 0 {
 		return s
 	}
-	s += "**TCP data segments per call** (sent / received on each role's connections, from the kernel's per-socket counters; on one host every segment sent is received once, so the sent column's total is the network transfers per call)\n\n| cell |"
-	align = "|---|"
-	for _, r := range v.SegRoles {
+	rows = make([][]string, len(v.Segments))
+	for i, r := range v.Segments {
+		rows[i] = append(append([]string{}, r.Segs...), r.Total, r.Bytes)
+	}
+	labels = func(i int) string { return v.Segments[i].Label }
+	return s + "**TCP data segments per call** (sent / received on each role's connections, from the kernel's per-socket counters; on one host every segment sent is received once, so the sent column's total is the network transfers per call)\n\n" +
+		mdRoleTable(v.SegRoles, []string{"transfers", "bytes sent"}, labels, rows) + "\n"
+}
+
+// mdRoleTable is a table of one row per cell: its label, a column per
+// role ("–" where empty), then the extra columns.
+func mdRoleTable(roles, extra []string, label func(int) string, rows [][]string) string {
+	s, align := "| cell |", "|---|"
+	for _, r := range append(append([]string{}, roles...), extra...) {
 		s += " " + r + " |"
 		align += "--:|"
 	}
-	s += " transfers | bytes sent |\n" + align + "--:|--:|\n"
-	for _, r := range v.Segments {
-		s += "| " + mdEscape(r.Label) + " |"
-		for _, c := range r.Segs {
+	s += "\n" + align + "\n"
+	for i, cells := range rows {
+		s += "| " + mdEscape(label(i)) + " |"
+		for _, c := range cells {
 			if c == "" {
 				c = "–"
 			}
 			s += " " + c + " |"
 		}
-		s += " " + r.Total + " | " + r.Bytes + " |\n"
+		s += "\n"
 	}
-	return s + "\n"
+	return s
 }

@@ -51,13 +51,7 @@ func saturationChart(run *results.Run, s *results.Saturation) (template.HTML, er
 	if len(ladder)+len(p50) == 0 {
 		return "", nil
 	}
-	p := newPlot("Latency against throughput")
-	p.X.Label.Text = "ok calls/s"
-	p.Y.Label.Text = "latency (log scale)"
-	grid := plotter.NewGrid()
-	grid.Vertical.Color = color.Gray{0xe4}
-	grid.Horizontal.Color = color.Gray{0xe4}
-	p.Add(grid)
+	p := newGridPlot("Latency against throughput", "ok calls/s", "latency (log scale)")
 	xmax, ymin, ymax := 0.0, math.Inf(1), 0.0
 	for _, xy := range []plotter.XYs{ladder, p50, p99} {
 		for _, pt := range xy {
