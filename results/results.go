@@ -143,6 +143,12 @@ type Cell struct {
 	Uncorrected Latency `json:"uncorrected"`
 	AllCalls    Latency `json:"all_calls"`
 	Responder   Latency `json:"responder"`
+	// QueueDelay is, for ok calls, the time from the caller's send to the
+	// responder's handler start, measured by the responder against the
+	// request's send time on one host's wall clock: the network, a
+	// broker's queues, a consumer's polling. Absent when the responder is
+	// remote (two hosts' clocks) or its replies carried none.
+	QueueDelay *Latency `json:"queue_delay,omitempty"`
 	// ResponderConcurrency is how many requests the responder handled at
 	// once at most.
 	ResponderConcurrency int `json:"responder_concurrency,omitempty"`

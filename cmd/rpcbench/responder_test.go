@@ -127,3 +127,24 @@ func TestCostPerCall(t *testing.T) {
 		}
 	}
 }
+
+// Every ok reply carries the time from its send to the responder's handler
+// start, by this host's clock: less than the whole call, more than
+// nothing, for a direct driver and through a broker.
+func TestQueueDelay(t *testing.T) {
+	out := t.TempDir()
+	r := runBin(t, "run", "--drivers", "tcp,nats:core", "--duration", "500ms", "--warmup", "100ms", "--settle", "0s", "--concurrency", "1", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	run := driverstest.ReadResults(t, out)
+	if len(run.Cells) != 2 {
+		t.Fatalf("%d cells", len(run.Cells))
+	}
+	for _, c := range run.Cells {
+		q := c.QueueDelay
+		if q == nil || q.Count < c.Counts.OK*99/100 || q.P50 <= 0 || q.P50 >= c.Latency.P50 {
+			t.Fatalf("%s: queue delay %+v, latency p50 %vµs, %d ok calls", c.Key, q, c.Latency.P50, c.Counts.OK)
+		}
+	}
+}

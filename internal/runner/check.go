@@ -32,7 +32,7 @@ func MemoryEstimate(load Load) int64 {
 	perWorker := int64(wire.MaxRequestLen(load.Payload)+wire.MaxReplyLen(reply)) + workerStack
 	hist := hdrhistogram.New(results.HistMin, HistMax(load.Timeout), results.HistDigits).ByteSize()
 	sec := hdrhistogram.New(results.HistMin, HistMax(load.Timeout), secondHistDigits).ByteSize()
-	perShard := int64(5*hist + sec)
+	perShard := int64(6*hist + sec)
 	shards := int64(min(load.Concurrency, MaxShards)) + 1
 	return int64(load.Concurrency)*perWorker + shards*perShard + int64(load.Payload+reply)
 }

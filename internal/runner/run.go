@@ -406,6 +406,9 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 			}
 		default:
 			_, err = runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes, bh)
+			if p.Target != "" {
+				c.QueueDelay = nil // the responder's clock is another host's
+			}
 		}
 		if err != nil {
 			c.Error = err.Error()
@@ -780,6 +783,10 @@ func fill(c *results.Cell, m *Measurement, load Load) error {
 	c.Uncorrected = results.Summarize(m.Uncorrected)
 	c.AllCalls = results.Summarize(m.All)
 	c.Responder = results.Summarize(m.Responder)
+	if m.Queue != nil && m.Queue.TotalCount() > 0 {
+		q := results.Summarize(m.Queue)
+		c.QueueDelay = &q
+	}
 	c.Errors = m.Errors
 	c.Series = m.Series
 	if m.Lateness != nil {
