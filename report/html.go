@@ -61,6 +61,7 @@ type page struct {
 	Saturation []satRow
 	Cost       *costView
 	Hops       []hopRow
+	Queues     []queueRow
 	Faults     []faultView
 	FaultNote  string
 	Runs       []runView
@@ -131,6 +132,7 @@ func (m *model) page() (*page, error) {
 		Saturation: m.saturation(),
 		Cost:       m.costs(),
 		Hops:       m.hops(),
+		Queues:     m.queues(),
 		Faults:     m.faults(),
 		FaultNote:  faultLimitsNote,
 	}

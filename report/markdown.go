@@ -150,6 +150,7 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 		}
 		bw.WriteString("\n")
 	}
+	bw.WriteString(m.queuesMarkdown())
 	if cv := m.costs(); cv != nil {
 		bw.WriteString(cv.markdown())
 	}

@@ -145,3 +145,27 @@ func TestSaturationChart(t *testing.T) {
 		t.Error("the knee is not drawn")
 	}
 }
+
+// A cell's queue delay is in both reports, beside the call's p50; cells
+// without one (a remote responder) leave the table out.
+func TestQueueDelayReported(t *testing.T) {
+	run := synthRun(t, 7, spec{driver: "nats", variant: "core", payload: 64, conc: 1, medianUs: 200})
+	md := renderMarkdown(t, run)
+	if strings.Contains(md, "**Queue delay**") {
+		t.Fatal("a queue-delay table without any queue delay")
+	}
+	for i := range run.Cells {
+		run.Cells[i].QueueDelay = &results.Latency{Count: 100, P50: 80, P99: 300}
+	}
+	md = renderMarkdown(t, run)
+	if !strings.Contains(md, "**Queue delay**") || !strings.Contains(md, "| 80.0 µs | 300 µs |") {
+		t.Fatalf("summary lacks the queue delay:\n%s", md)
+	}
+	var b bytes.Buffer
+	if err := HTML(&b, []*results.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `id="queue"`) || !strings.Contains(b.String(), "80.0 µs") {
+		t.Error("HTML lacks the queue delay")
+	}
+}
