@@ -130,7 +130,8 @@ func TestCostPerCall(t *testing.T) {
 
 // Every ok reply carries the time from its send to the responder's handler
 // start, by this host's clock: less than the whole call, more than
-// nothing, for a direct driver and through a broker.
+// nothing, for a direct driver and through a broker; and the broker's
+// own sockets are counted as the broker's.
 func TestQueueDelay(t *testing.T) {
 	out := t.TempDir()
 	r := runBin(t, "run", "--drivers", "tcp,nats:core", "--duration", "500ms", "--warmup", "100ms", "--settle", "0s", "--concurrency", "1", "--out", out)
@@ -145,6 +146,22 @@ func TestQueueDelay(t *testing.T) {
 		q := c.QueueDelay
 		if q == nil || q.Count < c.Counts.OK*99/100 || q.P50 <= 0 || q.P50 >= c.Latency.P50 {
 			t.Fatalf("%s: queue delay %+v, latency p50 %vµs, %d ok calls", c.Key, q, c.Latency.P50, c.Counts.OK)
+		}
+		if c.Driver != "nats" {
+			continue
+		}
+		// through the broker, one caller: the caller and the responder
+		// each send one segment a call, the broker two (the request on to
+		// the responder, the reply back to the caller), all counted from
+		// the kernel's sockets of each role's processes
+		if c.Cost == nil {
+			t.Fatalf("%s: no cost", c.Key)
+		}
+		for role, want := range map[string]float64{"caller": 1, "responder": 1, "broker": 2} {
+			f, ok := c.Cost.SegmentsPerCall[role]
+			if !ok || f.Sent < want*0.85 || f.Sent > want*1.2 {
+				t.Errorf("%s: %s sends %+v data segments a call (counted: %v), want %v", c.Key, role, f, ok, want)
+			}
 		}
 	}
 }
