@@ -72,6 +72,8 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 			drv += " ⚠ generator-limited"
 		case r.unsettled:
 			drv += " ⚠ unsettled"
+		case r.busy:
+			drv += " ⚠ busy machine"
 		}
 		cells := []string{drv, r.variant}
 		if m.multiRun() {

@@ -169,3 +169,25 @@ func TestQueueDelayReported(t *testing.T) {
 		t.Error("HTML lacks the queue delay")
 	}
 }
+
+// A cell measured while others took over BusyCores of the machine is
+// marked so in both reports; one on a quiet machine is not.
+func TestBusyMachineMarked(t *testing.T) {
+	run := synthRun(t, 7, spec{driver: "tcp", variant: "mux", payload: 64, conc: 1, medianUs: 20})
+	quiet, busy := 0.05, 0.6
+	run.Cells[0].Cost = &results.Cost{OtherCPUCores: &quiet, StealCores: &quiet}
+	if md := renderMarkdown(t, run); strings.Contains(md, "busy machine") {
+		t.Fatal("a quiet cell marked busy")
+	}
+	run.Cells[0].Cost.StealCores = &busy
+	if md := renderMarkdown(t, run); !strings.Contains(md, "tcp (direct) ⚠ busy machine") {
+		t.Fatalf("a busy cell not marked:\n%s", md)
+	}
+	var b bytes.Buffer
+	if err := HTML(&b, []*results.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "busy machine") {
+		t.Error("HTML does not mark the busy cell")
+	}
+}

@@ -325,6 +325,17 @@ type Cost struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
+// BusyCores is how much CPU, in cores, others (processes other than a
+// cell's own, or the hypervisor as steal) may take during a cell's window
+// before the machine counts as busy for it.
+const BusyCores = 0.25
+
+// Busy reports whether others took more than BusyCores of the machine in
+// the window.
+func (c *Cost) Busy() bool {
+	return c != nil && ((c.OtherCPUCores != nil && *c.OtherCPUCores > BusyCores) || (c.StealCores != nil && *c.StealCores > BusyCores))
+}
+
 // Flow is a per-call amount in each direction.
 type Flow struct {
 	Sent     float64 `json:"sent"`

@@ -109,7 +109,7 @@ const probeGrace = 100 * time.Millisecond
 // (or the hypervisor, as steal) may take on average before the machine
 // counts as busy for that cell: a sweep trial then says nothing and is
 // repeated, and a cell says so in a note.
-const BusyCores = 0.25
+const BusyCores = results.BusyCores
 
 // machineLoad is what others took of the machine between two samples,
 // in cores: the CPU of processes other than the metered ones (the
