@@ -372,6 +372,7 @@ func startActiveMQOnce(ctx context.Context, opts StartOptions, home, java string
 		Source:  SourceProcess,
 		Version: ActiveMQServerVersion(server),
 		CPU:     PidCPU(cmd.Process.Pid),
+		PIDs:    PidTree(cmd.Process.Pid),
 		Control: &processControl{name: "activemq", cmd: &p.cmd, exited: &p.exited, grace: 5 * time.Second,
 			ready: func(ctx context.Context) error {
 				_, err := waitStomp(ctx, addr, p.exited)
@@ -584,6 +585,7 @@ func startActiveMQContainer(ctx context.Context, opts StartOptions) (*ActiveMQBr
 			Image:   c.Image,
 			Version: ActiveMQServerVersion(server),
 			CPU:     c.CPU,
+			PIDs:    c.PIDs,
 			Control: &containerControlStomp{containerControl{c: c, ports: ports}, addr},
 			Details: map[string]string{
 				"server":    server,
