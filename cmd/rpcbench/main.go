@@ -41,6 +41,7 @@ var commands = []struct {
 	{"report", newReportCmd},
 	{"compare", newCompareCmd},
 	{"export", newExportCmd},
+	{"claims", newClaimsCmd},
 }
 
 // usageErr wraps a message as bad input.
