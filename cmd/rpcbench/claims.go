@@ -56,7 +56,7 @@ internal/claims/schema.json) and claims.md.`,
 	fl.StringSliceVar(&f.from, "from", nil, "judge stored results instead of running: result.json files or directories holding them, comma-separated or repeated")
 	fl.StringVarP(&f.out, "out", "o", "", "where claims.json and claims.md go (default: with --from beside the first results given; else a new results/<stamp>-claims directory, with the runs in it)")
 	fl.StringVar(&f.only, "only", "", "claims to judge, comma-separated (e.g. C1,C6; default all: "+strings.Join(claims.IDs(), ",")+")")
-	fl.BoolVar(&f.quick, "quick", false, "shorter cells (0.5 s measured, 100 ms warm-up, 3 s broker warm-up; still 3 repetitions)")
+	fl.BoolVar(&f.quick, "quick", false, "shorter cells (0.5 s measured, 100 ms warm-up, 3 s broker warm-up; still 3 repetitions and the scenario's settling)")
 	fl.StringVar(&f.settle, "settle", "", "cap on each driver variant's settling before its first cell (e.g. 6s; 0s: none, steadiness is then not checked)")
 	fl.StringArrayVar(&f.brokers, "broker", nil, "use a running broker: KIND=URL; repeatable (broker faults, C5, need brokers rpcbench starts)")
 	fl.StringVar(&f.responder, "responder", responderProcess, "where each driver's responder runs: process or in-process (fault claims, C5 and C6, need process)")
@@ -171,7 +171,9 @@ func quickOverrides(sc *scenarios.Scenario, quick bool, settle string, settleGiv
 		if len(sc.Faults) == 0 && len(sc.Phases) == 0 {
 			o.Duration, o.Set["duration"] = "500ms", true
 			o.Warmup, o.Set["warmup"] = "100ms", true
-			o.Settle, o.Set["settle"] = "4s", true
+			// settle keeps the scenario's cap: settling takes three 1 s
+			// windows that agree, and a unit that did not settle makes
+			// its cells unusable
 		}
 	}
 	if settleGiven {

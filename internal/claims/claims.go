@@ -181,7 +181,7 @@ func judgeOne(c Claim, d *data) Judgement {
 	f := c.judge(d)
 	j := Judgement{
 		ID: c.ID, Claim: c.Claim, Source: c.Source, Assertion: c.Assertion, Tolerance: c.Tolerance,
-		Evidence: Evidence{Machine: d.machine, Runs: d.runIDs(f.comparisons), Comparisons: f.comparisons, Missing: f.missing, Notes: f.notes},
+		Evidence: Evidence{Machine: d.machine, Runs: d.runIDs(f.comparisons), Comparisons: f.comparisons, Missing: f.missing, Notes: append(f.notes, d.notes...)},
 	}
 	if j.Evidence.Comparisons == nil {
 		j.Evidence.Comparisons = []Comparison{}

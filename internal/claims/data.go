@@ -17,6 +17,8 @@ type data struct {
 	byKey   map[string]*group
 	skipped map[string]string // driver or driver/variant -> why it did not run
 	machine string
+	// notes apply to every claim (runs whose steadiness was not checked)
+	notes []string
 }
 
 // group is one cell key's repetitions, from every run that has it.
@@ -44,6 +46,9 @@ func index(runs []*results.Run) *data {
 		}
 		if m := machineOf(r.Environment); !slices.Contains(machines, m) {
 			machines = append(machines, m)
+		}
+		if (r.Scenario.Settle == "0s" || r.Scenario.Settle == "0") && len(r.Cells) > 0 {
+			d.notes = append(d.notes, "run "+r.ID+": settle 0s: whether each driver variant had reached a steady state was not checked")
 		}
 		for _, s := range r.Skipped {
 			k := s.Driver

@@ -73,5 +73,5 @@ func shorten(s string, n int) string {
 }
 
 func mdEscape(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
 }
