@@ -2,6 +2,7 @@ package claims
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/rpcbench/rpcbench/results"
 )
@@ -52,11 +53,11 @@ func judgeC7(d *data) finding {
 		var bd *group
 		var bdErr float64
 		var bdRef CellRef
-		bdWhy := ""
+		var bdWhy []string
 		for _, g := range directs {
 			e, ref, why := burstErr(g)
 			if why != "" {
-				bdWhy = why
+				bdWhy = append(bdWhy, why)
 				continue
 			}
 			if bd == nil || e < bdErr {
@@ -67,7 +68,7 @@ func judgeC7(d *data) finding {
 			mqErr, ref, why := burstErr(g)
 			cmp := Comparison{What: fmt.Sprintf("burst %s: error rate", g.label()), Metric: "error rate difference (direct − MQ)", Outcome: Undecided, Threshold: 0.001, Cells: []CellRef{ref}}
 			if bd == nil {
-				cmp.Why = "no usable direct cell: " + bdWhy
+				cmp.Why = "no usable direct cell: " + strings.Join(bdWhy, "; ")
 				f.comparisons = append(f.comparisons, cmp)
 				continue
 			}

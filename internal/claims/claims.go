@@ -245,7 +245,7 @@ func decide(f finding) (Verdict, string) {
 		}
 		return Mixed, r + missing
 	case len(undecided) > 0:
-		r := fmt.Sprintf("%d of %d comparisons undecided: %s", len(undecided), len(f.comparisons), list(undecided, 4))
+		r := fmt.Sprintf("%d of %d comparisons undecided (%s): %s", len(undecided), len(f.comparisons), causes(undecided), list(undecided, 4))
 		if len(holds)+len(fails) > 0 {
 			r += fmt.Sprintf("; the %d decided ones %s", len(holds)+len(fails), map[bool]string{true: "hold", false: "fail"}[len(holds) > 0])
 		}
@@ -254,6 +254,41 @@ func decide(f finding) (Verdict, string) {
 		return Supported, fmt.Sprintf("all %d comparisons hold: %s", len(holds), list(holds, 6)) + missing
 	}
 	return Refuted, fmt.Sprintf("all %d comparisons fail: %s", len(fails), list(fails, 6)) + missing
+}
+
+// causes counts the undecided comparisons by why, e.g. "unsettled
+// cells: 3, inside the noise: 1".
+func causes(cs []Comparison) string {
+	kinds := []struct{ match, name string }{
+		{"unsettled", "unsettled cells"},
+		{"generator-limited", "generator-limited cells"},
+		{"of calls failed", "cells with failures over 0.1%"},
+		{"did not run", "cells that did not run"},
+		{"cut short", "cells cut short"},
+		{"too few repetitions", "too few repetitions"},
+		{"inside the noise", "inside the noise"},
+		{"resolution", "inside the resolution"},
+	}
+	counts := map[string]int{}
+	var order []string
+	for _, c := range cs {
+		name := "other"
+		for _, k := range kinds {
+			if strings.Contains(c.Why, k.match) {
+				name = k.name
+				break
+			}
+		}
+		if counts[name] == 0 {
+			order = append(order, name)
+		}
+		counts[name]++
+	}
+	var parts []string
+	for _, n := range order {
+		parts = append(parts, fmt.Sprintf("%s: %d", n, counts[n]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func fmtNum(v float64) string {

@@ -55,7 +55,7 @@ func TestC1(t *testing.T) {
 	// unsettled
 	bad = reps("nats", "core", 1, 300, tight)
 	bad[2].Unsettled = true
-	want(t, judge(t, "C1", run("r", cat(tcp, bad)...)), Inconclusive, "unsettled")
+	want(t, judge(t, "C1", run("r", cat(tcp, bad)...)), Inconclusive, "(unsettled cells: 1)", "repetition 3: unsettled")
 	// no broker at all: the skip reason is quoted
 	r := run("r", tcp...)
 	r.Skipped = []results.Skip{{Driver: "rabbitmq", Reason: "skipped: no Docker engine"}}
@@ -184,6 +184,11 @@ func TestC6(t *testing.T) {
 	r := mk(0, 3)
 	r.Cells[0].Faults.Ledger.Undrained = true
 	want(t, judge(t, "C6", r), Inconclusive, "not drained")
+	// RocketMQ's async flush stores the request in its commit log: durable
+	// for a responder fault
+	r = mk(0, 3)
+	r.Cells = append(r.Cells, killCell("rocketmq", "async-flush", results.Ledger{Attempted: 1000, ExactlyOnce: 998, Lost: 2}, 0))
+	want(t, judge(t, "C6", r), Mixed, "rocketmq/async-flush")
 	// the light variant is shown, with no assertion
 	j := judge(t, "C6", mk(0, 3))
 	if len(j.Evidence.Comparisons) != 2 || !strings.Contains(strings.Join(j.Evidence.Notes, " "), "reply-queue/transient") {

@@ -60,10 +60,10 @@ func window(f *results.Faults, from, to float64) (ok, failed int64, secs float64
 
 func brokerAction(a string) bool { return strings.HasSuffix(a, "-broker") }
 
-func faultRef(g *group, run string, vals ...float64) CellRef {
-	r := CellRef{Key: g.key, Runs: []string{run}, Repetitions: len(g.cells), Values: vals}
-	r.Mean, r.SD = meanSD(vals)
-	return r
+// faultRef is a fault cell as a comparison used it: the one value judged
+// (the other counts are in the comparison's what).
+func faultRef(g *group, run string, v float64) CellRef {
+	return CellRef{Key: g.key, Runs: []string{run}, Repetitions: 1, Values: []float64{v}, Mean: v}
 }
 
 func judgeC5(d *data) finding {
@@ -114,7 +114,7 @@ func judgeC5(d *data) finding {
 				}
 				share := (float64(ook) / osecs) / (float64(bok) / bsecs)
 				cmp.Value = ptr(share)
-				cmp.Cells = []CellRef{faultRef(g, run.ID, share, float64(failed))}
+				cmp.Cells = []CellRef{faultRef(g, run.ID, share)}
 				if g.isBroker() {
 					cmp.What = "MQ " + cmp.What + ": ok share (failed calls: " + fmt.Sprint(failed) + ")"
 					cmp.Threshold = 0.5
@@ -153,6 +153,20 @@ func judgeC5(d *data) finding {
 	return f
 }
 
+// keeps classes an MQ variant for a responder fault: "durable" when the
+// broker stores the request (in its log or a durable queue) before the
+// responder gets it and hands it out again until it is handled, "light"
+// otherwise. RocketMQ's flush modes and Kafka's acks differ only in when
+// the stored request reaches the disk, which a responder fault does not
+// touch.
+func keeps(driver, variant string) string {
+	switch driver {
+	case "rocketmq", "kafka":
+		return "durable"
+	}
+	return durability(driver, variant)
+}
+
 func keyOf(c *results.Cell) string {
 	if c.Key != "" {
 		return c.Key
@@ -176,12 +190,12 @@ func judgeC6(d *data) finding {
 			ev, l := c.Faults.Events[k], c.Faults.Ledger
 			class := "direct"
 			if g.isBroker() {
-				class = durability(g.driver, g.variant)
+				class = keeps(g.driver, g.variant)
 			}
 			seen := fmt.Sprintf("lost %d, duplicated %d (redelivered %d), executed after timeout %d, failed calls %d", l.Lost, l.Duplicated, l.Redelivered, l.ExecutedAfterTimeout, c.Counts.Failed())
 			label := fmt.Sprintf("%s, responder killed (%s, repetition %d): %s", g.label(), run.ID, c.Repetition, seen)
 			cmp := Comparison{What: label, Metric: "lost requests", Outcome: Undecided,
-				Cells: []CellRef{faultRef(g, run.ID, float64(l.Lost), float64(l.Duplicated), float64(l.ExecutedAfterTimeout), float64(c.Counts.Failed()))}}
+				Cells: []CellRef{faultRef(g, run.ID, float64(l.Lost))}}
 			switch {
 			case ev.Error != "":
 				cmp.Why = "the responder could not be killed or restarted: " + ev.Error
@@ -210,6 +224,7 @@ func judgeC6(d *data) finding {
 				cmp.What = "direct " + cmp.What
 				cmp.Metric = "lost, executed after timeout or failed calls"
 				cmp.Value, cmp.Threshold = ptr(float64(n)), 0
+				cmp.Cells = []CellRef{faultRef(g, run.ID, float64(n))}
 				cmp.Outcome = map[bool]Outcome{true: Holds, false: Fails}[n > 0]
 			default:
 				// light MQ variants: no assertion, shown for what they are
