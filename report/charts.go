@@ -78,6 +78,17 @@ func newPlot(title string) *plot.Plot {
 	return p
 }
 
+// newGridPlot is a plot with its title, axis labels and a light grid.
+func newGridPlot(title, x, y string) *plot.Plot {
+	p := newPlot(title)
+	p.X.Label.Text, p.Y.Label.Text = x, y
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = color.Gray{0xe4}
+	grid.Horizontal.Color = color.Gray{0xe4}
+	p.Add(grid)
+	return p
+}
+
 // render draws the chart and returns inline SVG markup. It returns "" when
 // the chart has no data.
 func (cs chartSpec) render() (template.HTML, error) {

@@ -92,13 +92,7 @@ func timelineChart(f *results.Faults) (template.HTML, error) {
 		failXY = append(failXY, plotter.XY{X: p.T, Y: float64(p.Failed) * perSec})
 		ymax = math.Max(ymax, math.Max(float64(p.OK), float64(p.Failed))*perSec)
 	}
-	p := newPlot("calls ending per second (100 ms steps)")
-	p.X.Label.Text = "seconds from the cell's start"
-	p.Y.Label.Text = "calls/s"
-	grid := plotter.NewGrid()
-	grid.Vertical.Color = color.Gray{0xe4}
-	grid.Horizontal.Color = color.Gray{0xe4}
-	p.Add(grid)
+	p := newGridPlot("calls ending per second (100 ms steps)", "seconds from the cell's start", "calls/s")
 	ok, err := plotter.NewLine(okXY)
 	if err != nil {
 		return "", err

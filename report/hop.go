@@ -10,7 +10,8 @@ import (
 
 // hopRow is one cell configuration measured at several one-way delays:
 // the slope of its p50 against the delay is the number of one-way
-// traversals on one call's critical path (about 2 for direct RPC).
+// traversals on one call's critical path (about 2 for direct RPC, 4
+// through a broker).
 type hopRow struct {
 	Label  string
 	Points string // "0s: 31.2 µs, 250µs: 551 µs, ..."

@@ -61,6 +61,7 @@ type page struct {
 	Saturation []satRow
 	Cost       *costView
 	Hops       []hopRow
+	Queues     []queueRow
 	Faults     []faultView
 	FaultNote  string
 	Runs       []runView
@@ -131,6 +132,7 @@ func (m *model) page() (*page, error) {
 		Saturation: m.saturation(),
 		Cost:       m.costs(),
 		Hops:       m.hops(),
+		Queues:     m.queues(),
 		Faults:     m.faults(),
 		FaultNote:  faultLimitsNote,
 	}
@@ -234,6 +236,8 @@ func (m *model) rowView(r *row) rowView {
 		v.Flag, v.FlagDetail = "generator-limited", r.genLimited
 	case r.unsettled:
 		v.Flag, v.FlagDetail = "unsettled", "measured before the driver's throughput and p50 settled (see the run's warm-ups)"
+	case r.busy:
+		v.Flag, v.FlagDetail = "busy machine", fmt.Sprintf("other processes or the hypervisor took over %.2f cores during the window (cost.other_cpu_cores, cost.steal_cores)", results.BusyCores)
 	}
 	if v.FlagDetail == "" && len(r.errorMsgs) > 0 {
 		e := r.errorMsgs[0]

@@ -72,6 +72,8 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 			drv += " ⚠ generator-limited"
 		case r.unsettled:
 			drv += " ⚠ unsettled"
+		case r.busy:
+			drv += " ⚠ busy machine"
 		}
 		cells := []string{drv, r.variant}
 		if m.multiRun() {
@@ -144,12 +146,13 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 	}
 	bw.WriteString(m.faultsMarkdown())
 	if hs := m.hops(); len(hs) > 0 {
-		bw.WriteString("**Hop delay** (a delay proxy between callers and responder; the slope of p50 against the one-way delay is the one-way traversals on a call's critical path: about 2 for direct RPC)\n\n| cell | p50 by one-way delay | slope |\n|---|---|--:|\n")
+		bw.WriteString("**Hop delay** (a delay proxy on every hop: callers to responder, or callers to broker and responder to broker; the slope of p50 against the one-way delay is the one-way traversals on a call's critical path: about 2 for direct RPC, 4 through a broker)\n\n| cell | p50 by one-way delay | slope |\n|---|---|--:|\n")
 		for _, h := range hs {
 			fmt.Fprintf(bw, "| %s | %s | %s |\n", mdEscape(h.Label), mdEscape(h.Points), h.Slope)
 		}
 		bw.WriteString("\n")
 	}
+	bw.WriteString(m.queuesMarkdown())
 	if cv := m.costs(); cv != nil {
 		bw.WriteString(cv.markdown())
 	}

@@ -62,6 +62,7 @@ type row struct {
 	cellErrors             []string
 	incomplete             bool
 	unsettled              bool // measured before its unit reached a steady state
+	busy                   bool // others took over results.BusyCores of the machine in some repetition's window
 
 	ratio float64 // p99 over the p99 of the fastest direct-RPC row at the same point; 0 when there is none
 }
@@ -251,6 +252,7 @@ func (r *row) merge() error {
 	msgs := map[string]int64{}
 	for _, c := range r.reps {
 		r.unsettled = r.unsettled || c.Unsettled
+		r.busy = r.busy || c.Cost.Busy()
 		if c.GeneratorLimited() && r.genLimited == "" {
 			r.genLimited = c.Generator.Reason
 		}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"html/template"
 	"strconv"
 )
 
@@ -14,13 +15,16 @@ type satRow struct {
 	Objective      string
 	Trials         string
 	Found          bool
+	// Chart is latency against throughput with the knee and R* marked.
+	Chart template.HTML
 }
 
 // saturation lists what the runs' sweeps found.
 func (m *model) saturation() []satRow {
 	var out []satRow
 	for i, run := range m.runs {
-		for _, s := range run.Saturation {
+		for si := range run.Saturation {
+			s := &run.Saturation[si]
 			r := satRow{
 				Run:       m.labels[i],
 				Label:     driverLabel(s.Driver, s.Variant) + optionsSuffix(s.Options),
@@ -52,6 +56,7 @@ func (m *model) saturation() []satRow {
 			default:
 				r.Bracket = "no trial passed or failed"
 			}
+			r.Chart, _ = saturationChart(run, s)
 			out = append(out, r)
 		}
 	}

@@ -111,3 +111,83 @@ func TestHopSlope(t *testing.T) {
 		t.Errorf("summary lacks the hop slope 2.00:\n%s", md)
 	}
 }
+
+// The latency-against-throughput chart marks the knee (X_sat) and R*
+// where the sweep confirmed one, and no R* where it found none.
+func TestSaturationChart(t *testing.T) {
+	run := synthRun(t, 7, spec{driver: "grpc", variant: "unary", payload: 64, conc: 4, medianUs: 200})
+	rstar := 41000.0
+	s := results.Saturation{Driver: "grpc", Variant: "unary", XSat: 45000, XSatConcurrency: 4, MaxSustainableRate: &rstar,
+		Settings: results.SweepSettings{Ladder: []int{1, 2, 4}},
+		Trials: []results.SweepTrial{
+			{Rate: 20000, OKRate: 19990, P50: 150, P99: 400, Verdict: "pass"},
+			{Rate: 41000, OKRate: 40950, P50: 210, P99: 900, Verdict: "pass"},
+			{Rate: 51000, OKRate: 45000, P50: 5000, P99: 40000, Verdict: "fail"},
+		}}
+	svg, err := saturationChart(run, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"X_sat (knee) 45.0k/s", "R* 41.0k/s", "closed-loop ladder, p50", "open-loop trials, p99", "trial failed"} {
+		if !strings.Contains(string(svg), want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	s.MaxSustainableRate = nil
+	svg, err = saturationChart(run, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(svg), "R* ") {
+		t.Error("a sweep that found no R* has one drawn")
+	}
+	if !strings.Contains(string(svg), "X_sat (knee)") {
+		t.Error("the knee is not drawn")
+	}
+}
+
+// A cell's queue delay is in both reports, beside the call's p50; cells
+// without one (a remote responder) leave the table out.
+func TestQueueDelayReported(t *testing.T) {
+	run := synthRun(t, 7, spec{driver: "nats", variant: "core", payload: 64, conc: 1, medianUs: 200})
+	md := renderMarkdown(t, run)
+	if strings.Contains(md, "**Queue delay**") {
+		t.Fatal("a queue-delay table without any queue delay")
+	}
+	for i := range run.Cells {
+		run.Cells[i].QueueDelay = &results.Latency{Count: 100, P50: 80, P99: 300}
+	}
+	md = renderMarkdown(t, run)
+	if !strings.Contains(md, "**Queue delay**") || !strings.Contains(md, "| 80.0 µs | 300 µs |") {
+		t.Fatalf("summary lacks the queue delay:\n%s", md)
+	}
+	var b bytes.Buffer
+	if err := HTML(&b, []*results.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `id="queue"`) || !strings.Contains(b.String(), "80.0 µs") {
+		t.Error("HTML lacks the queue delay")
+	}
+}
+
+// A cell measured while others took over BusyCores of the machine is
+// marked so in both reports; one on a quiet machine is not.
+func TestBusyMachineMarked(t *testing.T) {
+	run := synthRun(t, 7, spec{driver: "tcp", variant: "mux", payload: 64, conc: 1, medianUs: 20})
+	quiet, busy := 0.05, 0.6
+	run.Cells[0].Cost = &results.Cost{OtherCPUCores: &quiet, StealCores: &quiet}
+	if md := renderMarkdown(t, run); strings.Contains(md, "busy machine") {
+		t.Fatal("a quiet cell marked busy")
+	}
+	run.Cells[0].Cost.StealCores = &busy
+	if md := renderMarkdown(t, run); !strings.Contains(md, "tcp (direct) ⚠ busy machine") {
+		t.Fatalf("a busy cell not marked:\n%s", md)
+	}
+	var b bytes.Buffer
+	if err := HTML(&b, []*results.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "busy machine") {
+		t.Error("HTML does not mark the busy cell")
+	}
+}

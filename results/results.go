@@ -143,6 +143,12 @@ type Cell struct {
 	Uncorrected Latency `json:"uncorrected"`
 	AllCalls    Latency `json:"all_calls"`
 	Responder   Latency `json:"responder"`
+	// QueueDelay is, for ok calls, the time from the caller's send to the
+	// responder's handler start, measured by the responder against the
+	// request's send time on one host's wall clock: the network, a
+	// broker's queues, a consumer's polling. Absent when the responder is
+	// remote (two hosts' clocks) or its replies carried none.
+	QueueDelay *Latency `json:"queue_delay,omitempty"`
 	// ResponderConcurrency is how many requests the responder handled at
 	// once at most.
 	ResponderConcurrency int `json:"responder_concurrency,omitempty"`
@@ -297,8 +303,43 @@ type Cost struct {
 	// "caller" (rpcbench's own process; "caller+responder" when the
 	// responder runs in it), "responder", "broker".
 	CPUUsPerCall map[string]float64 `json:"cpu_us_per_call"`
+	// SegmentsPerCall are TCP segments that carried data, per call, sent
+	// and received on the connections each role's processes hold (the
+	// kernel's per-socket tcp_info counters); BytesPerCall the payload
+	// bytes. On one host a segment one role sends another receives, so
+	// the sum of Sent over the roles is the network transfers per call.
+	SegmentsPerCall map[string]Flow `json:"segments_per_call,omitempty"`
+	BytesPerCall    map[string]Flow `json:"bytes_per_call,omitempty"`
+	// Connections are the TCP connections each role held at the window's
+	// end.
+	Connections map[string]int `json:"connections,omitempty"`
+	// OtherCPUCores is the CPU, in cores, that processes other than the
+	// measured roles used on the machine during the window (the machine's
+	// user, system and steal time less the roles'): over 0.25 the machine
+	// was busy and the cell's figures say less about the transport.
+	OtherCPUCores *float64 `json:"other_cpu_cores,omitempty"`
+	// StealCores is the CPU, in cores, the hypervisor gave to others
+	// while this VM had work (/proc/stat steal): over 0.25, busy too.
+	StealCores *float64 `json:"steal_cores,omitempty"`
 	// Notes say what is not counted where.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// BusyCores is how much CPU, in cores, others (processes other than a
+// cell's own, or the hypervisor as steal) may take during a cell's window
+// before the machine counts as busy for it.
+const BusyCores = 0.25
+
+// Busy reports whether others took more than BusyCores of the machine in
+// the window.
+func (c *Cost) Busy() bool {
+	return c != nil && ((c.OtherCPUCores != nil && *c.OtherCPUCores > BusyCores) || (c.StealCores != nil && *c.StealCores > BusyCores))
+}
+
+// Flow is a per-call amount in each direction.
+type Flow struct {
+	Sent     float64 `json:"sent"`
+	Received float64 `json:"received"`
 }
 
 // Little checks a cell against Little's law: calls in flight on average =

@@ -63,6 +63,10 @@ type SweepTrial struct {
 	P50First         float64 `json:"p50_first_us"`
 	P50Last          float64 `json:"p50_last_us"`
 	GeneratorLimited bool    `json:"generator_limited"`
-	Verdict          string  `json:"verdict"`
-	Why              string  `json:"why,omitempty"`
+	// OtherCPUCores is what processes other than the trial's own used,
+	// in cores (over 0.25: busy, and the trial is repeated).
+	OtherCPUCores float64 `json:"other_cpu_cores"`
+	StealCores    float64 `json:"steal_cores"`
+	Verdict       string  `json:"verdict"`
+	Why           string  `json:"why,omitempty"`
 }

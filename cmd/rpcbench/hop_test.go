@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rpcbench/rpcbench/internal/driverstest"
+	"github.com/rpcbench/rpcbench/results"
 )
 
 // TestHopDelay: with network.one_way_delay every cell runs once per delay
@@ -14,15 +15,7 @@ import (
 // achieved (never less than asked), and cells at different delays have
 // different keys.
 func TestHopDelay(t *testing.T) {
-	dir := t.TempDir()
-	sc := filepath.Join(dir, "hop.yaml")
-	os.WriteFile(sc, []byte("name: hop\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1]\nduration: 500ms\nwarmup: 100ms\nsettle: 0s\nnetwork:\n  one_way_delay: [0, 300us]\n"), 0o644)
-	out := filepath.Join(dir, "out")
-	r := runBin(t, "run", "--scenario", sc, "--out", out)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	run := driverstest.ReadResults(t, out)
+	run := runHop(t, "name: hop\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1]\nduration: 500ms\nwarmup: 100ms\nsettle: 0s\nnetwork:\n  one_way_delay: [0, 300us]\n")
 	if len(run.Cells) != 2 || run.Cells[0].Key == run.Cells[1].Key {
 		t.Fatalf("cells: %d, keys %q", len(run.Cells), []string{run.Cells[0].Key, run.Cells[len(run.Cells)-1].Key})
 	}
@@ -47,10 +40,46 @@ func TestHopDelay(t *testing.T) {
 	}
 }
 
+// A broker driver's cells put a delay proxy on both its hops: the
+// callers' to the broker and the responder's. Every call then crosses the
+// delay four times (caller to broker, broker to responder and back), so
+// p50 grows by about 4 x the one-way delay, against 2 for direct RPC.
+func TestHopDelayBroker(t *testing.T) {
+	run := runHop(t, "name: hop\ndrivers: [{name: nats, variants: [core]}]\npayloads: [64]\nconcurrency: [1]\nduration: 1s\nwarmup: 200ms\nsettle: 0s\nnetwork:\n  one_way_delay: [0, 1ms]\n")
+	if len(run.Cells) != 2 {
+		t.Fatalf("%d cells", len(run.Cells))
+	}
+	for _, c := range run.Cells {
+		// towards the broker: every request from a caller and every reply
+		// from the responder, through one proxy or the other
+		if h := c.Hop; h == nil || h.Chunks[0] < 2*c.Counts.OK || h.Chunks[1] < 2*c.Counts.OK {
+			t.Fatalf("cell %s hop %+v, %d ok calls: not both hops proxied", c.Key, c.Hop, c.Counts.OK)
+		}
+	}
+	slope := (run.Cells[1].Latency.P50 - run.Cells[0].Latency.P50) / 1000
+	if slope < 3.3 || slope > 5.5 {
+		t.Fatalf("p50 %.0fµs at 0, %.0fµs at 1ms one way: %.2f traversals, want about 4", run.Cells[0].Latency.P50, run.Cells[1].Latency.P50, slope)
+	}
+}
+
+// runHop runs the scenario yaml and returns its results.
+func runHop(t *testing.T, yaml string) *results.Run {
+	t.Helper()
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "hop.yaml")
+	os.WriteFile(sc, []byte(yaml), 0o644)
+	out := filepath.Join(dir, "out")
+	r := runBin(t, "run", "--scenario", sc, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	return driverstest.ReadResults(t, out)
+}
+
 func TestHopDelayRefusesBrokers(t *testing.T) {
 	dir := t.TempDir()
 	sc := filepath.Join(dir, "hop.yaml")
-	os.WriteFile(sc, []byte("name: hop\ndrivers: [nats]\npayloads: [64]\nconcurrency: [1]\nnetwork:\n  one_way_delay: [0]\n"), 0o644)
+	os.WriteFile(sc, []byte("name: hop\ndrivers: [rocketmq]\npayloads: [64]\nconcurrency: [1]\nnetwork:\n  one_way_delay: [0]\n"), 0o644)
 	out := filepath.Join(dir, "out")
-	wantBadInput(t, runBin(t, "run", "--scenario", sc, "--out", out), "network: the delay proxy sits between a direct driver's callers and responder", out)
+	wantBadInput(t, runBin(t, "run", "--scenario", sc, "--out", out), "network: rocketmq cannot run behind delay proxies (RocketMQ clients ask the name server", out)
 }

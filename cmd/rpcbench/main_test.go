@@ -152,6 +152,9 @@ func TestServeAndRun(t *testing.T) {
 				if c.Counts.OK == 0 || c.Counts.Failed() != 0 {
 					t.Fatalf("cell %s: %+v", c.Key, c.Counts)
 				}
+				if c.QueueDelay != nil {
+					t.Fatalf("cell %s: a queue delay from a remote responder's clock: %+v", c.Key, c.QueueDelay)
+				}
 			}
 			serve.Process.Signal(syscall.SIGINT)
 			if err := serve.Wait(); err != nil {

@@ -107,8 +107,12 @@ func (p *progress) CellDone(c *results.Cell) {
 		fmt.Fprintf(p.w, "%s failed: %s\n", p.label, c.Error)
 		return
 	}
-	fmt.Fprintf(p.w, "%s  %.0f calls/s  p50 %s  p99 %s  errors %d\n", p.label, c.Throughput,
-		fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), c.Counts.Failed()+c.Counts.Overflow)
+	busy := ""
+	if c.Cost.Busy() {
+		busy = fmt.Sprintf("  (machine busy: other processes %.2f cores, steal %.2f)", *c.Cost.OtherCPUCores, *c.Cost.StealCores)
+	}
+	fmt.Fprintf(p.w, "%s  %.0f calls/s  p50 %s  p99 %s  errors %d%s\n", p.label, c.Throughput,
+		fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), c.Counts.Failed()+c.Counts.Overflow, busy)
 }
 
 func (p *progress) Note(msg string) {

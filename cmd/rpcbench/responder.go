@@ -156,6 +156,9 @@ func (p *responderProc) Signal(sig syscall.Signal) error {
 // CPU is the CPU time the responder process has used.
 func (p *responderProc) CPU() (time.Duration, error) { return proc.TreeCPU(p.cmd.Process.Pid) }
 
+// PIDs are the responder process and its descendants.
+func (p *responderProc) PIDs() ([]int, error) { return proc.TreePIDs(p.cmd.Process.Pid) }
+
 // Close stops the child: SIGINT (serve closes its responder), then SIGKILL
 // to its process group if it has not exited within responderStopGrace.
 func (p *responderProc) Close() error {

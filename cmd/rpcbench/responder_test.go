@@ -93,9 +93,10 @@ func TestCostPerCall(t *testing.T) {
 	for _, tc := range []struct {
 		where string
 		roles []string
-	}{{"process", []string{"caller", "responder"}}, {"in-process", []string{"caller+responder"}}} {
+		segs  float64 // data segments each role sends per call
+	}{{"process", []string{"caller", "responder"}, 1}, {"in-process", []string{"caller+responder"}, 2}} {
 		out := t.TempDir()
-		r := runBin(t, "run", "--drivers", "tcp", "--duration", "1s", "--warmup", "100ms", "--settle", "0s", "--concurrency", "4", "--responder", tc.where, "--out", out)
+		r := runBin(t, "run", "--drivers", "tcp", "--duration", "1s", "--warmup", "100ms", "--settle", "0s", "--concurrency", "1", "--responder", tc.where, "--out", out)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -110,6 +111,56 @@ func TestCostPerCall(t *testing.T) {
 			// a call costs each side at least a read and a write syscall
 			if us := c.Cost.CPUUsPerCall[role]; us <= 0.5 {
 				t.Errorf("%s: %s %vµs of CPU per call", tc.where, role, us)
+			}
+			// one caller, one connection: each call is one request
+			// segment and one reply segment; the window's edges are read
+			// by a timer, late on a loaded machine, hence the margin (a
+			// socket missed or counted twice is off by a factor of 2)
+			f, ok := c.Cost.SegmentsPerCall[role]
+			if !ok || f.Sent < tc.segs*0.85 || f.Sent > tc.segs*1.2 || f.Received < tc.segs*0.85 || f.Received > tc.segs*1.2 {
+				t.Errorf("%s: %s data segments per call %+v (counted: %v), want %v each way", tc.where, role, f, ok, tc.segs)
+			}
+			// a 64-byte payload and its frame header, each way
+			if b := c.Cost.BytesPerCall[role]; b.Sent < 64*tc.segs || b.Received < 64*tc.segs {
+				t.Errorf("%s: %s bytes per call %+v", tc.where, role, b)
+			}
+		}
+	}
+}
+
+// Every ok reply carries the time from its send to the responder's handler
+// start, by this host's clock: less than the whole call, more than
+// nothing, for a direct driver and through a broker; and the broker's
+// own sockets are counted as the broker's.
+func TestQueueDelay(t *testing.T) {
+	out := t.TempDir()
+	r := runBin(t, "run", "--drivers", "tcp,nats:core", "--duration", "500ms", "--warmup", "100ms", "--settle", "0s", "--concurrency", "1", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	run := driverstest.ReadResults(t, out)
+	if len(run.Cells) != 2 {
+		t.Fatalf("%d cells", len(run.Cells))
+	}
+	for _, c := range run.Cells {
+		q := c.QueueDelay
+		if q == nil || q.Count < c.Counts.OK*99/100 || q.P50 <= 0 || q.P50 >= c.Latency.P50 {
+			t.Fatalf("%s: queue delay %+v, latency p50 %vµs, %d ok calls", c.Key, q, c.Latency.P50, c.Counts.OK)
+		}
+		if c.Driver != "nats" {
+			continue
+		}
+		// through the broker, one caller: the caller and the responder
+		// each send one segment a call, the broker two (the request on to
+		// the responder, the reply back to the caller), all counted from
+		// the kernel's sockets of each role's processes
+		if c.Cost == nil {
+			t.Fatalf("%s: no cost", c.Key)
+		}
+		for role, want := range map[string]float64{"caller": 1, "responder": 1, "broker": 2} {
+			f, ok := c.Cost.SegmentsPerCall[role]
+			if !ok || f.Sent < want*0.85 || f.Sent > want*1.2 {
+				t.Errorf("%s: %s sends %+v data segments a call (counted: %v), want %v", c.Key, role, f, ok, want)
 			}
 		}
 	}

@@ -64,12 +64,12 @@ func TestConfigure(t *testing.T) {
 
 // TestJSONRoundTrip: the JSON form carries every field of the Call.
 func TestJSONRoundTrip(t *testing.T) {
-	in := http.Call{ID: 7, Payload: []byte("abc"), Checksum: 9, ServiceTimeNs: 5, ResponseSize: 3, SentUnixNano: 11, HandlerNs: 13, Error: "e"}
+	in := http.Call{ID: 7, Payload: []byte("abc"), Checksum: 9, ServiceTimeNs: 5, ResponseSize: 3, SentUnixNano: 11, HandlerNs: 13, Error: "e", QueuedNs: 17}
 	var out http.Call
 	if err := out.FromWire(in.AppendWire(nil)); err != nil {
 		t.Fatal(err)
 	}
-	if string(out.Payload) != "abc" || out.ID != 7 || out.Checksum != 9 || out.ServiceTimeNs != 5 || out.ResponseSize != 3 || out.SentUnixNano != 11 || out.HandlerNs != 13 || out.Error != "e" {
+	if string(out.Payload) != "abc" || out.ID != 7 || out.Checksum != 9 || out.ServiceTimeNs != 5 || out.ResponseSize != 3 || out.SentUnixNano != 11 || out.HandlerNs != 13 || out.Error != "e" || out.QueuedNs != 17 {
 		t.Fatalf("got %+v", out)
 	}
 }

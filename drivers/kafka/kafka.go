@@ -55,7 +55,8 @@
 //
 // Limits: requests and replies up to MaxMessageSize, under the broker's
 // default message.max.bytes (1 MiB) and franz-go's ProducerBatchMaxBytes
-// with room for a batch header and the headers.
+// with room for a batch header and the headers; less where the broker's
+// message.max.bytes is smaller (asked once its address is known).
 package kafka
 
 import (
@@ -65,6 +66,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,6 +140,7 @@ var spec = drivers.Spec{
 	// a JVM broker runs several times slower until its JIT has compiled
 	// the hot paths
 	BrokerWarmup: true,
+	NoBrokerHop:  "Kafka clients connect to the listeners the broker advertises in its metadata, not to the bootstrap address",
 }
 
 // Driver is the kafka driver.
@@ -239,9 +242,50 @@ func (t *Transport) Config() drivers.Config { return t.cfg }
 // flush.messages itself.
 func (*Transport) BrokerParams() map[string]string { return nil }
 
-// Limits are MaxMessageSize both ways.
-func (*Transport) Limits(context.Context, string) drivers.Limits {
-	return drivers.Limits{MaxRequest: MaxMessageSize, MaxReply: MaxMessageSize}
+// Limits are MaxMessageSize both ways, or less where the broker at
+// broker takes smaller messages (its message.max.bytes, less the room
+// MaxMessageSize leaves for a batch header and the headers).
+func (*Transport) Limits(ctx context.Context, broker string) drivers.Limits {
+	n := MaxMessageSize
+	if broker != "" {
+		if m, err := brokerMessageMax(ctx, broker); err == nil && m-maxBatchOverhead < n {
+			n = max(m-maxBatchOverhead, 0)
+		}
+	}
+	return drivers.Limits{MaxRequest: n, MaxReply: n}
+}
+
+// maxBatchOverhead is what a one-record batch adds to its value.
+const maxBatchOverhead = producerBatchMax - MaxMessageSize
+
+// producerBatchMax is franz-go's ProducerBatchMaxBytes the driver sets.
+const producerBatchMax = 1_000_000
+
+// brokerMessageMax asks the cluster at addr for its message.max.bytes.
+func brokerMessageMax(ctx context.Context, addr string) (int, error) {
+	seeds, _, err := parseAddr(addr)
+	if err != nil {
+		return 0, err
+	}
+	cl, err := newClient(seeds, "rpcbench-limits")
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rcs, err := kadm.NewClient(cl).DescribeBrokerConfigs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key == "message.max.bytes" && c.Value != nil {
+				return strconv.Atoi(*c.Value)
+			}
+		}
+	}
+	return 0, errors.New("the broker did not say its message.max.bytes")
 }
 
 // CheckTarget checks a responder's address: BOOTSTRAP#TOPIC.
@@ -274,7 +318,7 @@ func (o options) producerOpts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.ProducerLinger(o.linger),
 		kgo.ProducerBatchCompression(o.compression),
-		kgo.ProducerBatchMaxBytes(1_000_000),
+		kgo.ProducerBatchMaxBytes(producerBatchMax),
 	}
 	if o.variant == AcksLeader {
 		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())

@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"testing"
 	"time"
 
@@ -157,4 +158,49 @@ func TestSpringHeaders(t *testing.T) {
 	}()
 	cl := driverstest.Dial(t, tr, url+"#"+topic)
 	driverstest.AllOK(t, driverstest.Calls(t, cl, runner.Load{Payload: 64, Concurrency: 4, Calls: 100}), 100)
+}
+
+// The driver's limit follows the broker's message.max.bytes where that
+// is below the driver's own: lowered on the running broker, the limit
+// drops with it; restored, it is MaxMessageSize again.
+func TestLimitsFromBroker(t *testing.T) {
+	addr := needBroker(t)
+	tr := driverstest.Configure(t, kafka.New(), drivers.Config{})
+	ctx := context.Background()
+	if l := tr.Limits(ctx, addr); l.MaxRequest != kafka.MaxMessageSize || l.MaxReply != kafka.MaxMessageSize {
+		t.Fatalf("default broker: limits %+v, want %d", l, kafka.MaxMessageSize)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	set := func(v *string) {
+		t.Helper()
+		op := kadm.SetConfig
+		if v == nil {
+			op = kadm.DeleteConfig
+		}
+		rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: op, Name: "message.max.bytes", Value: v}})
+		if err == nil {
+			for _, r := range rs {
+				err = errors.Join(err, r.Err)
+			}
+		}
+		if err != nil {
+			t.Fatalf("set message.max.bytes to %v: %v", v, err)
+		}
+	}
+	small := "500000"
+	set(&small)
+	defer set(nil)
+	want := 500000 - (1_000_000 - kafka.MaxMessageSize)
+	deadline := time.Now().Add(10 * time.Second)
+	for l := tr.Limits(ctx, addr); l.MaxRequest != want; l = tr.Limits(ctx, addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("message.max.bytes=500000: limits %+v, want %d", l, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

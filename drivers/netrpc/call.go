@@ -16,6 +16,7 @@ type Call struct {
 	SentUnixNano  int64  `json:"sent_unix_nano,omitempty"`
 	HandlerNs     int64  `json:"handler_ns,omitempty"`
 	Error         string `json:"error,omitempty"`
+	QueuedNs      int64  `json:"queued_ns,omitempty"`
 }
 
 // FromWire decodes Call bytes (protobuf) into c.
@@ -25,12 +26,12 @@ func (c *Call) FromWire(b []byte) error {
 		return err
 	}
 	*c = Call{ID: f.ID, Payload: f.Payload, Checksum: f.Checksum, ServiceTimeNs: f.ServiceTimeNs,
-		ResponseSize: f.ResponseSize, SentUnixNano: f.SentUnixNano, HandlerNs: f.HandlerNs, Error: string(f.Error)}
+		ResponseSize: f.ResponseSize, SentUnixNano: f.SentUnixNano, HandlerNs: f.HandlerNs, Error: string(f.Error), QueuedNs: f.QueuedNs}
 	return nil
 }
 
 // AppendWire appends c encoded as Call bytes (protobuf) to b.
 func (c *Call) AppendWire(b []byte) []byte {
 	return wire.Append(b, &wire.Fields{ID: c.ID, Payload: c.Payload, Checksum: c.Checksum, ServiceTimeNs: c.ServiceTimeNs,
-		ResponseSize: c.ResponseSize, SentUnixNano: c.SentUnixNano, HandlerNs: c.HandlerNs, Error: []byte(c.Error)})
+		ResponseSize: c.ResponseSize, SentUnixNano: c.SentUnixNano, HandlerNs: c.HandlerNs, Error: []byte(c.Error), QueuedNs: c.QueuedNs})
 }

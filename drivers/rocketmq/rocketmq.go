@@ -155,6 +155,7 @@ var spec = drivers.Spec{
 	// a JVM broker runs several times slower until its JIT has compiled
 	// the hot paths
 	BrokerWarmup: true,
+	NoBrokerHop:  "RocketMQ clients ask the name server for the broker's address and connect to it directly",
 }
 
 // BrokerParams tells the run which broker a variant needs: the starter's

@@ -14,6 +14,7 @@ struct Call {
   6: i64 sent_unix_nano
   7: i64 handler_ns
   8: string error
+  9: i64 queued_ns
 }
 
 service Bench {

@@ -86,14 +86,14 @@ func FromWire(b []byte, c *benchthrift.Call) error {
 		return err
 	}
 	*c = benchthrift.Call{ID: int64(f.ID), Payload: f.Payload, Checksum: int32(f.Checksum), ServiceTimeNs: f.ServiceTimeNs,
-		ResponseSize: int32(f.ResponseSize), SentUnixNano: f.SentUnixNano, HandlerNs: f.HandlerNs, Error: string(f.Error)}
+		ResponseSize: int32(f.ResponseSize), SentUnixNano: f.SentUnixNano, HandlerNs: f.HandlerNs, Error: string(f.Error), QueuedNs: f.QueuedNs}
 	return nil
 }
 
 // AppendWire appends the Thrift struct c as Call bytes (protobuf) to b.
 func AppendWire(b []byte, c *benchthrift.Call) []byte {
 	return wire.Append(b, &wire.Fields{ID: uint64(c.ID), Payload: c.Payload, Checksum: uint32(c.Checksum), ServiceTimeNs: c.ServiceTimeNs,
-		ResponseSize: uint32(c.ResponseSize), SentUnixNano: c.SentUnixNano, HandlerNs: c.HandlerNs, Error: []byte(c.Error)})
+		ResponseSize: uint32(c.ResponseSize), SentUnixNano: c.SentUnixNano, HandlerNs: c.HandlerNs, Error: []byte(c.Error), QueuedNs: c.QueuedNs})
 }
 
 // connTransport is a TTransport over a net.Conn with a write buffer, so a

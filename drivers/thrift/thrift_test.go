@@ -54,12 +54,12 @@ func TestConfigure(t *testing.T) {
 // TestWireRoundTrip: the Thrift struct carries every field of the Call,
 // the unsigned ones at their full width.
 func TestWireRoundTrip(t *testing.T) {
-	in := benchthrift.Call{ID: -1, Payload: []byte("abc"), Checksum: -2, ServiceTimeNs: 5, ResponseSize: 3, SentUnixNano: 11, HandlerNs: 13, Error: "e"}
+	in := benchthrift.Call{ID: -1, Payload: []byte("abc"), Checksum: -2, ServiceTimeNs: 5, ResponseSize: 3, SentUnixNano: 11, HandlerNs: 13, Error: "e", QueuedNs: 17}
 	var out benchthrift.Call
 	if err := thrift.FromWire(thrift.AppendWire(nil, &in), &out); err != nil {
 		t.Fatal(err)
 	}
-	if string(out.Payload) != "abc" || out.ID != -1 || out.Checksum != -2 || out.ServiceTimeNs != 5 || out.ResponseSize != 3 || out.SentUnixNano != 11 || out.HandlerNs != 13 || out.Error != "e" {
+	if string(out.Payload) != "abc" || out.ID != -1 || out.Checksum != -2 || out.ServiceTimeNs != 5 || out.ResponseSize != 3 || out.SentUnixNano != 11 || out.HandlerNs != 13 || out.Error != "e" || out.QueuedNs != 17 {
 		t.Fatalf("got %+v", out)
 	}
 }

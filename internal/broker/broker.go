@@ -32,6 +32,9 @@ type Broker struct {
 	// when it cannot be known (an external broker, or one embedded in
 	// rpcbench's own process).
 	CPU func(context.Context) (time.Duration, error) `json:"-"`
+	// PIDs are the broker's processes now (its process tree), whose
+	// sockets a cell's segment counts charge to the broker; nil with CPU.
+	PIDs func(context.Context) ([]int, error) `json:"-"`
 	// Control does faults to the broker (nil: rpcbench cannot, e.g. an
 	// external broker).
 	Control Control `json:"-"`
@@ -51,6 +54,11 @@ type Control interface {
 // PidCPU is a Broker.CPU for a broker run as a local process tree.
 func PidCPU(pid int) func(context.Context) (time.Duration, error) {
 	return func(context.Context) (time.Duration, error) { return proc.TreeCPU(pid) }
+}
+
+// PidTree is a Broker.PIDs for a broker run as a local process tree.
+func PidTree(pid int) func(context.Context) ([]int, error) {
+	return func(context.Context) ([]int, error) { return proc.TreePIDs(pid) }
 }
 
 // Unavailable is returned when no source can provide a broker of a kind on

@@ -153,6 +153,18 @@ func (c *Container) CPU(ctx context.Context) (time.Duration, error) {
 	return proc.TreeCPU(st.Pid)
 }
 
+// PIDs are the container's processes (its init's process tree on the host).
+func (c *Container) PIDs(ctx context.Context) ([]int, error) {
+	st, err := c.ctr.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.Pid <= 0 {
+		return nil, fmt.Errorf("container %.12s is not running", c.ID)
+	}
+	return proc.TreePIDs(st.Pid)
+}
+
 // Endpoint returns "127.0.0.1:port" for one of ContainerSpec.Ports.
 func (c *Container) Endpoint(port int) string {
 	return net.JoinHostPort(Host, strconv.Itoa(port))

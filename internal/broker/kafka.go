@@ -353,7 +353,7 @@ func startKafkaContainer(ctx context.Context, opts StartOptions) (*KafkaBroker, 
 		k := kafkaBroker(addr, ports[1], start, SourceContainer)
 		k.Container = c
 		k.Image = c.Image
-		k.CPU = c.CPU
+		k.CPU, k.PIDs = c.CPU, c.PIDs
 		k.Control = c.Control(ports[:1])
 		k.Details["network"] = string(netMode)
 		k.Details["container"] = c.Name
@@ -456,7 +456,7 @@ func startKafkaProcessOnce(ctx context.Context, opts StartOptions, home string, 
 	}
 	k := kafkaBroker(addr, ports[1], start, SourceProcess)
 	k.proc = p
-	k.CPU = PidCPU(p.cmd.Process.Pid)
+	k.CPU, k.PIDs = PidCPU(p.cmd.Process.Pid), PidTree(p.cmd.Process.Pid)
 	k.Control = &processControl{name: "kafka", cmd: &p.cmd, exited: &p.exited, grace: 5 * time.Second,
 		ready: func(ctx context.Context) error {
 			if err := waitPorts(ctx, ports[:1], restartTimeout); err != nil {

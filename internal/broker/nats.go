@@ -346,6 +346,9 @@ func NATSProcess() Starter {
 			CPU: func(context.Context) (time.Duration, error) {
 				return proc.TreeCPU(ctl.current().cmd.Process.Pid)
 			},
+			PIDs: func(context.Context) ([]int, error) {
+				return proc.TreePIDs(ctl.current().cmd.Process.Pid)
+			},
 			Control: ctl,
 			Details: map[string]string{
 				"jetstream":      "enabled",
@@ -560,7 +563,7 @@ func NATSContainer() Starter {
 		if err != nil {
 			return Broker{}, nil, err
 		}
-		b := Broker{Kind: "nats", URL: "nats://" + c.Endpoint(ports[0]), Source: "container", Image: c.Image, CPU: c.CPU, Control: c.Control(ports),
+		b := Broker{Kind: "nats", URL: "nats://" + c.Endpoint(ports[0]), Source: "container", Image: c.Image, CPU: c.CPU, PIDs: c.PIDs, Control: c.Control(ports),
 			Details: map[string]string{"jetstream_sync": "default", "max_payload": strconv.Itoa(server.MAX_PAYLOAD_SIZE), "network": string(c.Network)}}
 		return b, c.Stop, nil
 	}

@@ -116,6 +116,7 @@ func StartRabbitMQ(ctx context.Context, opts StartOptions) (*Container, Broker, 
 		Source:  "container",
 		Image:   c.Image,
 		CPU:     c.CPU,
+		PIDs:    c.PIDs,
 		Control: c.Control([]int{amqpPort}),
 		Details: map[string]string{
 			"network":   string(netMode),

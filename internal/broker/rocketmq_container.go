@@ -73,6 +73,7 @@ func startRocketMQContainer(ctx context.Context, opts StartOptions, flush string
 			Image:   c.Image,
 			Version: RocketMQVersion,
 			CPU:     c.CPU,
+			PIDs:    c.PIDs,
 			Control: c.Control([]int{nsPort, brokerPort}),
 			Details: map[string]string{
 				"flush":     flush,

@@ -156,6 +156,7 @@ func startRocketMQProcessOnce(ctx context.Context, opts StartOptions, flush, hom
 		Source:  "process",
 		Version: RocketMQVersion,
 		CPU:     PidCPU(p.cmd.Process.Pid),
+		PIDs:    PidTree(p.cmd.Process.Pid),
 		Control: &processControl{name: "rocketmq", cmd: &p.cmd, exited: &p.exited, grace: 2 * time.Second,
 			ready: func(ctx context.Context) error {
 				if err := waitPorts(ctx, []int{nsPort, brokerPort}, restartTimeout); err != nil {

@@ -59,7 +59,7 @@ type Stats struct {
 
 // Proxy forwards connections to a target.
 type Proxy struct {
-	cfg    Config
+	cfg    atomic.Pointer[Config]
 	target string
 	ln     net.Listener
 	mode   atomic.Int32
@@ -85,9 +85,10 @@ func Start(ctx context.Context, target string, cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, target: target, ln: ln, conns: map[net.Conn]struct{}{}, closed: make(chan struct{}), resume: make(chan struct{}),
+	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}, closed: make(chan struct{}), resume: make(chan struct{}),
 		achieved: hdrhistogram.New(1, int64(time.Minute), 3)}
 	close(p.resume)
+	p.cfg.Store(&cfg)
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -95,6 +96,28 @@ func Start(ctx context.Context, target string, cfg Config) (*Proxy, error) {
 
 // Addr is where callers connect instead of the target.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// SetConfig changes the delay from the next chunk read on (a responder's
+// hop to its broker outlives the cells, each with its own delay).
+func (p *Proxy) SetConfig(cfg Config) error {
+	if cfg.OneWay < 0 || cfg.Jitter < 0 {
+		return errors.New("delay: negative delay")
+	}
+	p.cfg.Store(&cfg)
+	return nil
+}
+
+// ResetStats starts counting anew (a cell's own share of a long-lived
+// proxy's traffic).
+func (p *Proxy) ResetStats() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range 2 {
+		p.bytes[i].Store(0)
+		p.chunks[i].Store(0)
+	}
+	p.achieved.Reset()
+}
 
 // Target is what the proxy forwards to.
 func (p *Proxy) Target() string { return p.target }
@@ -250,8 +273,9 @@ func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 		// it waits (see the package comment).
 		w := clock.NewWaiter(base)
 		w.MaxSpin = MaxSpin
-		w.Floor = min(p.cfg.OneWay+p.cfg.Jitter, MaxSpin)
 		for c := range q {
+			cfg := p.cfg.Load()
+			w.Floor = min(cfg.OneWay+cfg.Jitter, MaxSpin)
 			if !w.Until(context.Background(), c.due) || !p.hold() {
 				return
 			}
@@ -267,9 +291,10 @@ func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			now := time.Since(base)
-			due := now + p.cfg.OneWay
-			if p.cfg.Jitter > 0 {
-				due += time.Duration(rand.Int64N(int64(p.cfg.Jitter)))
+			cfg := p.cfg.Load()
+			due := now + cfg.OneWay
+			if cfg.Jitter > 0 {
+				due += time.Duration(rand.Int64N(int64(cfg.Jitter)))
 			}
 			due = max(due, last) // no overtaking
 			last = due

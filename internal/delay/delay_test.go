@@ -158,3 +158,54 @@ func TestPauseAndDown(t *testing.T) {
 	defer c3.Close()
 	roundTrip(t, c3, bufio.NewReader(c3), []byte("after"))
 }
+
+// SetConfig changes the delay of chunks read from then on, on a
+// connection already open; ResetStats starts the counts anew.
+func TestSetConfig(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+	}()
+	px, err := Start(context.Background(), ln.Addr().String(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	c, err := net.Dial("tcp", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rtt := func() time.Duration {
+		start := time.Now()
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	rtt()
+	if err := px.SetConfig(Config{OneWay: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	px.ResetStats()
+	if d := rtt(); d < 40*time.Millisecond {
+		t.Fatalf("round trip %v after a 20ms one-way delay was set", d)
+	}
+	if st := px.Stats(); st.Chunks != [2]int64{1, 1} || st.Achieved.Min() < int64(20*time.Millisecond)*995/1000 { // 3 digits of histogram precision
+		t.Fatalf("stats after reset: chunks %v, least achieved %v", st.Chunks, time.Duration(st.Achieved.Min()))
+	}
+	if err := px.SetConfig(Config{OneWay: -1}); err == nil {
+		t.Fatal("a negative delay was taken")
+	}
+}

@@ -53,12 +53,44 @@ func statCPU(path string) (ppid int, cpu time.Duration, err error) {
 // (a container's processes are host processes, so its init's tree is the
 // container), at /proc/PID/stat's 10 ms resolution.
 func TreeCPU(pid int) (time.Duration, error) {
-	paths, err := filepath.Glob("/proc/[0-9]*/stat")
+	t, err := readTree()
 	if err != nil {
 		return 0, err
 	}
-	parent := map[int]int{}
-	cpu := map[int]time.Duration{}
+	if _, ok := t.cpu[pid]; !ok {
+		return 0, fmt.Errorf("process %d is gone", pid)
+	}
+	var total time.Duration
+	for _, n := range t.under(pid) {
+		total += t.cpu[n]
+	}
+	return total, nil
+}
+
+// TreePIDs are process pid and all its descendants.
+func TreePIDs(pid int) ([]int, error) {
+	t, err := readTree()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := t.cpu[pid]; !ok {
+		return nil, fmt.Errorf("process %d is gone", pid)
+	}
+	return t.under(pid), nil
+}
+
+// tree is every process's parent and CPU time, read from /proc.
+type tree struct {
+	parent map[int]int
+	cpu    map[int]time.Duration
+}
+
+func readTree() (*tree, error) {
+	paths, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return nil, err
+	}
+	t := &tree{parent: map[int]int{}, cpu: map[int]time.Duration{}}
 	for _, p := range paths {
 		n, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if err != nil {
@@ -68,19 +100,21 @@ func TreeCPU(pid int) (time.Duration, error) {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		parent[n], cpu[n] = pp, c
+		t.parent[n], t.cpu[n] = pp, c
 	}
-	if _, ok := cpu[pid]; !ok {
-		return 0, fmt.Errorf("process %d is gone", pid)
-	}
-	var total time.Duration
-	for n, c := range cpu {
-		for a := n; a > 1; a = parent[a] {
+	return t, nil
+}
+
+// under lists pid and its descendants.
+func (t *tree) under(pid int) []int {
+	var out []int
+	for n := range t.cpu {
+		for a := n; a > 1; a = t.parent[a] {
 			if a == pid {
-				total += c
+				out = append(out, n)
 				break
 			}
 		}
 	}
-	return total, nil
+	return out
 }

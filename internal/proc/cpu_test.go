@@ -57,3 +57,28 @@ func TestSelfCPU(t *testing.T) {
 		t.Fatalf("SelfCPU did not grow: %v -> %v", a, b)
 	}
 }
+
+// A busy child shows in the machine's CPU: MachineCPU grows by at least
+// most of what the child used.
+func TestMachineCPU(t *testing.T) {
+	before, err := MachineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := MachineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := time.Duration(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime())
+	if used < 100*time.Millisecond {
+		t.Fatalf("the busy child used only %v", used)
+	}
+	// tick accounting differs from the child's own rusage by a few ticks
+	if after.Busy-before.Busy < used*8/10 {
+		t.Fatalf("the machine's CPU grew by %v while a child used %v", after.Busy-before.Busy, used)
+	}
+}

@@ -133,6 +133,10 @@ type Measurement struct {
 	// overflow at their timeout), corrected like Corrected.
 	All       *hdrhistogram.Histogram
 	Responder *hdrhistogram.Histogram
+	// Queue holds, for ok calls, the time from the caller's send to the
+	// responder's handler start as the responder measured it against the
+	// caller's wall clock (wire queued_ns; empty when replies carry none).
+	Queue *hdrhistogram.Histogram
 	// Lateness is the open-loop generator's own lateness per call (nil in
 	// closed loop).
 	Lateness *hdrhistogram.Histogram
@@ -460,10 +464,10 @@ type shard struct {
 	locked bool
 	mu     sync.Mutex
 
-	ok, unc, failed, resp, late *hdrhistogram.Histogram
-	counts                      results.Counts
-	errs                        map[string]int64
-	errOther                    int64
+	ok, unc, failed, resp, late, queue *hdrhistogram.Histogram
+	counts                             results.Counts
+	errs                               map[string]int64
+	errOther                           int64
 
 	// the current second of the time series
 	sec              int
@@ -482,6 +486,7 @@ func newShard(s *shared, locked bool) *shard {
 		ok:      h(),
 		failed:  h(),
 		resp:    h(),
+		queue:   h(),
 		secHist: hdrhistogram.New(results.HistMin, s.histMax, secondHistDigits),
 		sec:     -1,
 	}
@@ -549,7 +554,11 @@ var errLate = errors.New("reply arrived after the deadline (the core's clock)")
 // call makes one call with the given deadline (an offset) and returns its
 // outcome, the reply time, the responder's handler time, and the error
 // behind a failure.
-func (w *worker) call(ctx context.Context, start, deadline time.Duration, measured bool) (outcome, time.Duration, int64, error) {
+// replyTimes are what a reply says of the responder's side: its handler
+// time and the request's time from send to handler start (ns; 0: none).
+type replyTimes struct{ handler, queued int64 }
+
+func (w *worker) call(ctx context.Context, start, deadline time.Duration, measured bool) (outcome, time.Duration, replyTimes, error) {
 	s := w.s
 	w.seq++
 	id := s.load.IDBase | uint64(w.id+1)<<40 | w.seq
@@ -567,7 +576,7 @@ func (w *worker) call(ctx context.Context, start, deadline time.Duration, measur
 	reply, err := w.caller.Call(ctx, s.start.Add(deadline), w.req, w.buf[:0])
 	t1 := s.now()
 	if !w.state.CompareAndSwap(stateInCall, stateIdle) {
-		return abandoned, t1, 0, nil
+		return abandoned, t1, replyTimes{}, nil
 	}
 	if s.token != nil {
 		s.inCall.Add(-1)
@@ -578,34 +587,34 @@ func (w *worker) call(ctx context.Context, start, deadline time.Duration, measur
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return aborted, t1, 0, err
+			return aborted, t1, replyTimes{}, err
 		case t1 > deadline, errors.Is(err, drivers.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-			return timeout, t1, 0, err
+			return timeout, t1, replyTimes{}, err
 		}
-		return transport, t1, 0, err
+		return transport, t1, replyTimes{}, err
 	}
 	if t1 > deadline {
 		// The core's clock decides: a reply after the deadline is a
 		// timeout, whatever the driver returned.
-		return timeout, t1, 0, errLate
+		return timeout, t1, replyTimes{}, errLate
 	}
 	var r wire.Fields
 	if wire.Parse(reply, &r) != nil {
-		return mismatch, t1, 0, errMalformed
+		return mismatch, t1, replyTimes{}, errMalformed
 	}
 	if len(r.Error) != 0 {
-		return responderErr, t1, r.HandlerNs, responderError(r.Error)
+		return responderErr, t1, replyTimes{r.HandlerNs, r.QueuedNs}, responderError(r.Error)
 	}
 	// The reply must carry the expected checksum and exactly the expected
 	// bytes (which hash to it): comparing the bytes is exact and cheaper
 	// than hashing them again.
 	if r.ID != id {
-		return mismatch, t1, r.HandlerNs, errWrongID
+		return mismatch, t1, replyTimes{r.HandlerNs, r.QueuedNs}, errWrongID
 	}
 	if r.Checksum != s.wantSum || !bytes.Equal(r.Payload, s.want) {
-		return mismatch, t1, r.HandlerNs, errWrongPayload
+		return mismatch, t1, replyTimes{r.HandlerNs, r.QueuedNs}, errWrongPayload
 	}
-	return ok, t1, r.HandlerNs, nil
+	return ok, t1, replyTimes{r.HandlerNs, r.QueuedNs}, nil
 }
 
 var (
@@ -621,7 +630,7 @@ func (e responderError) Error() string { return "responder: " + string(e) }
 // record adds one measured call that ended at t1. start is where its
 // latency counts from (its intended start, or its send in closed loop),
 // sent its actual send, gen the generator's own lateness (open loop).
-func (w *worker) record(o outcome, start, sent, t1, gen time.Duration, handlerNs int64, err error, open bool) {
+func (w *worker) record(o outcome, start, sent, t1, gen time.Duration, rt replyTimes, err error, open bool) {
 	sh := w.sh
 	if sh.locked {
 		sh.mu.Lock()
@@ -643,8 +652,11 @@ func (w *worker) record(o outcome, start, sent, t1, gen time.Duration, handlerNs
 		if open {
 			w.recordValue(sh.unc, int64(t1-sent))
 		}
-		if handlerNs > 0 {
-			w.recordValue(sh.resp, handlerNs)
+		if rt.handler > 0 {
+			w.recordValue(sh.resp, rt.handler)
+		}
+		if rt.queued > 0 {
+			w.recordValue(sh.queue, rt.queued)
 		}
 		sh.tick(w.s, t1, lat, true)
 		w.liveOK.Add(1)
@@ -992,6 +1004,7 @@ func (s *shared) collect(ctx context.Context, stop time.Duration) *Measurement {
 		Uncorrected: h(),
 		All:         h(),
 		Responder:   h(),
+		Queue:       h(),
 		HistMax:     s.histMax,
 		Interrupted: ctx.Err() != nil,
 	}
@@ -1046,6 +1059,7 @@ func (s *shared) collect(ctx context.Context, stop time.Duration) *Measurement {
 		m.All.Merge(sh.ok)
 		m.All.Merge(sh.failed)
 		m.Responder.Merge(sh.resp)
+		m.Queue.Merge(sh.queue)
 		if open && sh.unc != nil {
 			m.Uncorrected.Merge(sh.unc)
 			m.Lateness.Merge(sh.late)

@@ -32,7 +32,7 @@ func MemoryEstimate(load Load) int64 {
 	perWorker := int64(wire.MaxRequestLen(load.Payload)+wire.MaxReplyLen(reply)) + workerStack
 	hist := hdrhistogram.New(results.HistMin, HistMax(load.Timeout), results.HistDigits).ByteSize()
 	sec := hdrhistogram.New(results.HistMin, HistMax(load.Timeout), secondHistDigits).ByteSize()
-	perShard := int64(5*hist + sec)
+	perShard := int64(6*hist + sec)
 	shards := int64(min(load.Concurrency, MaxShards)) + 1
 	return int64(load.Concurrency)*perWorker + shards*perShard + int64(load.Payload+reply)
 }
@@ -43,8 +43,8 @@ func MemoryEstimate(load Load) int64 {
 // it.
 func Check(ctx context.Context, sc *scenarios.Scenario, units []Unit) error {
 	for _, u := range units {
-		if sc.Network != nil && u.Driver.Spec().Kind == drivers.Broker {
-			return fmt.Errorf("%s: network: the delay proxy sits between a direct driver's callers and responder; it is not yet on a broker's hops (%s is a broker driver): run broker drivers without network", sc.Source, u.Driver.Spec().Name)
+		if spec := u.Driver.Spec(); sc.Network != nil && spec.Kind == drivers.Broker && spec.NoBrokerHop != "" {
+			return fmt.Errorf("%s: network: %s cannot run behind delay proxies (%s): run it without network", sc.Source, spec.Name, spec.NoBrokerHop)
 		}
 		if err := checkLimits(ctx, sc, u, ""); err != nil {
 			return err

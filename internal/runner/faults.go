@@ -318,7 +318,7 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 			}
 		}
 	}()
-	m, err := runCell(ctx, u, r.addr(), load, c, p.Observer, nil, nil)
+	m, err := runCell(ctx, u, r.addr(), load, c, p.Observer, nil, nil, nil)
 	close(stopSched)
 	<-schedDone
 	if err != nil || m == nil {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rpcbench/rpcbench/internal/proc"
 )
 
 // measured is a measurement of n calls of latency d each over secs.
@@ -46,5 +48,35 @@ func TestLittle(t *testing.T) {
 	}
 	if l := little(measured(10, time.Millisecond, 1), Load{Concurrency: 1}); l != nil {
 		t.Fatalf("10 calls checked: %+v", l)
+	}
+}
+
+// What others took of the machine is its CPU growth less the metered
+// roles', in cores, plus the hypervisor's steal; either over BusyCores
+// makes the window busy, and a negative remainder (tick accounting lags
+// the roles' own rusage) is none.
+func TestLoadBetween(t *testing.T) {
+	s := time.Second
+	for _, tc := range []struct {
+		name         string
+		busy, steal  time.Duration // machine growth
+		roles        time.Duration // the roles' growth
+		other, stole float64
+		isBusy       bool
+	}{
+		{"quiet", 1 * s, 10 * time.Millisecond, 1 * s, 0, 0.01, false},
+		{"a hog", 1800 * time.Millisecond, 0, 1 * s, 0.8, 0, true},
+		{"a neighbour VM", 1 * s, 600 * time.Millisecond, 1 * s, 0, 0.6, true},
+		{"roles ahead of ticks", 900 * time.Millisecond, 0, 1 * s, 0, 0, false},
+	} {
+		m0 := proc.Machine{Busy: 100 * s, Steal: 5 * s}
+		m1 := proc.Machine{Busy: m0.Busy + tc.busy, Steal: m0.Steal + tc.steal}
+		l, ok := loadBetween(m0, m1, []time.Duration{0, 0}, []time.Duration{tc.roles / 2, tc.roles / 2}, s)
+		if !ok || l.other != tc.other || l.steal != tc.stole || l.busy() != tc.isBusy {
+			t.Errorf("%s: %+v (ok %v), want other %v steal %v busy %v", tc.name, l, ok, tc.other, tc.stole, tc.isBusy)
+		}
+	}
+	if _, ok := loadBetween(proc.Machine{}, proc.Machine{Busy: s}, nil, nil, s); ok {
+		t.Error("a missing sample gave a load")
 	}
 }

@@ -329,6 +329,20 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		}
 	}
 	addr := p.Target
+	var bh *brokerHop
+	if p.Scenario.Network != nil && b != nil {
+		if addr != "" {
+			fail("network: a remote responder's hop to its broker cannot be given a delay from here: run without --target")
+			return true, nil
+		}
+		var err error
+		bh, at.Broker, err = startBrokerHop(ctx, at.Broker)
+		if err != nil {
+			fail(err.Error())
+			return true, nil
+		}
+		defer bh.close()
+	}
 	var srv drivers.Server
 	faulty := len(p.Scenario.Faults) > 0
 	var resp *responder
@@ -364,12 +378,11 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		run.Warmups = append(run.Warmups, w)
 		settled = w.Settled
 	}
-	var brokerCPU func(context.Context) (time.Duration, error)
-	brokerSource := ""
+	var bk *broker.Broker
 	if b != nil {
-		brokerCPU, brokerSource = b.b.CPU, b.b.Source
+		bk = &b.b
 	}
-	ms, notes := unitMeters(srv, brokerCPU, brokerSource)
+	ms, notes := unitMeters(srv, bk)
 	if p.Sweep != nil {
 		return sweepUnit(ctx, p, u, addr, brokerName, settled, run, index, total, ms, notes)
 	}
@@ -392,7 +405,10 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 				err = runFaultCell(ctx, p, resp, bk, u, cp.load, &c, *index)
 			}
 		default:
-			_, err = runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes)
+			_, err = runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes, bh)
+			if p.Target != "" {
+				c.QueueDelay = nil // the responder's clock is another host's
+			}
 		}
 		if err != nil {
 			c.Error = err.Error()
@@ -408,12 +424,19 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 }
 
 // Settling: unmeasured one-second windows at the unit's first load until
-// SettleWindows in a row agree within SettleTolerance on throughput and
-// p50 with no failure, or the scenario's settle cap runs out.
+// SettleWindows in a row agree within SettleTolerance on p50 and within
+// SettleThroughputTolerance on throughput, with no failure, or the
+// scenario's settle cap runs out. Throughput gets the wider band: on this
+// kind of shared VM a one-caller cell's throughput moves up to 25% from
+// one second to the next with its p50 within 3% (tcp at one caller: 29.5k
+// to 38.6k calls/s at p50 22.7-23.5µs, six windows of a default run), the
+// hypervisor's stalls, which no warm-up ends; a broker still warming
+// moves both (RocketMQ: p50 3.6 ms falling to 2.6 ms).
 const (
-	SettleWindows   = 3
-	SettleTolerance = 0.10
-	settleWindow    = time.Second
+	SettleWindows             = 3
+	SettleTolerance           = 0.10
+	SettleThroughputTolerance = 0.20
+	settleWindow              = time.Second
 )
 
 // settle runs unmeasured load through the unit until it is at steady
@@ -460,27 +483,27 @@ func settle(ctx context.Context, p Plan, u Unit, addr string, load Load) results
 	return w
 }
 
-// SettledWindows reports whether the last SettleWindows windows agree
-// within SettleTolerance on throughput and p50, none with a failure.
+// SettledWindows reports whether the last SettleWindows windows agree on
+// throughput and p50 (see SettleTolerance), none with a failure.
 func SettledWindows(ws []results.WarmupWindow) bool {
 	if len(ws) < SettleWindows {
 		return false
 	}
 	last := ws[len(ws)-SettleWindows:]
-	within := func(get func(results.WarmupWindow) float64) bool {
+	within := func(tol float64, get func(results.WarmupWindow) float64) bool {
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, w := range last {
 			lo, hi = min(lo, get(w)), max(hi, get(w))
 		}
-		return lo > 0 && hi <= lo*(1+SettleTolerance)
+		return lo > 0 && hi <= lo*(1+tol)
 	}
 	for _, w := range last {
 		if w.Failed > 0 {
 			return false
 		}
 	}
-	return within(func(w results.WarmupWindow) float64 { return w.Throughput }) &&
-		within(func(w results.WarmupWindow) float64 { return w.P50 })
+	return within(SettleThroughputTolerance, func(w results.WarmupWindow) float64 { return w.Throughput }) &&
+		within(SettleTolerance, func(w results.WarmupWindow) float64 { return w.P50 })
 }
 
 // BrokerWarmupConcurrency is how many callers load a broker while it warms
@@ -676,14 +699,30 @@ func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 	return u.Transport.Dial(dctx, addr)
 }
 
-func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string) (*Measurement, error) {
+func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string, bh *brokerHop) (*Measurement, error) {
 	c.StartedAt = time.Now().UTC()
-	if c.Hop != nil {
+	var proxyPorts []uint16 // the cell's delay proxies: listen ports and upstream
+	switch {
+	case c.Hop != nil && bh != nil:
+		// callers to the broker through a proxy of their own, the
+		// responder through its unit-long one, both at the cell's delay
+		if err := bh.set(c.Hop); err != nil {
+			return nil, err
+		}
+		px, err := startHop(ctx, bh.upstream, c.Hop)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { px.Close(); fillHop(c.Hop, px, bh.rpx) }()
+		addr = bh.callerAddr(addr, px)
+		proxyPorts = append(proxyPorts, portOf(px.Addr()), portOf(bh.rpx.Addr()), portOf(bh.upstream))
+	case c.Hop != nil:
 		px, err := startHop(ctx, addr, c.Hop)
 		if err != nil {
 			return nil, err
 		}
 		defer func() { px.Close(); fillHop(c.Hop, px) }()
+		proxyPorts = append(proxyPorts, portOf(px.Addr()), portOf(addr))
 		addr = px.Addr()
 	}
 	client, err := dial(ctx, u, addr)
@@ -695,10 +734,18 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 		return nil, fmt.Errorf("connect caller: %w", err)
 	}
 	probe := probeCost(ctx, ms, notes, &load)
+	if probe != nil && len(proxyPorts) > 0 {
+		// the proxies' own sockets: accepted on a proxy's port, or dialled
+		// by a proxy to its upstream (the callers dial the proxies)
+		listen, upstream := proxyPorts[:len(proxyPorts)-1], proxyPorts[len(proxyPorts)-1]
+		probe.skip = func(local, remote uint16) bool {
+			return slices.Contains(listen, local) || remote == upstream
+		}
+	}
 	m, err := RunCell(ctx, client, load, obs.Live)
 	cost := probe.cost(m)
 	if cost != nil && c.Hop != nil {
-		cost.Notes = append(cost.Notes, "the delay proxy runs in rpcbench's own process: its CPU (it spins while a chunk waits) is in the caller's figure")
+		cost.Notes = append(cost.Notes, "the delay proxies run in rpcbench's own process: their CPU (they spin while a chunk waits) is in the caller's figure; their connections stand in for the network and are not counted in anyone's segments")
 	}
 	if cerr := closeBounded(client, 5*time.Second); cerr != nil && err == nil {
 		c.Warnings = append(c.Warnings, "closing the client: "+cerr.Error())
@@ -736,6 +783,10 @@ func fill(c *results.Cell, m *Measurement, load Load) error {
 	c.Uncorrected = results.Summarize(m.Uncorrected)
 	c.AllCalls = results.Summarize(m.All)
 	c.Responder = results.Summarize(m.Responder)
+	if m.Queue != nil && m.Queue.TotalCount() > 0 {
+		q := results.Summarize(m.Queue)
+		c.QueueDelay = &q
+	}
 	c.Errors = m.Errors
 	c.Series = m.Series
 	if m.Lateness != nil {

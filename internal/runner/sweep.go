@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/rpcbench/rpcbench/internal/sweep"
@@ -66,9 +67,12 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 		c.Broker, c.Unsettled = brokerName, !settled
 		*index++
 		p.Observer.CellStart(*index, total, &c, load)
-		if _, err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes); err != nil {
+		if _, err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes, nil); err != nil {
 			c.Error = err.Error()
 			failed = true
+		}
+		if p.Target != "" {
+			c.QueueDelay = nil // the responder's clock is another host's
 		}
 		run.Cells = append(run.Cells, c)
 		p.Observer.CellDone(&c)
@@ -106,6 +110,15 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 	}
 	crit := sweep.DefaultCriteria(slo)
 	sat.Criteria = results.SweepCriteria{MinOKShare: crit.MinOKShare, MaxFailShare: crit.MaxFailShare, P99US: float64(slo) / 1e3, MaxP50Growth: crit.MaxP50Growth, P99Why: why}
+	// the machine counts as busy only when every process of the unit is
+	// metered: else the unmetered one's CPU would look like another's
+	quiet := true
+	for _, n := range notes {
+		if strings.Contains(n, "not measured") {
+			quiet = false
+			p.Observer.Note(fmt.Sprintf("%s: %s, so trials are not checked for a busy machine", name, n))
+		}
+	}
 	s := sweep.New(sweep.Config{Criteria: crit, Start: math.Round(sat.XSat / 2), Min: math.Max(1, sat.XSat/100), Max: 4 * sat.XSat})
 	p.Observer.Note(fmt.Sprintf("%s: closed-loop plateau %.0f calls/s at %d callers; searching the highest sustainable rate (p99 objective %v)", name, sat.XSat, sat.XSatConcurrency, slo))
 	for {
@@ -128,7 +141,9 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 			sat.Reason = "connect caller: " + err.Error()
 			break
 		}
+		before, cpuErr := sampleCPU(ctx, ms)
 		m, err := RunCell(ctx, client, load, nil)
+		after, cpuErr2 := sampleCPU(ctx, ms)
 		closeBounded(client, 5*time.Second)
 		if ctx.Err() != nil {
 			return failed, ctx.Err()
@@ -138,9 +153,16 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 			break
 		}
 		o := trialOutcome(m)
+		var ml machineLoad
+		if cpuErr == nil && cpuErr2 == nil && quiet {
+			ml, _ = loadOf(before, after)
+			o.Busy = ml.busy()
+		}
 		s.Record(o)
 		rec := s.Result().Trials[len(s.Result().Trials)-1]
-		sat.Trials = append(sat.Trials, trialRecord(rec, m.Seconds))
+		rt := trialRecord(rec, m.Seconds)
+		rt.OtherCPUCores, rt.StealCores = ml.other, ml.steal
+		sat.Trials = append(sat.Trials, rt)
 		p.Observer.Note(fmt.Sprintf("%s: %.0f calls/s offered%s: %s %s", name, tr.Rate, map[bool]string{true: " (full length)"}[tr.Full], rec.Verdict, rec.Why))
 	}
 	res := s.Result()

@@ -41,7 +41,12 @@ type Call struct {
 	// request to encoding the reply (includes the service time).
 	HandlerNs int64 `protobuf:"varint,7,opt,name=handler_ns,json=handlerNs,proto3" json:"handler_ns,omitempty"`
 	// error is set in replies when the responder could not serve the request.
-	Error         string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	// queued_ns is set in replies: the responder's wall clock at the
+	// handler's start less the request's sent_unix_nano (the time from the
+	// caller's send to the handler: network, broker and consumer queues;
+	// meaningful only when caller and responder share a host's clock).
+	QueuedNs      int64 `protobuf:"varint,9,opt,name=queued_ns,json=queuedNs,proto3" json:"queued_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -132,11 +137,18 @@ func (x *Call) GetError() string {
 	return ""
 }
 
+func (x *Call) GetQueuedNs() int64 {
+	if x != nil {
+		return x.QueuedNs
+	}
+	return 0
+}
+
 var File_internal_wire_rpcbench_proto protoreflect.FileDescriptor
 
 const file_internal_wire_rpcbench_proto_rawDesc = "" +
 	"\n" +
-	"\x1cinternal/wire/rpcbench.proto\x12\vrpcbench.v1\"\xf4\x01\n" +
+	"\x1cinternal/wire/rpcbench.proto\x12\vrpcbench.v1\"\x91\x02\n" +
 	"\x04Call\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1a\n" +
@@ -146,7 +158,8 @@ const file_internal_wire_rpcbench_proto_rawDesc = "" +
 	"\x0esent_unix_nano\x18\x06 \x01(\x03R\fsentUnixNano\x12\x1d\n" +
 	"\n" +
 	"handler_ns\x18\a \x01(\x03R\thandlerNs\x12\x14\n" +
-	"\x05error\x18\b \x01(\tR\x05error2j\n" +
+	"\x05error\x18\b \x01(\tR\x05error\x12\x1b\n" +
+	"\tqueued_ns\x18\t \x01(\x03R\bqueuedNs2j\n" +
 	"\x05Bench\x12-\n" +
 	"\x05Unary\x12\x11.rpcbench.v1.Call\x1a\x11.rpcbench.v1.Call\x122\n" +
 	"\x06Stream\x12\x11.rpcbench.v1.Call\x1a\x11.rpcbench.v1.Call(\x010\x01B,Z*github.com/rpcbench/rpcbench/internal/wireb\x06proto3"

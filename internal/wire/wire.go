@@ -33,6 +33,7 @@ type Fields struct {
 	SentUnixNano  int64
 	HandlerNs     int64
 	Error         []byte
+	QueuedNs      int64
 }
 
 // Append encodes f as a Call message (proto3, fields in number order, zero
@@ -70,6 +71,10 @@ func Append(b []byte, f *Fields) []byte {
 		b = protowire.AppendTag(b, 8, protowire.BytesType)
 		b = protowire.AppendBytes(b, f.Error)
 	}
+	if f.QueuedNs != 0 {
+		b = protowire.AppendTag(b, 9, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.QueuedNs))
+	}
 	return b
 }
 
@@ -86,7 +91,7 @@ func Parse(b []byte, f *Fields) error {
 		}
 		b = b[n:]
 		switch {
-		case typ == protowire.VarintType && num >= 1 && num <= 7 && num != 2:
+		case typ == protowire.VarintType && ((num >= 1 && num <= 7 && num != 2) || num == 9):
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return ErrMalformed
@@ -105,6 +110,8 @@ func Parse(b []byte, f *Fields) error {
 				f.SentUnixNano = int64(v)
 			case 7:
 				f.HandlerNs = int64(v)
+			case 9:
+				f.QueuedNs = int64(v)
 			}
 		case typ == protowire.BytesType && (num == 2 || num == 8):
 			v, n := protowire.ConsumeBytes(b)
@@ -134,7 +141,8 @@ const MaxResponseSize = 64 << 20
 // Respond is the responder's work, identical for every driver: decode the
 // request, check its payload, spend the requested service time, and append
 // the reply (same id, the payload echoed at the requested size, its
-// checksum, and the measured handler time) to buf. A request that cannot be
+// checksum, the measured handler time, and how long the request took from
+// its send to the handler's start by this host's wall clock) to buf. A request that cannot be
 // served gets a reply with Error set, never a dropped call.
 func Respond(req, buf []byte) []byte {
 	start := time.Now()
@@ -143,6 +151,14 @@ func Respond(req, buf []byte) []byte {
 		return Append(buf, &Fields{Error: []byte(err.Error()), HandlerNs: int64(time.Since(start))})
 	}
 	out := Fields{ID: in.ID}
+	if in.SentUnixNano > 0 {
+		// the caller's wall clock at its send against this process's at
+		// the handler's start: one clock only when both run on one host
+		// (the run records it only then)
+		if q := start.UnixNano() - in.SentUnixNano; q > 0 {
+			out.QueuedNs = q
+		}
+	}
 	switch {
 	case Checksum(in.Payload) != in.Checksum:
 		out.Error = []byte(fmt.Sprintf("request %d: payload checksum mismatch", in.ID))

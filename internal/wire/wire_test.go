@@ -15,14 +15,14 @@ func sampleFields() []Fields {
 		{},
 		{ID: 1},
 		{ID: 1<<40 | 7, Payload: p, Checksum: Checksum(p), ServiceTimeNs: 250_000, ResponseSize: 4096, SentUnixNano: time.Now().UnixNano()},
-		{ID: 9, HandlerNs: 12345, Error: []byte("boom")},
+		{ID: 9, HandlerNs: 12345, Error: []byte("boom"), QueuedNs: 678},
 		{ID: ^uint64(0), Payload: make([]byte, 70000), Checksum: ^uint32(0)},
 	}
 }
 
 func toProto(f *Fields) *Call {
 	return &Call{Id: f.ID, Payload: f.Payload, Checksum: f.Checksum, ServiceTimeNs: f.ServiceTimeNs,
-		ResponseSize: f.ResponseSize, SentUnixNano: f.SentUnixNano, HandlerNs: f.HandlerNs, Error: string(f.Error)}
+		ResponseSize: f.ResponseSize, SentUnixNano: f.SentUnixNano, HandlerNs: f.HandlerNs, Error: string(f.Error), QueuedNs: f.QueuedNs}
 }
 
 // TestAppendMatchesProto: the hand-written encoder writes exactly the bytes
@@ -76,6 +76,16 @@ func TestRespond(t *testing.T) {
 	}
 	if PeekServiceTime(req) != 2*time.Millisecond {
 		t.Fatal("PeekServiceTime")
+	}
+	// the time from the request's send to the handler: a request sent 5 ms
+	// ago waited at least that; one with no send time says nothing
+	req = Append(nil, &Fields{ID: 45, SentUnixNano: time.Now().Add(-5 * time.Millisecond).UnixNano()})
+	if err := Parse(Respond(req, nil), &r); err != nil || time.Duration(r.QueuedNs) < 5*time.Millisecond || time.Duration(r.QueuedNs) > time.Second {
+		t.Fatalf("queued: %+v %v", r, err)
+	}
+	req = Append(nil, &Fields{ID: 46})
+	if err := Parse(Respond(req, nil), &r); err != nil || r.QueuedNs != 0 {
+		t.Fatalf("queued without a send time: %+v %v", r, err)
 	}
 }
 

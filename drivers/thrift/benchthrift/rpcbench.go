@@ -28,6 +28,7 @@ var _ = bytes.Equal
 //   - SentUnixNano
 //   - HandlerNs
 //   - Error
+//   - QueuedNs
 type Call struct {
 	ID            int64  `thrift:"id,1" db:"id" json:"id"`
 	Payload       []byte `thrift:"payload,2" db:"payload" json:"payload"`
@@ -37,6 +38,7 @@ type Call struct {
 	SentUnixNano  int64  `thrift:"sent_unix_nano,6" db:"sent_unix_nano" json:"sent_unix_nano"`
 	HandlerNs     int64  `thrift:"handler_ns,7" db:"handler_ns" json:"handler_ns"`
 	Error         string `thrift:"error,8" db:"error" json:"error"`
+	QueuedNs      int64  `thrift:"queued_ns,9" db:"queued_ns" json:"queued_ns"`
 }
 
 func NewCall() *Call {
@@ -73,6 +75,10 @@ func (p *Call) GetHandlerNs() int64 {
 
 func (p *Call) GetError() string {
 	return p.Error
+}
+
+func (p *Call) GetQueuedNs() int64 {
+	return p.QueuedNs
 }
 func (p *Call) Read(ctx context.Context, iprot thrift.TProtocol) error {
 	if _, err := iprot.ReadStructBegin(ctx); err != nil {
@@ -168,6 +174,16 @@ func (p *Call) Read(ctx context.Context, iprot thrift.TProtocol) error {
 					return err
 				}
 			}
+		case 9:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField9(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
 		default:
 			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
 				return err
@@ -255,6 +271,15 @@ func (p *Call) ReadField8(ctx context.Context, iprot thrift.TProtocol) error {
 	return nil
 }
 
+func (p *Call) ReadField9(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 9: ", err)
+	} else {
+		p.QueuedNs = v
+	}
+	return nil
+}
+
 func (p *Call) Write(ctx context.Context, oprot thrift.TProtocol) error {
 	if err := oprot.WriteStructBegin(ctx, "Call"); err != nil {
 		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
@@ -282,6 +307,9 @@ func (p *Call) Write(ctx context.Context, oprot thrift.TProtocol) error {
 			return err
 		}
 		if err := p.writeField8(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField9(ctx, oprot); err != nil {
 			return err
 		}
 	}
@@ -398,6 +426,19 @@ func (p *Call) writeField8(ctx context.Context, oprot thrift.TProtocol) (err err
 	return err
 }
 
+func (p *Call) writeField9(ctx context.Context, oprot thrift.TProtocol) (err error) {
+	if err := oprot.WriteFieldBegin(ctx, "queued_ns", thrift.I64, 9); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 9:queued_ns: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.QueuedNs)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.queued_ns (9) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 9:queued_ns: ", p), err)
+	}
+	return err
+}
+
 func (p *Call) Equals(other *Call) bool {
 	if p == other {
 		return true
@@ -426,6 +467,9 @@ func (p *Call) Equals(other *Call) bool {
 		return false
 	}
 	if p.Error != other.Error {
+		return false
+	}
+	if p.QueuedNs != other.QueuedNs {
 		return false
 	}
 	return true
