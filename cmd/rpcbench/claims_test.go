@@ -74,7 +74,7 @@ func TestClaimsQuick(t *testing.T) {
 }
 
 // TestClaimsFrom judges a stored result: one repetition per cell is too
-// few for a latency claim, and C2 is not measurable yet.
+// few for a latency claim, and it has no pull-based consumer for C2.
 func TestClaimsFrom(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	os.MkdirAll(dir, 0o755)
@@ -91,7 +91,7 @@ func TestClaimsFrom(t *testing.T) {
 	if len(doc.Claims) != 2 || doc.Claims[0].ID != "C2" || doc.Claims[1].ID != "C8" {
 		t.Fatalf("claims %+v", doc.Claims)
 	}
-	if c := doc.Claims[0]; c.Verdict != claims.Inconclusive || !strings.Contains(c.Reason, "measurement not implemented") {
+	if c := doc.Claims[0]; c.Verdict != claims.Inconclusive || !strings.Contains(c.Reason, "no pull-based") {
 		t.Fatalf("C2: %s: %s", c.Verdict, c.Reason)
 	}
 	if c := doc.Claims[1]; c.Verdict != claims.Inconclusive || !strings.Contains(c.Reason, "too few repetitions") || len(c.Evidence.Comparisons) != 4 {

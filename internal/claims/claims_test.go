@@ -266,9 +266,24 @@ func TestC11(t *testing.T) {
 
 func TestNotImplemented(t *testing.T) {
 	r := run("r", cat(reps("rabbitmq", "direct-reply-to/transient", 1, 100, tight), reps("rocketmq", "async-flush", 1, 300, tight))...)
-	for _, id := range []string{"C2", "C10"} {
-		want(t, judge(t, id, r), Inconclusive, "measurement not implemented")
+	want(t, judge(t, "C10", r), Inconclusive, "measurement not implemented")
+}
+
+func withQueue(cs []results.Cell, us float64) []results.Cell {
+	for i := range cs {
+		cs[i].QueueDelay = &results.Latency{Count: 1000, P50: us * tight[i]}
 	}
+	return cs
+}
+
+func TestC2(t *testing.T) {
+	mk := func(pull, push float64) *results.Run {
+		return run("r", cat(withQueue(reps("rocketmq", "async-flush", 1, 1000, tight), pull), withQueue(reps("nats", "core", 1, 100, tight), push))...)
+	}
+	want(t, judge(t, "C2", mk(500, 50)), Supported)
+	want(t, judge(t, "C2", mk(50, 500)), Refuted)
+	// results from before the queue delay was recorded
+	want(t, judge(t, "C2", run("r", cat(reps("rocketmq", "async-flush", 1, 1000, tight), reps("nats", "core", 1, 100, tight))...)), Inconclusive, "queue delay")
 }
 
 func TestJudgeAllAndSchema(t *testing.T) {

@@ -15,8 +15,8 @@ var suite = []Claim{
 		ID:        "C2",
 		Claim:     "Most MQ consumers pull, and pulling costs time.",
 		Source:    "A",
-		Assertion: "the pull-based consumer's queueing delay (publish to handler start, as the responder sees it) exceeds the push-based ones' at equal load",
-		Tolerance: "queueing delay ratio pull ÷ push > 1 on the 95% interval over ≥3 repetitions",
+		Assertion: "the pull-based consumers' queueing delay (RocketMQ, Kafka: send to handler start, as the responder sees it) exceeds the push-based light ones' (NATS core, RabbitMQ transient) at equal load",
+		Tolerance: "queue delay p50 ratio pull ÷ push > 1 on the 95% interval over ≥3 repetitions",
 		judge:     judgeC2,
 	},
 	{
