@@ -41,6 +41,7 @@ var commands = []struct {
 	{"report", newReportCmd},
 	{"compare", newCompareCmd},
 	{"export", newExportCmd},
+	{"claims", newClaimsCmd},
 }
 
 // usageErr wraps a message as bad input.
@@ -172,6 +173,7 @@ load model: the transport is the only difference.
   rpcbench run                  the default scenario on every driver that can run here
   rpcbench run --scenario F     a scenario file (see scenarios/)
   rpcbench sweep                where each driver saturates (X_sat, R*)
+  rpcbench claims               judge the articles' claims (C1-C11) from measurements
   rpcbench drivers              drivers, their variants and options`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -33,6 +33,9 @@ type runFlags struct {
 	quiet          bool
 	// sweep makes the run a saturation sweep (rpcbench sweep).
 	sweep *runner.SweepConfig
+	// load, when set, loads the scenario instead of scenario (rpcbench
+	// claims: the suite's embedded scenarios).
+	load func() (*scenarios.Scenario, error)
 }
 
 func newRunCmd() *cobra.Command {
@@ -90,7 +93,11 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	if f.responder != responderProcess && f.responder != responderInProcess {
 		return nil, nil, nil, usageErr("--responder %q: want %s or %s", f.responder, responderProcess, responderInProcess)
 	}
-	sc, err := scenarios.Load(f.scenario)
+	load := f.load
+	if load == nil {
+		load = func() (*scenarios.Scenario, error) { return scenarios.Load(f.scenario) }
+	}
+	sc, err := load()
 	if err != nil {
 		return nil, nil, nil, usageErr("%v", err)
 	}

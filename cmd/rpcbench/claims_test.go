@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rpcbench/rpcbench/internal/claims"
+	"github.com/rpcbench/rpcbench/scenarios"
+	claimscen "github.com/rpcbench/rpcbench/scenarios/claims"
+)
+
+// readClaims reads a claims.json, fails t unless it validates against the
+// shipped schema, and decodes it.
+func readClaims(t *testing.T, path string) claims.Document {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := claims.Validate(data); err != nil {
+		t.Fatalf("%s does not validate: %v", path, err)
+	}
+	var doc claims.Document
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// TestClaimsQuick runs the suite's C9 (direct drivers only) with short
+// cells and checks what it writes.
+func TestClaimsQuick(t *testing.T) {
+	out := t.TempDir()
+	r := runBin(t, "claims", "--quick", "--only", "C9", "--settle", "0s", "--responder", "in-process", "--out", out, "-q")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*-claims", "claims.json"))
+	if len(files) != 1 {
+		t.Fatalf("claims.json: %v", files)
+	}
+	doc := readClaims(t, files[0])
+	if len(doc.Claims) != 1 || doc.Claims[0].ID != "C9" || len(doc.Runs) != 1 || !doc.Runs[0].Complete {
+		t.Fatalf("claims %+v runs %+v", doc.Claims, doc.Runs)
+	}
+	c := doc.Claims[0]
+	// three pairs at two loads, p50 and throughput each
+	if len(c.Evidence.Comparisons) != 12 || c.Reason == "" || !strings.Contains(c.Evidence.Machine, "cores") {
+		t.Fatalf("C9: %s: %s; %d comparisons", c.Verdict, c.Reason, len(c.Evidence.Comparisons))
+	}
+	for _, cmp := range c.Evidence.Comparisons {
+		if len(cmp.Cells) != 2 || cmp.Cells[0].Repetitions != 3 {
+			t.Fatalf("comparison %+v", cmp)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(files[0]), "claims.md")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.stdout, "C9") || !strings.Contains(r.stdout, string(c.Verdict)) {
+		t.Fatalf("stdout: %s", r.stdout)
+	}
+	// re-judging the stored results gives the same verdict
+	r = runBin(t, "claims", "--from", filepath.Dir(files[0]), "--only", "C9", "--out", filepath.Join(out, "again"))
+	if r.code != 0 {
+		t.Fatalf("--from: exit %d: %s", r.code, r.stderr)
+	}
+	again := readClaims(t, filepath.Join(out, "again", "claims.json"))
+	if again.Claims[0].Verdict != c.Verdict || again.Claims[0].Reason != c.Reason {
+		t.Fatalf("re-judged %s (%s), ran %s (%s)", again.Claims[0].Verdict, again.Claims[0].Reason, c.Verdict, c.Reason)
+	}
+}
+
+// TestClaimsFrom judges a stored result: one repetition per cell is too
+// few for a latency claim, and it has no pull-based consumer for C2.
+func TestClaimsFrom(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	os.MkdirAll(dir, 0o755)
+	data, err := os.ReadFile("../../report/testdata/result-tcp-grpc-nats.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "result.json"), data, 0o644)
+	r := runBin(t, "claims", "--from", filepath.Join(dir, "result.json"), "--only", "c8,C2")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	doc := readClaims(t, filepath.Join(dir, "claims.json"))
+	if len(doc.Claims) != 2 || doc.Claims[0].ID != "C2" || doc.Claims[1].ID != "C8" {
+		t.Fatalf("claims %+v", doc.Claims)
+	}
+	if c := doc.Claims[0]; c.Verdict != claims.Inconclusive || !strings.Contains(c.Reason, "no pull-based") {
+		t.Fatalf("C2: %s: %s", c.Verdict, c.Reason)
+	}
+	if c := doc.Claims[1]; c.Verdict != claims.Inconclusive || !strings.Contains(c.Reason, "too few repetitions") || len(c.Evidence.Comparisons) != 4 {
+		t.Fatalf("C8: %s: %s (%d comparisons)", c.Verdict, c.Reason, len(c.Evidence.Comparisons))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "claims.md")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClaimsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	notResult := filepath.Join(dir, "x.json")
+	os.WriteFile(notResult, []byte(`{"cells": []}`), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--only", "C1,C99"}, `--only "C1,C99": unknown claim "C99"`},
+		{[]string{"--from", filepath.Join(dir, "missing")}, "missing: no such file or directory"},
+		{[]string{"--from", dir}, "no result.json in it or below"},
+		{[]string{"--from", notResult}, "x.json: no schema_version"},
+		{[]string{"--from", notResult, "--quick"}, "--quick, --settle and --broker apply only when the suite runs"},
+		{[]string{"--only", "C9", "--settle", "soon"}, `--settle: "soon"`},
+		{[]string{"--only", "C6", "--responder", "in-process"}, "claim C6"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			wantBadInput(t, runBin(t, append([]string{"claims", "--out", out}, tc.args...)...), tc.want, out)
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "claims.json")); !os.IsNotExist(err) {
+		t.Fatal("bad input wrote claims.json")
+	}
+}
+
+// TestClaimsScenariosPrepare: every suite scenario resolves against the
+// registered drivers, as rpcbench run would check it.
+func TestClaimsScenariosPrepare(t *testing.T) {
+	for _, id := range claimscen.IDs() {
+		rf := runFlags{load: func() (*scenarios.Scenario, error) { return claimscen.Load(id) }, responder: responderProcess}
+		if _, _, _, err := prepare(rf); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+		sc, _ := claimscen.Load(id)
+		rf.over = quickOverrides(sc, true, "", false)
+		if _, _, _, err := prepare(rf); err != nil {
+			t.Errorf("%s --quick: %v", id, err)
+		}
+	}
+}
