@@ -65,6 +65,8 @@ type page struct {
 	Faults     []faultView
 	FaultNote  string
 	Runs       []runView
+	// Claims are the claims suite's verdicts, shown first (HTMLWithClaims).
+	Claims []claimView
 }
 
 type cellVal struct {

@@ -191,3 +191,33 @@ func TestBusyMachineMarked(t *testing.T) {
 		t.Error("HTML does not mark the busy cell")
 	}
 }
+
+// The claims section leads the report: each verdict, its evidence line,
+// and a chart of its comparisons over their thresholds; without claims
+// there is no section.
+func TestClaimsSection(t *testing.T) {
+	run := synthRun(t, 7, spec{driver: "tcp", variant: "mux", payload: 64, conc: 1, medianUs: 20})
+	var b bytes.Buffer
+	if err := HTML(&b, []*results.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), `id="claims"`) {
+		t.Fatal("a claims section without claims")
+	}
+	b.Reset()
+	cl := []Claim{{ID: "C1", Verdict: "supported", Claim: "MQ costs hops", Reason: "every comparison holds", Evidence: "p50 nats ÷ tcp: 7.2 against 2 (holds)",
+		Points: []ClaimPoint{{Label: "p50 nats ÷ tcp", Value: 7.2, Low: 6.1, High: 8.4, Threshold: 2, HasValue: true, HasCI: true, Outcome: "holds"}},
+		Cells:  []string{"tcp/mux c=1"}}}
+	if err := HTMLWithClaims(&b, []*results.Run{run}, cl); err != nil {
+		t.Fatal(err)
+	}
+	h := b.String()
+	for _, want := range []string{`id="claims"`, "<strong>supported</strong>", "p50 nats ÷ tcp: 7.2 against 2 (holds)", "C1: each comparison over its threshold", "1: p50 nats ÷ tcp (holds)", "<code>tcp/mux c=1</code>"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Index(h, `id="claims"`) > strings.Index(h, `id="summary"`) {
+		t.Error("the claims section is not above the summary")
+	}
+}

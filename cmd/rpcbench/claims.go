@@ -283,10 +283,17 @@ func writeClaims(dir string, doc claims.Document, runs []*results.Run, stdout io
 		data []byte
 	}{{"claims.json", data}, {"claims.md", md.Bytes()}}
 	if len(runs) > 0 {
+		var page bytes.Buffer
+		if err := report.HTMLWithClaims(&page, runs, reportClaims(doc)); err != nil {
+			return fmt.Errorf("render report.html: %w", err)
+		}
 		files = append(files, struct {
 			name string
 			data []byte
-		}{"summary.md", summary.Bytes()})
+		}{"summary.md", summary.Bytes()}, struct {
+			name string
+			data []byte
+		}{"report.html", page.Bytes()})
 	}
 	for _, f := range files {
 		if err := results.WriteFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
@@ -308,4 +315,38 @@ func oneLineShort(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// reportClaims is what the report shows of each verdict: one line of
+// evidence (the first decided comparison, or the reason when none was),
+// every comparison for its chart, and the cells used.
+func reportClaims(doc claims.Document) []report.Claim {
+	var out []report.Claim
+	for _, j := range doc.Claims {
+		c := report.Claim{ID: j.ID, Verdict: string(j.Verdict), Claim: j.Claim, Reason: j.Reason, Evidence: oneLineShort(j.Reason, 200)}
+		seen := map[string]bool{}
+		decided := false
+		for _, cmp := range j.Evidence.Comparisons {
+			pt := report.ClaimPoint{Label: cmp.What, Threshold: cmp.Threshold, Outcome: string(cmp.Outcome)}
+			if cmp.Value != nil {
+				pt.Value, pt.HasValue = *cmp.Value, true
+			}
+			if cmp.Low != nil && cmp.High != nil {
+				pt.Low, pt.High, pt.HasCI = *cmp.Low, *cmp.High, true
+			}
+			c.Points = append(c.Points, pt)
+			if !decided && cmp.Outcome != claims.Undecided && cmp.Value != nil {
+				decided = true
+				c.Evidence = oneLineShort(fmt.Sprintf("%s: %.3g against %.3g (%s)", cmp.What, *cmp.Value, cmp.Threshold, cmp.Outcome), 200)
+			}
+			for _, cell := range cmp.Cells {
+				if !seen[cell.Key] {
+					seen[cell.Key] = true
+					c.Cells = append(c.Cells, cell.Key)
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }

@@ -59,6 +59,14 @@ func TestClaimsQuick(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(files[0]), "claims.md")); err != nil {
 		t.Fatal(err)
 	}
+	// the report leads with the verdict
+	page, err := os.ReadFile(filepath.Join(filepath.Dir(files[0]), "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `id="claim-C9"`) || !strings.Contains(string(page), "<strong>"+string(c.Verdict)+"</strong>") {
+		t.Fatal("report.html has no claims section with C9's verdict")
+	}
 	if !strings.Contains(r.stdout, "C9") || !strings.Contains(r.stdout, string(c.Verdict)) {
 		t.Fatalf("stdout: %s", r.stdout)
 	}
