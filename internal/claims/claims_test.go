@@ -353,3 +353,19 @@ func TestStats(t *testing.T) {
 		t.Error("a zero value gave a ratio")
 	}
 }
+
+// A repetition measured on a busy machine (others took over 0.25 cores)
+// cannot decide a comparison: the claim that rested on it is inconclusive.
+func TestBusyCellExcluded(t *testing.T) {
+	busy, quiet := 0.6, 0.0
+	cl := cell("tcp", "mux", 1, 1, 30, 90, 30000)
+	c := &cl
+	c.Cost = &results.Cost{OtherCPUCores: &quiet, StealCores: &busy}
+	if why := excluded(c); !strings.Contains(why, "busy machine") {
+		t.Fatalf("a busy cell is not excluded: %q", why)
+	}
+	c.Cost.StealCores = &quiet
+	if why := excluded(c); why != "" {
+		t.Fatalf("a quiet cell is excluded: %q", why)
+	}
+}

@@ -200,8 +200,9 @@ func (g *group) label() string {
 
 // excluded says why a cell cannot stand in a latency or throughput
 // comparison ("" when it can): it must have run to the end, failed at
-// most results.MaxErrorRate of its calls, had a healthy generator, and
-// been measured after its unit settled.
+// most results.MaxErrorRate of its calls, had a healthy generator, been
+// measured after its unit settled, and on a machine others left alone
+// (results.Cost.Busy).
 func excluded(c *results.Cell) string {
 	if ok, why := c.Rankable(); !ok {
 		return why
@@ -211,6 +212,8 @@ func excluded(c *results.Cell) string {
 		return "cut short"
 	case c.Unsettled:
 		return "unsettled: its driver variant had not reached a steady state"
+	case c.Cost.Busy():
+		return fmt.Sprintf("busy machine: other processes took %.2f cores and the hypervisor %.2f during its window", *c.Cost.OtherCPUCores, *c.Cost.StealCores)
 	}
 	return ""
 }
