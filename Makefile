@@ -21,11 +21,17 @@ run:
 	@$(MAKE) --no-print-directory -j2 build brokers
 	$(BIN) run
 
+# RUN_BROKERS: the brokers the default scenario (scenarios/default.yaml)
+# needs; `make run` sets up these alone (nats runs inside rpcbench). `make
+# test` sets up all four (.ci/ensure-deps.sh).
+RUN_BROKERS := rabbitmq rocketmq
+export RUN_BROKERS
+
 # brokers installs and starts what the RabbitMQ and RocketMQ drivers need
 # when it is missing (Docker engine, local images; the process sources'
 # java and jars where Docker cannot run), skipping what is done.
 brokers:
-	bash docker/ensure-brokers.sh
+	bash docker/ensure-brokers.sh $(RUN_BROKERS)
 
 # run-check: the set-up is idempotent and `make run` measures every seed
 # transport (short cells).

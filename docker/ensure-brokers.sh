@@ -26,15 +26,29 @@
 # Debian's engine (20.10, API 1.41). The CLI and testcontainers-go v0.44.0
 # both negotiate the version down; if a client ever refuses, export
 # DOCKER_API_VERSION=<the engine's ApiVersion> (printed below) before it runs.
+#
+# Usage: ensure-brokers.sh [--require-docker] [broker...]
+# With broker names (rabbitmq, rocketmq, kafka, activemq) it sets up those
+# alone: `make run` names the ones its default scenario uses, so a first run
+# builds two images, not four. With none, all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+all_brokers=(rabbitmq rocketmq kafka activemq)
 require_docker=
-case "${1:-}" in
-  "") ;;
-  --require-docker) require_docker=1 ;;
-  *) echo "usage: $0 [--require-docker]" >&2; exit 2 ;;
-esac
+brokers=()
+for a in "$@"; do
+  case "$a" in
+    --require-docker) require_docker=1 ;;
+    rabbitmq | rocketmq | kafka | activemq) brokers+=("$a") ;;
+    *)
+      echo "ensure-brokers: unknown argument \"$a\": want --require-docker or broker names (${all_brokers[*]})" >&2
+      exit 2
+      ;;
+  esac
+done
+[ ${#brokers[@]} -gt 0 ] || brokers=("${all_brokers[@]}")
+wants() { [[ " ${brokers[*]} " == *" $1 "* ]]; }
 
 log() { echo "ensure-brokers: $*" >&2; }
 t0=$SECONDS
@@ -100,16 +114,18 @@ ensure_engine() {
 # process_source: java and the RocketMQ and Kafka jars, for their process
 # sources.
 process_source() {
+  wants rocketmq || wants kafka || return 0
   command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless ||
     log "no java: RocketMQ and Kafka will be skipped"
-  JARS_ONLY=1 bash docker/rocketmq/build.sh
-  JARS_ONLY=1 bash docker/kafka/build.sh
+  if wants rocketmq; then JARS_ONLY=1 bash docker/rocketmq/build.sh; fi
+  if wants kafka; then JARS_ONLY=1 bash docker/kafka/build.sh; fi
 }
 
 # ensure_activemq: Debian's ActiveMQ Classic for its process source (the
 # package's service is never started: rpcbench runs the broker itself with
 # its own configuration). Skipped when present.
 ensure_activemq() {
+  wants activemq || return 0
   [ -f /usr/share/activemq/bin/activemq.jar ] && command -v java >/dev/null 2>&1 && return 0
   local pkgs=(activemq)
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
@@ -122,7 +138,9 @@ if ensure_engine; then
   log "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo '?') answers"
   # debootstrap may be missing where an engine already ran.
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-  bash docker/build-images.sh
+  images=()
+  for b in "${brokers[@]}"; do [ -f "docker/$b/build.sh" ] && images+=("$b"); done
+  bash docker/build-images.sh "${images[@]}"
   # Asked for by name, the process source gets what it needs too.
   if [ "${RPCBENCH_ROCKETMQ_SOURCE:-}" = process ] || [ "${RPCBENCH_KAFKA_SOURCE:-}" = process ]; then process_source; fi
   log "done in $((SECONDS - t0)) s"
@@ -135,5 +153,5 @@ if [ -n "$require_docker" ]; then
 fi
 log "no Docker engine can run here: falling back to the process sources"
 process_source
-log "RocketMQ and Kafka will run as local processes; RabbitMQ has no process source and will be skipped"
+log "RocketMQ, Kafka and ActiveMQ run as local processes where named; RabbitMQ has no process source and will be skipped"
 log "done in $((SECONDS - t0)) s"
