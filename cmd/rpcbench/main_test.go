@@ -144,7 +144,7 @@ func TestServeAndRun(t *testing.T) {
 				t.Fatalf("serve said %q", line)
 			}
 			out := t.TempDir()
-			r := runBin(t, "run", "--drivers", driver, "--target", addr, "--duration", "300ms", "--warmup", "100ms", "--concurrency", "2", "--out", out, "-q")
+			r := runBin(t, "run", "--drivers", driver, "--target", addr, "--duration", "300ms", "--warmup", "100ms", "--settle", "0s", "--concurrency", "2", "--out", out, "-q")
 			if r.code != 0 {
 				t.Fatalf("run against serve: exit %d\n%s", r.code, r.stderr)
 			}

@@ -16,11 +16,12 @@ import (
 // and whose store is removed after.
 func TestRunNATS(t *testing.T) {
 	out := t.TempDir()
-	r := runBin(t, "run", "--drivers", "nats:core,nats:jetstream,nats:core+stream-copy", "--duration", "400ms", "--warmup", "100ms", "--concurrency", "1,4", "--out", out, "-q")
+	r := runBin(t, "run", "--drivers", "nats:core,nats:jetstream,nats:core+stream-copy", "--duration", "400ms", "--warmup", "100ms", "--settle", "3s", "--concurrency", "1,4", "--out", out, "-q")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	run := driverstest.ReadResults(t, out)
+	driverstest.CheckWarmups(t, run, 3)
 	if !run.Complete || len(run.Cells) != 6 {
 		t.Fatalf("complete=%v, %d cells, want 6", run.Complete, len(run.Cells))
 	}
@@ -54,7 +55,7 @@ func TestRunNATSExternal(t *testing.T) {
 		t.Fatal("nats-server not ready")
 	}
 	out := t.TempDir()
-	r := runBin(t, "run", "--drivers", "nats", "--broker", "nats="+ns.ClientURL(), "--duration", "300ms", "--warmup", "100ms", "--concurrency", "2", "--out", out, "-q")
+	r := runBin(t, "run", "--drivers", "nats", "--broker", "nats="+ns.ClientURL(), "--duration", "300ms", "--warmup", "100ms", "--settle", "0s", "--concurrency", "2", "--out", out, "-q")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -76,12 +76,13 @@ func TestRunAllVariants(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	log, err := runRpcbench(t, ctx, "run", "--drivers", "kafka:acks-all,kafka:acks-leader,kafka:sync-flush",
-		"--concurrency", "1,8", "--duration", "1s", "--warmup", "500ms", "--broker-warmup", "2s", "--timeout", "5s",
+		"--concurrency", "1,8", "--duration", "1s", "--warmup", "500ms", "--broker-warmup", "2s", "--settle", "3s", "--timeout", "5s",
 		"--require-brokers", "-q", "-o", out)
 	if err != nil {
 		t.Fatalf("rpcbench run: %v\n%s", err, log)
 	}
 	r := readResult(t, out)
+	driverstest.CheckWarmups(t, driverstest.ReadResults(t, out), 3)
 	if len(r.Cells) != 6 || len(r.Skipped) != 0 {
 		t.Fatalf("cells %d, skipped %+v\n%s", len(r.Cells), r.Skipped, log)
 	}

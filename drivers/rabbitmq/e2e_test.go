@@ -47,7 +47,7 @@ func TestRunAllVariants(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, rpcbenchBin(t), "run", "--drivers", "rabbitmq",
-		"--concurrency", "1,8", "--duration", "1s", "--warmup", "300ms", "--timeout", "5s",
+		"--concurrency", "1,8", "--duration", "1s", "--warmup", "300ms", "--settle", "3s", "--timeout", "5s",
 		"--require-brokers", "-q", "-o", out)
 	cmd.Env = append(os.Environ(), "RPCBENCH_RUN_ID="+runID)
 	cmd.WaitDelay = 10 * time.Second
@@ -56,6 +56,7 @@ func TestRunAllVariants(t *testing.T) {
 		t.Fatalf("rpcbench run: %v\n%s", err, log)
 	}
 	r := driverstest.ReadResults(t, out)
+	driverstest.CheckWarmups(t, r, 3)
 	if len(r.Cells) != 12 || len(r.Skipped) != 0 {
 		t.Fatalf("cells %d, skipped %+v\n%s", len(r.Cells), r.Skipped, log)
 	}
@@ -145,7 +146,7 @@ func TestRunNoDocker(t *testing.T) {
 	defer cancel()
 	run := func(extra ...string) (string, error) {
 		args := append([]string{"run", "--drivers", "rabbitmq:direct-reply-to/transient", "--concurrency", "1",
-			"--duration", "1s", "--warmup", "0s", "-q", "-o", out}, extra...)
+			"--duration", "1s", "--warmup", "0s", "--settle", "0s", "-q", "-o", out}, extra...)
 		cmd := exec.CommandContext(ctx, rpcbenchBin(t), args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix:///nonexistent/rpcbench-no-docker.sock")
 		cmd.WaitDelay = 10 * time.Second
