@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rpcbench/rpcbench/internal/claims"
+	"github.com/rpcbench/rpcbench/internal/runner"
 	"github.com/rpcbench/rpcbench/report"
 	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -56,7 +57,7 @@ internal/claims/schema.json) and claims.md.`,
 	fl.StringSliceVar(&f.from, "from", nil, "judge stored results instead of running: result.json files or directories holding them, comma-separated or repeated")
 	fl.StringVarP(&f.out, "out", "o", "", "where claims.json and claims.md go (default: with --from beside the first results given; else a new results/<stamp>-claims directory, with the runs in it)")
 	fl.StringVar(&f.only, "only", "", "claims to judge, comma-separated (e.g. C1,C6; default all: "+strings.Join(claims.IDs(), ",")+")")
-	fl.BoolVar(&f.quick, "quick", false, "shorter cells (0.5 s measured, 100 ms warm-up; still 3 repetitions, the scenarios' settling and broker warm-up; fault and burst cells keep their schedules)")
+	fl.BoolVar(&f.quick, "quick", false, "shorter cells (0.5 s measured, 100 ms warm-up; still 3 repetitions, the scenarios' settling and broker warm-up; fault and burst cells keep their schedules, a fault cell ending 2 s after its last fault's calls have timed out)")
 	fl.StringVar(&f.settle, "settle", "", "cap on each driver variant's settling before its first cell (e.g. 6s; 0s: none, steadiness is then not checked)")
 	fl.StringArrayVar(&f.brokers, "broker", nil, "use a running broker: KIND=URL; repeatable (broker faults, C5, need brokers rpcbench starts)")
 	fl.StringVar(&f.responder, "responder", responderProcess, "where each driver's responder runs: process or in-process (fault claims, C5 and C6, need process)")
@@ -163,12 +164,25 @@ func claimsFrom(f claimsFlags, ids []string, stdout io.Writer) error {
 }
 
 // quickOverrides are --quick's: shorter cells through the run's own
-// overrides (fault and burst scenarios keep their schedules).
+// overrides (fault and burst scenarios keep their schedules; a fault cell
+// ends sooner after its last fault).
 func quickOverrides(sc *scenarios.Scenario, quick bool, settle string, settleGiven bool) scenarios.Overrides {
 	o := scenarios.Overrides{Set: map[string]bool{}}
 	if quick {
 		// the broker warm-up stays: a cold JVM broker is several times
 		// slower, and its cells would not settle
+		if len(sc.Faults) > 0 && len(sc.Phases) == 0 {
+			// a fault cell still runs until its last fault is undone and
+			// the calls sent before that have timed out, and 2 s more to
+			// see the recovery: what its claim is judged on
+			var end time.Duration
+			for _, f := range sc.Faults {
+				end = max(end, time.Duration(f.At)+time.Duration(f.RestoreAfter))
+			}
+			if d := end + time.Duration(sc.Timeout) + 2*time.Second; sc.Calls == 0 && d < time.Duration(sc.Duration) {
+				o.Duration, o.Set["duration"] = d.String(), true
+			}
+		}
 		if len(sc.Faults) == 0 && len(sc.Phases) == 0 {
 			o.Duration, o.Set["duration"] = "500ms", true
 			o.Warmup, o.Set["warmup"] = "100ms", true
@@ -183,21 +197,68 @@ func quickOverrides(sc *scenarios.Scenario, quick bool, settle string, settleGiv
 	return o
 }
 
-func claimsRun(ctx context.Context, f claimsFlags, ids []string, settleGiven bool, stdout, stderr io.Writer) error {
-	out := f.out
-	if out == "" {
-		out = "results"
+// dedupe drops each claim's scenario whose every cell (cells[i], from
+// runner.PlannedCells; empty for fault and burst scenarios, which are never
+// dropped) another kept scenario measures the same way: the verdicts pool
+// cells by workload key across all the runs, so the claim is judged from
+// that scenario's cells, and measuring them twice only costs time. It
+// returns the kept plans and claim ids, and a line per dropped one.
+func dedupe(plans []runFlags, ids []string, cells [][]string) ([]runFlags, []string, []string) {
+	dropped := make([]bool, len(plans))
+	var notes []string
+	for i := range plans {
+		if len(cells[i]) == 0 {
+			continue
+		}
+		for j := range plans {
+			if j == i || dropped[j] || len(cells[j]) == 0 {
+				continue
+			}
+			if all(cells[i], cells[j]) {
+				dropped[i] = true
+				notes = append(notes, fmt.Sprintf("%s: not run on its own: claim %s's scenario measures each of its cells the same way, and %s is judged from those", ids[i], ids[j], ids[i]))
+				break
+			}
+		}
 	}
-	// every scenario is checked before anything runs or is written
+	var keptPlans []runFlags
+	var keptIDs []string
+	for i := range plans {
+		if !dropped[i] {
+			keptPlans, keptIDs = append(keptPlans, plans[i]), append(keptIDs, ids[i])
+		}
+	}
+	return keptPlans, keptIDs, notes
+}
+
+// all reports whether every string of sub is in set.
+func all(sub, set []string) bool {
+	have := make(map[string]bool, len(set))
+	for _, s := range set {
+		have[s] = true
+	}
+	for _, s := range sub {
+		if !have[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// claimsPlan prepares the scenario of each claim in ids that has one (a
+// bad one is a usage error), less those dedupe drops: the runs to make,
+// their claims, and a line per claim judged from another's scenario.
+func claimsPlan(f claimsFlags, ids []string, settleGiven bool) ([]runFlags, []string, []string, error) {
 	var plans []runFlags
 	var planned []string
+	var plannedCells [][]string
 	for _, id := range ids {
 		if !claimscen.Has(id) {
 			continue // its measurement is not implemented: judged inconclusive
 		}
 		sc, err := claimscen.Load(id)
 		if err != nil {
-			return usageErr("%s: %v", id, err)
+			return nil, nil, nil, usageErr("%s: %v", id, err)
 		}
 		rf := runFlags{
 			load:      func() (*scenarios.Scenario, error) { return claimscen.Load(id) },
@@ -206,20 +267,43 @@ func claimsRun(ctx context.Context, f claimsFlags, ids []string, settleGiven boo
 			responder: f.responder,
 			quiet:     f.quiet,
 		}
-		if _, _, _, err := prepare(rf); err != nil {
+		psc, units, _, err := prepare(rf)
+		if err != nil {
 			if errors.Is(err, errUsage) {
-				return usageErr("claim %s (%s): %s", id, sc.Source, trimUsage(err))
+				return nil, nil, nil, usageErr("claim %s (%s): %s", id, sc.Source, trimUsage(err))
 			}
-			return err
+			return nil, nil, nil, err
 		}
 		plans = append(plans, rf)
 		planned = append(planned, id)
+		var cells []string
+		if len(psc.Faults) == 0 && len(psc.Phases) == 0 {
+			cells = runner.PlannedCells(psc, units)
+		}
+		plannedCells = append(plannedCells, cells)
+	}
+	plans, planned, covered := dedupe(plans, planned, plannedCells)
+	return plans, planned, covered, nil
+}
+
+func claimsRun(ctx context.Context, f claimsFlags, ids []string, settleGiven bool, stdout, stderr io.Writer) error {
+	out := f.out
+	if out == "" {
+		out = "results"
+	}
+	// every scenario is checked before anything runs or is written
+	plans, planned, covered, err := claimsPlan(f, ids, settleGiven)
+	if err != nil {
+		return err
 	}
 	base, err := createRunDir(out, time.Now().UTC().Format("20060102T150405Z")+"-claims")
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "rpcbench claims: %s: running %s, writing %s\n", strings.Join(ids, ","), strings.Join(planned, ","), base)
+	for _, c := range covered {
+		fmt.Fprintf(stderr, "rpcbench claims: %s\n", c)
+	}
 	var interrupted bool
 	for i, rf := range plans {
 		if ctx.Err() != nil {

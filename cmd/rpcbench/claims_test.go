@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rpcbench/rpcbench/internal/claims"
+	"github.com/rpcbench/rpcbench/internal/runner"
 	"github.com/rpcbench/rpcbench/scenarios"
 	claimscen "github.com/rpcbench/rpcbench/scenarios/claims"
 )
@@ -149,5 +152,61 @@ func TestClaimsScenariosPrepare(t *testing.T) {
 		if _, _, _, err := prepare(rf); err != nil {
 			t.Errorf("%s --quick: %v", id, err)
 		}
+	}
+}
+
+// TestClaimsPlanDedupe: a claim's scenario whose cells another planned
+// scenario measures the same way is not run again (C1 and C2 are in C8),
+// and is run when that other one is not planned; fault scenarios are
+// never dropped.
+func TestClaimsPlanDedupe(t *testing.T) {
+	for _, quick := range []bool{false, true} {
+		f := claimsFlags{responder: responderProcess, quick: quick}
+		_, planned, covered, err := claimsPlan(f, []string{"C1", "C2", "C5", "C8"}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(planned, []string{"C5", "C8"}) || len(covered) != 2 ||
+			!strings.HasPrefix(covered[0], "C1: not run on its own: claim C8's scenario") || !strings.HasPrefix(covered[1], "C2: ") {
+			t.Errorf("quick %v: planned %v, notes %q; want C5 and C8, C1 and C2 judged from C8's cells", quick, planned, covered)
+		}
+		_, planned, covered, err = claimsPlan(f, []string{"C1", "C2"}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(planned, []string{"C1", "C2"}) || len(covered) != 0 {
+			t.Errorf("quick %v: without C8 planned %v, notes %q; want C1 and C2 run", quick, planned, covered)
+		}
+	}
+	// measured differently (a settling cap given on C1 alone is not
+	// possible, but another duration is): not the same cells
+	f := claimsFlags{responder: responderProcess}
+	plans, _, _, err := claimsPlan(f, []string{"C1", "C8"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c8, _, _, _ := prepare(plans[0])
+	c8.Duration = scenarios.Duration(2 * time.Second)
+	c1sc, _ := claimscen.Load("C1")
+	_, units1, _, _ := prepare(runFlags{load: func() (*scenarios.Scenario, error) { return claimscen.Load("C1") }, responder: responderProcess})
+	_, units8, _, _ := prepare(plans[0])
+	if all(runner.PlannedCells(c1sc, units1), runner.PlannedCells(c8, units8)) {
+		t.Errorf("C1's cells counted as C8's though C8's cells ran 2 s and C1's %v", c1sc.Duration)
+	}
+}
+
+// TestClaimsQuickFaultDuration: --quick ends a fault cell 2 s after the
+// calls sent before its last fault was undone have timed out.
+func TestClaimsQuickFaultDuration(t *testing.T) {
+	sc, err := claimscen.Load("C5") // stop-broker at 5 s for 3 s, timeout 3 s, 30 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := quickOverrides(sc, true, "", false); o.Duration != "13s" || !o.Set["duration"] {
+		t.Errorf("C5 --quick duration %q (set %v), want 13s", o.Duration, o.Set["duration"])
+	}
+	sc, _ = claimscen.Load("C6") // kill-responder at 3 s, restored after 1 s, timeout 10 s, 15 s
+	if o := quickOverrides(sc, true, "", false); o.Set["duration"] {
+		t.Errorf("C6 --quick duration %q: 3 s + 1 s + 10 s + 2 s is past its 15 s, want it kept", o.Duration)
 	}
 }

@@ -107,8 +107,10 @@ func Conformance(t *testing.T, tr drivers.Transport, at drivers.Place) {
 		}
 	})
 	t.Run("concurrent", func(t *testing.T) {
-		m := Calls(t, client, runner.Load{Payload: 512, Concurrency: 16, Calls: 2000})
-		AllOK(t, m, 2000)
+		// 50 calls a caller: under -race 2000 took 40 s on kafka with
+		// three partitions, responders and connections
+		m := Calls(t, client, runner.Load{Payload: 512, Concurrency: 16, Calls: 800})
+		AllOK(t, m, 800)
 	})
 	t.Run("response-size", func(t *testing.T) {
 		m := Calls(t, client, runner.Load{Payload: 100, ResponseSize: 4096, Concurrency: 4, Calls: 200})

@@ -692,6 +692,21 @@ func cellPlansAt(sc *scenarios.Scenario, u Unit, hop *results.Hop) []cellPlan {
 	return out
 }
 
+// PlannedCells lists what sc measures on units, one string a cell in run
+// order: its workload key (results.CellKey) and how it is measured (its
+// repetition, duration or calls, warm-up, timeout and settling cap). Two
+// scenarios with the same strings measure the same cells the same way.
+func PlannedCells(sc *scenarios.Scenario, units []Unit) []string {
+	var out []string
+	for _, u := range units {
+		for _, cp := range cellPlans(sc, u) {
+			out = append(out, fmt.Sprintf("%s repetition=%d duration=%v calls=%d warmup=%v timeout=%v settle=%v",
+				cp.cell.Key, cp.cell.Repetition, cp.load.Duration, cp.load.Calls, cp.load.Warmup, cp.load.Timeout, time.Duration(sc.Settle)))
+		}
+	}
+	return out
+}
+
 // dial connects a caller of the unit's driver to addr, within 30 s.
 func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
