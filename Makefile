@@ -58,7 +58,6 @@ test-deps:
 TESTFLAGS ?=
 NORACE_PKGS := /cmd/rpcbench /drivers/gozero /drivers/dubbo /drivers/rocketmq
 norace_re := ($(subst $(eval) ,|,$(NORACE_PKGS)))$$
-PKGS = $(shell $(GO) list ./...)
 RACE_PKGS = $(shell $(GO) list ./... | grep -v -E '$(norace_re)')
 NORACE = $(shell $(GO) list ./... | grep -E '$(norace_re)')
 
