@@ -62,7 +62,7 @@ RACE_PKGS = $(shell $(GO) list ./... | grep -v -E '$(norace_re)')
 NORACE = $(shell $(GO) list ./... | grep -E '$(norace_re)')
 
 # test: the set-up (network and dpkg bound) runs beside the builds (CPU
-# bound): the binary, vet, and the race-instrumented dependencies.
+# bound): the binary, vet, and the tests' packages.
 test:
 	@$(MAKE) --no-print-directory -j2 test-deps test-build
 	$(MAKE) --no-print-directory run-check
@@ -72,15 +72,20 @@ test:
 	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -p 1 -count=1 -timeout 30m $(TESTFLAGS) $(NORACE)
 	$(MAKE) fuzz
 
+# test-build compiles, with both cores, every package the tests need (the
+# race-instrumented ones too) so that `go test -p 1` later only links:
+# under -p 1 its compiles would run one at a time. `go list -export`
+# compiles without linking.
 test-build: build vet
-	$(GO) build -race $(RACE_PKGS)
+	$(GO) list -export -race -test -deps $(RACE_PKGS) >/dev/null
+	$(GO) list -export -test -deps $(NORACE) >/dev/null
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 10s ./drivers/tcp
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 10s ./drivers/tcp/frame
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./scenarios
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s ./results

@@ -74,11 +74,12 @@ func checkLedger(t *testing.T, c results.Cell) *results.Faults {
 // driver can serve the same place again.
 func TestFaultKillResponder(t *testing.T) {
 	needDocker(t)
-	id := runID(t)
+	t.Parallel() // with the other fault runs: each waits on its brokers and cells
+	id := runID()
 	out := t.TempDir()
 	drv := "tcp,grpc,http:binary,netrpc:gob,connect:connect,thrift:binary,rpcx,gozero:no-middleware,dubbo,nats,rabbitmq:reply-queue/persistent,rabbitmq:direct-reply-to/transient,rocketmq:async-flush,kafka:acks-all"
-	r := runBin(t, "run", "--drivers", drv, "--rate", "200", "--duration", "4s", "--timeout", "2s", "--settle", "0s", "--broker-warmup", "2s",
-		"--fault", "kill-responder@1500ms+500ms", "--require-brokers", "--out", out, "-q")
+	r := runBinEnv(t, runEnv(id), "run", "--drivers", drv, "--rate", "200", "--duration", "3s", "--timeout", "2s", "--settle", "0s", "--broker-warmup", "2s",
+		"--fault", "kill-responder@1s+500ms", "--require-brokers", "--out", out, "-q")
 	if r.code != 0 && r.code != 1 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -137,6 +138,7 @@ func TestFaultKillResponder(t *testing.T) {
 // run ends on time, results are written and nothing is left running.
 func TestFaultBrokerStop(t *testing.T) {
 	needDocker(t)
+	t.Parallel()
 	for _, tc := range []struct {
 		faults  []string
 		drivers string
@@ -145,7 +147,8 @@ func TestFaultBrokerStop(t *testing.T) {
 		{[]string{"pause-broker@1s+1s", "kill-broker@5s+1s"}, "nats:core,nats:jetstream"},
 	} {
 		t.Run(strings.Join(tc.faults, ","), func(t *testing.T) {
-			id := runID(t)
+			t.Parallel()
+			id := runID()
 			out := t.TempDir()
 			start := time.Now()
 			args := []string{"run", "--drivers", tc.drivers, "--rate", "100", "--duration", "12s", "--timeout", "2s", "--settle", "0s",
@@ -153,7 +156,7 @@ func TestFaultBrokerStop(t *testing.T) {
 			for _, f := range tc.faults {
 				args = append(args, "--fault", f)
 			}
-			r := runBin(t, args...)
+			r := runBinEnv(t, runEnv(id), args...)
 			took := time.Since(start)
 			if r.code != 0 && r.code != 1 {
 				t.Fatalf("exit %d\n%s", r.code, r.stderr)
@@ -266,11 +269,13 @@ func TestFaultBadInput(t *testing.T) {
 
 // runID labels the containers of the runs a test starts
 // (RPCBENCH_RUN_ID), so that noneLeft looks at those only.
-func runID(t *testing.T) string {
-	id := fmt.Sprintf("test%d", time.Now().UnixNano())
-	t.Setenv("RPCBENCH_RUN_ID", id)
-	return id
+func runID() string {
+	return fmt.Sprintf("test%d", time.Now().UnixNano())
 }
+
+// runEnv is the environment that gives a run its id (its containers'
+// label).
+func runEnv(id string) []string { return []string{"RPCBENCH_RUN_ID=" + id} }
 
 // noneLeft fails when a responder of a finished run whose results went to
 // out is still running (its ledger is under out), or a container of run id.

@@ -76,6 +76,7 @@ func javaLeft(dir string) []string {
 // starts itself, warmed up before the first cell; nothing is left
 // running afterwards.
 func TestRunAllVariants(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -140,6 +141,7 @@ func TestRunAllVariants(t *testing.T) {
 // A broker (external, --broker) killed mid-run: the run still ends, writes
 // its results, and the calls after the kill are counted as failures.
 func TestRunBrokerKilledMidRun(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -37,6 +37,7 @@ func runContainers(t *testing.T, id string) int {
 // Every variant end to end through `rpcbench run`, on a broker rpcbench
 // starts and removes itself.
 func TestRunAllVariants(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -89,6 +90,7 @@ func TestRunAllVariants(t *testing.T) {
 
 // Ctrl-C during a run: partial results, and the broker container removed.
 func TestRunInterrupted(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	if testing.Short() {
 		t.Skip("-short")
 	}

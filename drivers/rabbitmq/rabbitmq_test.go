@@ -273,6 +273,7 @@ func TestBrokerKilledMidRun(t *testing.T) {
 // TestReconnect restarts the broker (same container, same ports): calls in
 // flight fail, then both sides redial and calls succeed again.
 func TestReconnect(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	needDocker(t)
 	ctx := context.Background()
 	c, b, err := broker.StartRabbitMQ(ctx, broker.StartOptions{})

@@ -28,6 +28,7 @@ func runRpcbench(t *testing.T, ctx context.Context, args ...string) (string, err
 // starts itself (the container where Docker answers and the image exists),
 // and nothing left running afterwards.
 func TestRunBothVariants(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -97,6 +98,7 @@ func dockerAnswers() bool {
 // A broker (external, --broker) killed mid-run: the run still ends, writes
 // its results, and the calls after the kill are counted as failures.
 func TestRunBrokerKilledMidRun(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	if testing.Short() {
 		t.Skip("-short")
 	}

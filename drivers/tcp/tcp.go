@@ -22,15 +22,15 @@ import (
 	"time"
 
 	"github.com/rpcbench/rpcbench/drivers"
+	"github.com/rpcbench/rpcbench/drivers/tcp/frame"
 	"github.com/rpcbench/rpcbench/internal/pending"
 	"github.com/rpcbench/rpcbench/internal/wire"
 )
 
-// MaxFrame bounds a frame's body (id + message): a larger length prefix is
-// a protocol error, not an allocation.
-const MaxFrame = wire.MaxResponseSize + 1<<20
+// MaxFrame bounds a frame's body (id + message).
+const MaxFrame = frame.Max
 
-const headerLen = 12
+const headerLen = frame.HeaderLen
 
 // Driver is the tcp driver.
 type Driver struct{}
@@ -67,45 +67,6 @@ func (*Driver) Configure(cfg drivers.Config) (drivers.Transport, error) {
 		return nil, err
 	}
 	return &Transport{DirectBase: drivers.DirectBase{Cfg: drivers.Effective(spec, cfg)}, connections: n}, nil
-}
-
-// ReadFrame reads one frame from r into buf (grown as needed) and returns
-// the request id and the message bytes, which alias buf.
-func ReadFrame(r *bufio.Reader, buf []byte) (id uint64, msg []byte, out []byte, err error) {
-	id, size, err := readHeader(r)
-	if err != nil {
-		return 0, nil, buf, err
-	}
-	if cap(buf) < size {
-		buf = make([]byte, size)
-	}
-	buf = buf[:size]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, nil, buf, err
-	}
-	return id, buf, buf, nil
-}
-
-// readHeader reads a frame header (peeked from the buffer: no copy, no
-// allocation) and returns the request id and the message size.
-func readHeader(r *bufio.Reader) (id uint64, size int, err error) {
-	hdr, err := r.Peek(headerLen)
-	if err != nil {
-		if err == io.EOF && len(hdr) > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, 0, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:4])
-	if n < 8 || n > MaxFrame {
-		return 0, 0, fmt.Errorf("tcp: bad frame length %d", n)
-	}
-	id = binary.BigEndian.Uint64(hdr[4:])
-	r.Discard(headerLen)
-	return id, int(n) - 8, nil
 }
 
 // frameWriter combines frames from many goroutines into few writes. A
@@ -306,7 +267,7 @@ func (s *server) serveConn(c net.Conn) {
 	var slow sync.WaitGroup
 	defer slow.Wait()
 	for {
-		id, msg, buf, err := ReadFrame(br, in)
+		id, msg, buf, err := frame.Read(br, in)
 		in = buf
 		if err != nil {
 			return
@@ -489,7 +450,7 @@ func (c *conn) lead(ctx context.Context, s *pending.Slot, deadline time.Time) bo
 		if s.Arrived() {
 			return true
 		}
-		id, size, err := readHeader(c.br)
+		id, size, err := frame.ReadHeader(c.br)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && c.dead.Load() == nil {
 				if ctx.Err() != nil || !time.Now().Before(deadline) {

@@ -69,6 +69,7 @@ func TestActiveMQURL(t *testing.T) {
 // The process source: ready with a version, its faults (kill and start
 // again on the same port, pause and resume), and nothing left after Stop.
 func TestActiveMQProcess(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	requireActiveMQ(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -93,6 +93,7 @@ func TestFreePorts(t *testing.T) {
 }
 
 func TestRabbitMQContainer(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	requireDocker(t)
 	requireRabbitImage(t)
 	for _, mode := range []string{"host", "mapped"} {

@@ -91,6 +91,7 @@ func checkKafka(t *testing.T, k *KafkaBroker, source string) {
 }
 
 func TestKafkaProcess(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	requireKafkaJars(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

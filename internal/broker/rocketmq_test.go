@@ -109,6 +109,7 @@ func portsClosed(t *testing.T, addrs ...string) {
 }
 
 func TestRocketMQProcess(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	requireRocketMQJars(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -146,6 +147,7 @@ func TestRocketMQProcess(t *testing.T) {
 }
 
 func TestRocketMQContainer(t *testing.T) {
+	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	requireRocketMQImage(t)
 	before := countRun(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
