@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 )
 
 // requireDocker skips the test when no Docker engine answers, except in CI
@@ -41,13 +43,23 @@ func requireRabbitImage(t *testing.T) {
 	t.Skip(msg)
 }
 
-func countRun(t *testing.T) int {
+// countRun counts this test process's containers of one kind: the tests
+// that start containers in parallel (TestRabbitMQContainer,
+// TestRocketMQContainer) each start a kind of their own, so one test's
+// counts do not see the other's containers.
+func countRun(t *testing.T, kind string) int {
 	t.Helper()
-	ids, err := ListLabelled(context.Background(), RunID, true)
+	cli, err := dockerClient(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ids)
+	defer cli.Close()
+	f := client.Filters{}.Add("label", LabelRun+"="+RunID).Add("label", LabelKind+"="+kind)
+	res, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(res.Items)
 }
 
 func TestNoEngineIsUnavailable(t *testing.T) {
@@ -98,7 +110,7 @@ func TestRabbitMQContainer(t *testing.T) {
 	requireRabbitImage(t)
 	for _, mode := range []string{"host", "mapped"} {
 		t.Run(mode, func(t *testing.T) {
-			before := countRun(t)
+			before := countRun(t, "rabbitmq")
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			b, stop, err := RabbitMQ()(ctx, StartOptions{Params: map[string]string{"network": mode}})
@@ -117,7 +129,7 @@ func TestRabbitMQContainer(t *testing.T) {
 			if !strings.HasPrefix(b.URL, "amqp://guest:guest@127.0.0.1:") {
 				t.Fatalf("URL %q does not point at 127.0.0.1", b.URL)
 			}
-			if got := countRun(t); got != before+1 {
+			if got := countRun(t, "rabbitmq"); got != before+1 {
 				t.Fatalf("labelled containers = %d, want %d", got, before+1)
 			}
 			stopped = true
@@ -127,7 +139,7 @@ func TestRabbitMQContainer(t *testing.T) {
 			if err := stop(ctx); err != nil {
 				t.Fatalf("second stop: %v", err)
 			}
-			if got := countRun(t); got != before {
+			if got := countRun(t, "rabbitmq"); got != before {
 				t.Fatalf("after stop: labelled containers = %d, want %d", got, before)
 			}
 		})
@@ -137,7 +149,7 @@ func TestRabbitMQContainer(t *testing.T) {
 func TestStartFailureShowsLogsAndRemoves(t *testing.T) {
 	requireDocker(t)
 	requireRabbitImage(t)
-	before := countRun(t)
+	before := countRun(t, "failing")
 	_, err := StartContainer(context.Background(), ContainerSpec{
 		Kind:         "failing",
 		Images:       []Image{{Name: RabbitMQLocalImage, Local: true, Cmd: []string{"/bin/sh", "-c", "echo broker-says-goodbye; sleep 1; exit 3"}}},
@@ -151,7 +163,7 @@ func TestStartFailureShowsLogsAndRemoves(t *testing.T) {
 	if !strings.Contains(err.Error(), "broker-says-goodbye") {
 		t.Fatalf("error does not carry the log lines: %v", err)
 	}
-	if got := countRun(t); got != before {
+	if got := countRun(t, "failing"); got != before {
 		t.Fatalf("labelled containers = %d, want %d", got, before)
 	}
 }
@@ -159,7 +171,7 @@ func TestStartFailureShowsLogsAndRemoves(t *testing.T) {
 func TestCancelDuringStartRemoves(t *testing.T) {
 	requireDocker(t)
 	requireRabbitImage(t)
-	before := countRun(t)
+	before := countRun(t, "cancelled")
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
@@ -175,7 +187,7 @@ func TestCancelDuringStartRemoves(t *testing.T) {
 	if err == nil {
 		t.Fatal("start succeeded")
 	}
-	if got := countRun(t); got != before {
+	if got := countRun(t, "cancelled"); got != before {
 		t.Fatalf("labelled containers = %d, want %d", got, before)
 	}
 }
@@ -183,7 +195,7 @@ func TestCancelDuringStartRemoves(t *testing.T) {
 func TestStopAll(t *testing.T) {
 	requireDocker(t)
 	requireRabbitImage(t)
-	before := countRun(t)
+	before := countRun(t, "sleeper")
 	c, err := StartContainer(context.Background(), ContainerSpec{
 		Kind:        "sleeper",
 		Images:      []Image{{Name: RabbitMQLocalImage, Local: true, Cmd: []string{"/bin/sh", "-c", "echo up; exec sleep 600"}}},
@@ -194,13 +206,13 @@ func TestStopAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := countRun(t); got != before+1 {
+	if got := countRun(t, "sleeper"); got != before+1 {
 		t.Fatalf("labelled containers = %d, want %d", got, before+1)
 	}
 	if err := StopAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := countRun(t); got != before {
+	if got := countRun(t, "sleeper"); got != before {
 		t.Fatalf("labelled containers = %d, want %d", got, before)
 	}
 	if err := c.Stop(context.Background()); err != nil {

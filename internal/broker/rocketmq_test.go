@@ -149,7 +149,7 @@ func TestRocketMQProcess(t *testing.T) {
 func TestRocketMQContainer(t *testing.T) {
 	t.Parallel() // its own broker: it overlaps only the other parallel tests (`go test` runs those after the rest)
 	requireRocketMQImage(t)
-	before := countRun(t)
+	before := countRun(t, "rocketmq")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start, err := func() (Starter, error) { return RocketMQ(), nil }()
@@ -165,7 +165,7 @@ func TestRocketMQContainer(t *testing.T) {
 		stop(ctx)
 		t.Fatal(err)
 	}
-	if got := countRun(t); got != before+2 {
+	if got := countRun(t, "rocketmq"); got != before+2 {
 		t.Errorf("%d containers of this run, want %d", got, before+2)
 	}
 	if b.Image != RocketMQLocalImage || b.Details["network"] != "host" {
@@ -179,7 +179,7 @@ func TestRocketMQContainer(t *testing.T) {
 		t.Error(err)
 	}
 	portsClosed(t, b.URL, r.URL, r.BrokerAddr)
-	if got := countRun(t); got != before {
+	if got := countRun(t, "rocketmq"); got != before {
 		t.Errorf("%d containers of this run left, want %d", got, before)
 	}
 }
