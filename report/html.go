@@ -564,6 +564,9 @@ func runViewOf(label string, run *results.Run) runView {
 		if o := optionsString(d.Options); o != "" {
 			x += " [" + o + "]"
 		}
+		if d.Duration != "" {
+			x += " (cells of " + d.Duration + ")"
+		}
 		drv = append(drv, x)
 	}
 	sc("drivers", strings.Join(drv, "; "))
@@ -589,7 +592,14 @@ func runViewOf(label string, run *results.Run) runView {
 		sc("max in flight", strconv.Itoa(s.MaxInFlight))
 	}
 	sc("service times", strings.Join(s.ServiceTimes, ", "))
-	sc("duration", s.Duration)
+	sc("duration", s.Duration+func() string {
+		for _, d := range s.Drivers {
+			if d.Duration != "" {
+				return " (some drivers' own: see drivers)"
+			}
+		}
+		return ""
+	}())
 	if s.Calls > 0 {
 		sc("calls per cell", strconv.FormatInt(s.Calls, 10))
 	}

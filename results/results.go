@@ -44,7 +44,8 @@ type Run struct {
 
 // Warmup is a unit's (driver variant's) settling before its first cell:
 // unmeasured one-second windows at the first cell's load until three in a
-// row agree (p50 within 10%, throughput within 20%), or the cap runs out.
+// row agree (p50 within 10%, throughput within 20%), or the last five show
+// no trend beyond those bands (runner.SettledWindows), or the cap runs out.
 type Warmup struct {
 	Driver     string            `json:"driver"`
 	Variant    string            `json:"variant"`

@@ -51,4 +51,7 @@ type ScenarioDriver struct {
 	Name     string            `json:"name"`
 	Variants []string          `json:"variants,omitempty"`
 	Options  map[string]string `json:"options,omitempty"`
+	// Duration is the length of this entry's cells where it is not the
+	// scenario's (absent: the scenario's).
+	Duration string `json:"duration,omitempty"`
 }

@@ -69,7 +69,7 @@ func (s *Scenario) Apply(o Overrides) error {
 				spec := DriverSpec{Name: name}
 				for _, d := range s.Drivers {
 					if d.Name == name {
-						spec.Options = d.Options
+						spec.Options, spec.Duration = d.Options, d.Duration
 					}
 				}
 				out = append(out, spec)
@@ -91,6 +91,10 @@ func (s *Scenario) Apply(o Overrides) error {
 			return bad("duration", "%q: want a duration from 1ms to 24h, e.g. 10s", o.Duration)
 		}
 		s.Duration = Duration(d)
+		// the flag sets every cell's length, drivers' own too
+		for i := range s.Drivers {
+			s.Drivers[i].Duration = 0
+		}
 	}
 	if given("warmup", o.Warmup != "") {
 		d, err := time.ParseDuration(o.Warmup)

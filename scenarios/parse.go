@@ -358,15 +358,17 @@ func (p *parser) drivers(n *yaml.Node) []DriverSpec {
 					}
 				case "options":
 					d.Options = p.options(v, field+".options")
+				case "duration":
+					d.Duration = p.duration(v, field+".duration", time.Millisecond, 24*time.Hour)
 				default:
-					p.fail(k, field+"."+k.Value, "unknown key (known keys: name, variants, options)")
+					p.fail(k, field+"."+k.Value, "unknown key (known keys: name, variants, options, duration)")
 				}
 			}
 			if d.Name == "" {
 				p.fail(e, field+".name", "missing (required)")
 			}
 		default:
-			p.fail(e, field, "want a driver name or a mapping with name, variants, options; got %s", kindName(e))
+			p.fail(e, field, "want a driver name or a mapping with name, variants, options, duration; got %s", kindName(e))
 		}
 		for j, prev := range out {
 			if prev.Name == d.Name && d.Name != "" && maps.Equal(prev.Options, d.Options) && variantsOverlap(prev.Variants, d.Variants) {

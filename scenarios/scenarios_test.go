@@ -89,8 +89,13 @@ func TestMalformed(t *testing.T) {
 		{"repeat list", base + "repeat: [1]\n", "f.yaml:5: repeat: want a whole number, got list"},
 		{"service time bad", base + "service_time: [slow]\n", `f.yaml:5: service_time[0]: "slow" is not a service time`},
 		{"service time exp bad", base + "service_time: [\"exp:x\"]\n", `f.yaml:5: service_time[0]: "exp:x" is not a service time`},
-		{"driver entry number list", "name: t\ndrivers:\n  - [tcp]\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:3: drivers[0]: want a driver name or a mapping with name, variants, options; got list"},
-		{"driver unknown key", "name: t\ndrivers:\n  - name: tcp\n    variant: mux\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:4: drivers[0].variant: unknown key (known keys: name, variants, options)"},
+		{"driver entry number list", "name: t\ndrivers:\n  - [tcp]\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:3: drivers[0]: want a driver name or a mapping with name, variants, options, duration; got list"},
+		{"driver unknown key", "name: t\ndrivers:\n  - name: tcp\n    variant: mux\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:4: drivers[0].variant: unknown key (known keys: name, variants, options, duration)"},
+		{"driver duration bad", "name: t\ndrivers:\n  - name: tcp\n    duration: long\npayloads: [64]\nconcurrency: [1]\n", `f.yaml:4: drivers[0].duration: "long" is not a duration`},
+		{"driver duration zero", "name: t\ndrivers:\n  - name: tcp\n    duration: 0s\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:4: drivers[0].duration: 0s is out of range: want 1ms to 24h0m0s"},
+		{"driver duration with calls", "name: t\ndrivers:\n  - tcp\n  - name: grpc\n    duration: 5s\npayloads: [64]\nconcurrency: [1]\ncalls: 100\n", "f.yaml:4: drivers[1].duration: the scenario's calls end every cell: leave the driver's own duration out"},
+		{"driver duration with phases", "name: t\ndrivers:\n  - name: grpc\n    duration: 5s\npayloads: [64]\nphases: [{duration: 1s, rate: 100}]\n", "f.yaml:3: drivers[0].duration: the scenario's phases set every cell's length: leave the driver's own duration out"},
+		{"driver duration with faults", "name: t\ndrivers:\n  - name: tcp\n    duration: 20s\npayloads: [64]\nrate: [100]\nduration: 10s\nfaults: [{at: 1s, action: kill-responder}]\n", "f.yaml:3: drivers[0].duration: the scenario's faults are timed against its duration: leave the driver's own duration out"},
 		{"driver without name", "name: t\ndrivers:\n  - variants: [mux]\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:3: drivers[0].name: missing (required)"},
 		{"driver options list", "name: t\ndrivers:\n  - name: tcp\n    options: [a]\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:4: drivers[0].options: want a mapping of option: value, got list"},
 		{"empty drivers", "name: t\ndrivers: []\npayloads: [64]\nconcurrency: [1]\n", "f.yaml:2: drivers: must not be empty"},
@@ -152,6 +157,31 @@ func TestOverrides(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("Apply(%+v) = %v, want %q", tc.o, err, tc.want)
 		}
+	}
+}
+
+// A driver entry's own duration: its cells' length, kept by --drivers,
+// replaced by --duration (the flag sets every cell's length).
+func TestDriverDuration(t *testing.T) {
+	const y = "name: t\ndrivers:\n  - tcp\n  - name: rocketmq\n    variants: [async-flush]\n    duration: 5s\npayloads: [64]\nconcurrency: [1]\nduration: 1500ms\n"
+	s, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Drivers[0].Duration != 0 || time.Duration(s.Drivers[1].Duration) != 5*time.Second || time.Duration(s.Duration) != 1500*time.Millisecond {
+		t.Fatalf("drivers %+v, duration %v", s.Drivers, s.Duration)
+	}
+	if err := s.Apply(Overrides{Drivers: "rocketmq:async-flush,tcp"}); err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(s.Drivers[0].Duration) != 5*time.Second || s.Drivers[1].Duration != 0 {
+		t.Fatalf("--drivers: %+v", s.Drivers)
+	}
+	if err := s.Apply(Overrides{Duration: "300ms"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Drivers[0].Duration != 0 || time.Duration(s.Duration) != 300*time.Millisecond {
+		t.Fatalf("--duration: %+v, %v", s.Drivers, s.Duration)
 	}
 }
 

@@ -73,6 +73,12 @@ type DriverSpec struct {
 	Name     string            `json:"name"`
 	Variants []string          `json:"variants,omitempty"`
 	Options  map[string]string `json:"options,omitempty"`
+	// Duration, when set, is the length of this entry's cells instead of
+	// the scenario's duration: for a driver whose throughput moves from
+	// second to second more than others' (RocketMQ at sixteen callers on
+	// two cores saturates the machine with its broker), so that its cells
+	// average enough of it. Closed loop and fixed rates only.
+	Duration Duration `json:"duration,omitempty"`
 	// Line is where the entry stands in its file, for error messages.
 	Line int `json:"-"`
 }

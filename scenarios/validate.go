@@ -56,6 +56,23 @@ func (p *parser) check(root *yaml.Node, seen map[string]*yaml.Node, s *Scenario)
 	if seen["max_in_flight"] != nil && seen["rate"] == nil && seen["phases"] == nil {
 		p.fail(seen["max_in_flight"], "max_in_flight", "only applies to open loop (rate)")
 	}
+	for i, d := range s.Drivers {
+		if d.Duration == 0 || p.err != nil {
+			continue
+		}
+		var why string
+		switch {
+		case seen["calls"] != nil:
+			why = "the scenario's calls end every cell"
+		case seen["phases"] != nil:
+			why = "the scenario's phases set every cell's length"
+		case seen["faults"] != nil:
+			why = "the scenario's faults are timed against its duration"
+		}
+		if why != "" {
+			p.fail(&yaml.Node{Line: d.Line}, fmt.Sprintf("drivers[%d].duration", i), "%s: leave the driver's own duration out", why)
+		}
+	}
 	if field, line, msg := s.checkFaults(); msg != "" && p.err == nil {
 		p.fail(&yaml.Node{Line: line}, field, "%s", msg)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +77,33 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	if run.Environment.Libraries["google.golang.org/grpc"] == "" || run.Environment.Cores < 1 {
 		t.Fatalf("environment manifest incomplete: %+v", run.Environment)
+	}
+}
+
+// A driver entry's own duration sets its cells' measured window, and the
+// results' record of the scenario carries it.
+func TestDriverDuration(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "d.yaml")
+	os.WriteFile(sc, []byte("name: d\ndrivers:\n  - tcp\n  - name: grpc\n    variants: [unary]\n    duration: 900ms\npayloads: [64]\nconcurrency: [1]\nduration: 300ms\nwarmup: 100ms\nsettle: 0s\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	r := runBin(t, "run", "--scenario", sc, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	run := driverstest.ReadResults(t, out)
+	want := map[string]float64{"tcp": 0.3, "grpc": 0.9}
+	if len(run.Cells) != 2 {
+		t.Fatalf("%d cells, want 2", len(run.Cells))
+	}
+	for _, c := range run.Cells {
+		if math.Abs(c.Seconds-want[c.Driver]) > 0.05 {
+			t.Errorf("%s: measured window %.3fs, want %.1fs", c.Driver, c.Seconds, want[c.Driver])
+		}
+	}
+	if d := run.Scenario.Drivers; len(d) != 2 || d[0].Duration != "" || d[1].Duration != "900ms" {
+		t.Errorf("scenario record drivers %+v", d)
 	}
 }
 

@@ -30,6 +30,9 @@ func scenarioRecord(sc *scenarios.Scenario) results.Scenario {
 	}
 	for i, d := range sc.Drivers {
 		r.Drivers[i] = results.ScenarioDriver{Name: d.Name, Variants: d.Variants, Options: d.Options}
+		if d.Duration > 0 {
+			r.Drivers[i].Duration = d.Duration.String()
+		}
 	}
 	for i, st := range sc.ServiceTimes {
 		r.ServiceTimes[i] = st.String()

@@ -460,6 +460,22 @@ func TestSettledWindows(t *testing.T) {
 		{[]results.WarmupWindow{w(100, 10), w(105, 11.5), w(109, 10.9)}, false}, // p50 15% apart
 		{[]results.WarmupWindow{w(100, 10), w(100, 10), {Throughput: 100, P50: 10, Failed: 1}}, false},
 		{[]results.WarmupWindow{w(0, 0), w(0, 0), w(0, 0)}, false},
+		// no trend: grpc/stream at one caller in a default run, p50s
+		// scattered wider than the band, with no direction
+		{[]results.WarmupWindow{w(10771, 84.5), w(11606, 74.8), w(16499, 43.4), w(12628, 70.1), w(10716, 85.9)}, true},
+		// tcp: throughput 44k-83k calls/s at a steady p50
+		{[]results.WarmupWindow{w(64367, 10.0), w(44661, 10.4), w(64182, 9.9), w(47505, 10.2), w(78231, 9.9)}, true},
+		// the same scatter with one failed call: not settled
+		{[]results.WarmupWindow{w(10771, 84.5), w(11606, 74.8), {Throughput: 16499, P50: 43.4, Failed: 1}, w(12628, 70.1), w(10716, 85.9)}, false},
+		// RocketMQ still warming: p50 falling one way through the noise
+		{[]results.WarmupWindow{w(196, 4378.6), w(229, 3649.5), w(246, 3555.3), w(279, 3051.5), w(307, 2828.3)}, false},
+		// a climb in p50 through the scatter (the last three 23% apart,
+		// the line through all five 20% of the median): a trend
+		{[]results.WarmupWindow{w(100, 10), w(100, 12), w(100, 11), w(100, 13.5), w(100, 12.2)}, false},
+		// the same scatter with no climb: settled
+		{[]results.WarmupWindow{w(100, 12), w(100, 10), w(100, 13.5), w(100, 11), w(100, 12.2)}, true},
+		// throughput falling 8% a window at a steady p50: a trend
+		{[]results.WarmupWindow{w(1000, 10), w(920, 10), w(840, 10), w(760, 10), w(680, 10)}, false},
 	} {
 		if got := SettledWindows(tc.ws); got != tc.want {
 			t.Errorf("%+v: settled %v, want %v", tc.ws, got, tc.want)
