@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -592,14 +593,11 @@ func runViewOf(label string, run *results.Run) runView {
 		sc("max in flight", strconv.Itoa(s.MaxInFlight))
 	}
 	sc("service times", strings.Join(s.ServiceTimes, ", "))
-	sc("duration", s.Duration+func() string {
-		for _, d := range s.Drivers {
-			if d.Duration != "" {
-				return " (some drivers' own: see drivers)"
-			}
-		}
-		return ""
-	}())
+	dur := s.Duration
+	if slices.ContainsFunc(s.Drivers, func(d results.ScenarioDriver) bool { return d.Duration != "" }) {
+		dur += " (some drivers' own: see drivers)"
+	}
+	sc("duration", dur)
 	if s.Calls > 0 {
 		sc("calls per cell", strconv.FormatInt(s.Calls, 10))
 	}

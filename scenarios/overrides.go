@@ -91,10 +91,6 @@ func (s *Scenario) Apply(o Overrides) error {
 			return bad("duration", "%q: want a duration from 1ms to 24h, e.g. 10s", o.Duration)
 		}
 		s.Duration = Duration(d)
-		// the flag sets every cell's length, drivers' own too
-		for i := range s.Drivers {
-			s.Drivers[i].Duration = 0
-		}
 	}
 	if given("warmup", o.Warmup != "") {
 		d, err := time.ParseDuration(o.Warmup)
@@ -210,6 +206,13 @@ func (s *Scenario) Apply(o Overrides) error {
 				return bad("fault", "%v", err)
 			}
 			s.Faults = append(s.Faults, f)
+		}
+	}
+	// --duration, --calls and --fault set or time every cell, drivers'
+	// own lengths included (a scenario file cannot give both: check)
+	if given("duration", o.Duration != "") || s.Calls > 0 || len(s.Faults) > 0 {
+		for i := range s.Drivers {
+			s.Drivers[i].Duration = 0
 		}
 	}
 	if msg := s.serviceBelowTimeout(); msg != "" {

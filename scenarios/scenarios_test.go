@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,14 @@ func TestDriverDuration(t *testing.T) {
 	}
 	if time.Duration(s.Drivers[0].Duration) != 5*time.Second || s.Drivers[1].Duration != 0 {
 		t.Fatalf("--drivers: %+v", s.Drivers)
+	}
+	calls := *s
+	calls.Drivers = slices.Clone(s.Drivers)
+	if err := calls.Apply(Overrides{Calls: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Drivers[0].Duration != 0 {
+		t.Fatalf("--calls: %+v", calls.Drivers)
 	}
 	if err := s.Apply(Overrides{Duration: "300ms"}); err != nil {
 		t.Fatal(err)
