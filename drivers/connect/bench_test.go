@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	connectlib "connectrpc.com/connect"
 
@@ -14,16 +15,20 @@ import (
 )
 
 // plain is a minimal Connect client with the generated Call type and
-// Connect's own codecs, over the same h2c HTTP client.
+// Connect's own codecs, over the same h2c HTTP client. Each call has a
+// deadline, as a Connect client should (and as the driver's calls do, and
+// the dubbo, gozero and kafka loops): Connect sends it as
+// Connect-Timeout-Ms or grpc-timeout, and the handler arms a timer for it.
 func plain(addr string, opts ...connectlib.ClientOption) func() func(uint64) error {
 	hc, _ := connect.NewHTTPClient(false)
 	c := connectlib.NewClient[wire.Call, wire.Call](hc, "http://"+addr+connect.Procedure, opts...)
 	payload := driverstest.BenchPayload(64) // the driver's calls' bytes (zeros gzip for free)
 	sum := wire.Checksum(payload)
-	ctx := context.Background()
 	return func() func(uint64) error {
 		return func(id uint64) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			res, err := c.CallUnary(ctx, connectlib.NewRequest(&wire.Call{Id: id, Payload: payload, Checksum: sum}))
+			cancel()
 			if err != nil {
 				return err
 			}
