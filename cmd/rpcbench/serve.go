@@ -12,6 +12,7 @@ import (
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/chain"
 	"github.com/rpcbench/rpcbench/internal/ledger"
 	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -144,7 +145,7 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 		defer w.Close()
 		h = ledger.Wrap(h, w)
 	}
-	srv, err := tr.Serve(ctx, at, h)
+	srv, err := chain.Serve(ctx, tr, at, h)
 	if err != nil {
 		return fmt.Errorf("serve %s/%s: %w", spec.Name, cfg.Variant, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/chain"
 	"github.com/rpcbench/rpcbench/internal/ledger"
 	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -51,7 +52,7 @@ func drainBound(timeout time.Duration) time.Duration { return timeout + 5*time.S
 func ServeInProcess(ctx context.Context, u Unit, at drivers.Place, o ServeOptions) (drivers.Server, error) {
 	h := drivers.Handler(wireLimit(u.Config().Concurrency()))
 	if o.Ledger == "" {
-		return u.Transport.Serve(ctx, at, h)
+		return chain.Serve(ctx, u.Transport, at, h)
 	}
 	w, err := ledger.Open(o.Ledger, max(o.Incarnation, 1))
 	if err != nil {

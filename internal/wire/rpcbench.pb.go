@@ -46,7 +46,23 @@ type Call struct {
 	// handler's start less the request's sent_unix_nano (the time from the
 	// caller's send to the handler: network, broker and consumer queues;
 	// meaningful only when caller and responder share a host's clock).
-	QueuedNs      int64 `protobuf:"varint,9,opt,name=queued_ns,json=queuedNs,proto3" json:"queued_ns,omitempty"`
+	QueuedNs int64 `protobuf:"varint,9,opt,name=queued_ns,json=queuedNs,proto3" json:"queued_ns,omitempty"`
+	// chain_depth asks for a call chain (the chain key of a scenario): the
+	// hops from this responder on, this one included. A responder given a
+	// depth above 1 does its own work and then calls the next hop, the same
+	// service through the same driver, with chain_depth less one
+	// (internal/chain). 0 or 1: no chain.
+	ChainDepth uint32 `protobuf:"varint,10,opt,name=chain_depth,json=chainDepth,proto3" json:"chain_depth,omitempty"`
+	// chain_async sends the rest of the chain as fire-and-forget calls: the
+	// responder replies once its own work is done, without waiting for them.
+	ChainAsync bool `protobuf:"varint,11,opt,name=chain_async,json=chainAsync,proto3" json:"chain_async,omitempty"`
+	// chain_hops is set in replies of a chain: the hops that ran from this
+	// responder on, this one included (a synchronous chain's first reply
+	// carries its whole depth; an asynchronous one's, 1).
+	ChainHops uint32 `protobuf:"varint,12,opt,name=chain_hops,json=chainHops,proto3" json:"chain_hops,omitempty"`
+	// timeout_ns is the caller's per-call timeout, sent with chains: each
+	// onward call of the chain is bounded by it.
+	TimeoutNs     int64 `protobuf:"varint,13,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,11 +160,39 @@ func (x *Call) GetQueuedNs() int64 {
 	return 0
 }
 
+func (x *Call) GetChainDepth() uint32 {
+	if x != nil {
+		return x.ChainDepth
+	}
+	return 0
+}
+
+func (x *Call) GetChainAsync() bool {
+	if x != nil {
+		return x.ChainAsync
+	}
+	return false
+}
+
+func (x *Call) GetChainHops() uint32 {
+	if x != nil {
+		return x.ChainHops
+	}
+	return 0
+}
+
+func (x *Call) GetTimeoutNs() int64 {
+	if x != nil {
+		return x.TimeoutNs
+	}
+	return 0
+}
+
 var File_internal_wire_rpcbench_proto protoreflect.FileDescriptor
 
 const file_internal_wire_rpcbench_proto_rawDesc = "" +
 	"\n" +
-	"\x1cinternal/wire/rpcbench.proto\x12\vrpcbench.v1\"\x91\x02\n" +
+	"\x1cinternal/wire/rpcbench.proto\x12\vrpcbench.v1\"\x91\x03\n" +
 	"\x04Call\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1a\n" +
@@ -159,7 +203,16 @@ const file_internal_wire_rpcbench_proto_rawDesc = "" +
 	"\n" +
 	"handler_ns\x18\a \x01(\x03R\thandlerNs\x12\x14\n" +
 	"\x05error\x18\b \x01(\tR\x05error\x12\x1b\n" +
-	"\tqueued_ns\x18\t \x01(\x03R\bqueuedNs2j\n" +
+	"\tqueued_ns\x18\t \x01(\x03R\bqueuedNs\x12\x1f\n" +
+	"\vchain_depth\x18\n" +
+	" \x01(\rR\n" +
+	"chainDepth\x12\x1f\n" +
+	"\vchain_async\x18\v \x01(\bR\n" +
+	"chainAsync\x12\x1d\n" +
+	"\n" +
+	"chain_hops\x18\f \x01(\rR\tchainHops\x12\x1d\n" +
+	"\n" +
+	"timeout_ns\x18\r \x01(\x03R\ttimeoutNs2j\n" +
 	"\x05Bench\x12-\n" +
 	"\x05Unary\x12\x11.rpcbench.v1.Call\x1a\x11.rpcbench.v1.Call\x122\n" +
 	"\x06Stream\x12\x11.rpcbench.v1.Call\x1a\x11.rpcbench.v1.Call(\x010\x01B,Z*github.com/rpcbench/rpcbench/internal/wireb\x06proto3"

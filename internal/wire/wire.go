@@ -34,6 +34,10 @@ type Fields struct {
 	HandlerNs     int64
 	Error         []byte
 	QueuedNs      int64
+	ChainDepth    uint32
+	ChainAsync    bool
+	ChainHops     uint32
+	TimeoutNs     int64
 }
 
 // Append encodes f as a Call message (proto3, fields in number order, zero
@@ -75,6 +79,27 @@ func Append(b []byte, f *Fields) []byte {
 		b = protowire.AppendTag(b, 9, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(f.QueuedNs))
 	}
+	return appendChain(b, f)
+}
+
+// appendChain appends the chain fields (10-13).
+func appendChain(b []byte, f *Fields) []byte {
+	if f.ChainDepth != 0 {
+		b = protowire.AppendTag(b, 10, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.ChainDepth))
+	}
+	if f.ChainAsync {
+		b = protowire.AppendTag(b, 11, protowire.VarintType)
+		b = protowire.AppendVarint(b, 1)
+	}
+	if f.ChainHops != 0 {
+		b = protowire.AppendTag(b, 12, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.ChainHops))
+	}
+	if f.TimeoutNs != 0 {
+		b = protowire.AppendTag(b, 13, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.TimeoutNs))
+	}
 	return b
 }
 
@@ -91,7 +116,7 @@ func Parse(b []byte, f *Fields) error {
 		}
 		b = b[n:]
 		switch {
-		case typ == protowire.VarintType && ((num >= 1 && num <= 7 && num != 2) || num == 9):
+		case typ == protowire.VarintType && (num >= 1 && num <= 13 && num != 2 && num != 8):
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return ErrMalformed
@@ -112,6 +137,14 @@ func Parse(b []byte, f *Fields) error {
 				f.HandlerNs = int64(v)
 			case 9:
 				f.QueuedNs = int64(v)
+			case 10:
+				f.ChainDepth = uint32(v)
+			case 11:
+				f.ChainAsync = v != 0
+			case 12:
+				f.ChainHops = uint32(v)
+			case 13:
+				f.TimeoutNs = int64(v)
 			}
 		case typ == protowire.BytesType && (num == 2 || num == 8):
 			v, n := protowire.ConsumeBytes(b)
@@ -199,11 +232,16 @@ func ResizePayload(p []byte, n int) []byte {
 
 // PeekServiceTime returns the service time a request asks for, or 0. Drivers
 // use it to serve zero-service-time requests inline and give slow ones their
-// own goroutine.
+// own goroutine. A hop of a synchronous chain waits for the rest of the
+// chain, calls through the same driver that a request served inline would
+// hold up: it returns at least 1 ns for those.
 func PeekServiceTime(req []byte) time.Duration {
 	var f Fields
 	if Parse(req, &f) != nil {
 		return 0
+	}
+	if f.ChainDepth > 1 && !f.ChainAsync {
+		return max(time.Duration(f.ServiceTimeNs), 1)
 	}
 	return time.Duration(f.ServiceTimeNs)
 }
@@ -215,12 +253,24 @@ func PeekServiceTime(req []byte) time.Duration {
 type RequestTemplate struct {
 	body         []byte
 	responseSize uint32
+	chain        []byte // fields 10-13, the same for every call
 }
 
 // NewRequestTemplate prepares the requests carrying payload.
 func NewRequestTemplate(payload []byte, responseSize uint32) *RequestTemplate {
 	body := Append(nil, &Fields{Payload: payload, Checksum: Checksum(payload)})
 	return &RequestTemplate{body: body, responseSize: responseSize}
+}
+
+// WithChain makes every request ask for a call chain of depth hops (see
+// Fields.ChainDepth), asynchronous after the first hop if async, each
+// onward call bounded by timeout. Depth 0 or 1 asks for none.
+func (t *RequestTemplate) WithChain(depth int, async bool, timeout time.Duration) *RequestTemplate {
+	t.chain = nil
+	if depth > 1 {
+		t.chain = appendChain(nil, &Fields{ChainDepth: uint32(depth), ChainAsync: async, TimeoutNs: int64(timeout)})
+	}
+	return t
 }
 
 // Append appends one request to b.
@@ -242,7 +292,7 @@ func (t *RequestTemplate) Append(b []byte, id uint64, serviceTimeNs, sentUnixNan
 		b = protowire.AppendTag(b, 6, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(sentUnixNano))
 	}
-	return b
+	return append(b, t.chain...)
 }
 
 // Limit returns Respond admitting at most n requests at once (n < 1: no
@@ -263,7 +313,7 @@ func Limit(n int) func(req, buf []byte) []byte {
 // MaxRequestLen is an upper bound on the encoded length of a request with
 // a payload of n bytes (every scalar field at its widest).
 func MaxRequestLen(n int) int {
-	return 1 + protowire.SizeVarint(uint64(n)) + n + 5*(1+binary.MaxVarintLen64)
+	return 1 + protowire.SizeVarint(uint64(n)) + n + 11*(1+binary.MaxVarintLen64)
 }
 
 // MaxReplyLen is an upper bound on the encoded length of a reply with a

@@ -17,12 +17,15 @@ func sampleFields() []Fields {
 		{ID: 1<<40 | 7, Payload: p, Checksum: Checksum(p), ServiceTimeNs: 250_000, ResponseSize: 4096, SentUnixNano: time.Now().UnixNano()},
 		{ID: 9, HandlerNs: 12345, Error: []byte("boom"), QueuedNs: 678},
 		{ID: ^uint64(0), Payload: make([]byte, 70000), Checksum: ^uint32(0)},
+		{ID: 5, Payload: p, Checksum: Checksum(p), ChainDepth: 6, ChainAsync: true, TimeoutNs: int64(5 * time.Second)},
+		{ID: 5, ChainDepth: ^uint32(0), ChainHops: ^uint32(0), TimeoutNs: 1<<63 - 1, HandlerNs: 1<<63 - 1},
 	}
 }
 
 func toProto(f *Fields) *Call {
 	return &Call{Id: f.ID, Payload: f.Payload, Checksum: f.Checksum, ServiceTimeNs: f.ServiceTimeNs,
-		ResponseSize: f.ResponseSize, SentUnixNano: f.SentUnixNano, HandlerNs: f.HandlerNs, Error: string(f.Error), QueuedNs: f.QueuedNs}
+		ResponseSize: f.ResponseSize, SentUnixNano: f.SentUnixNano, HandlerNs: f.HandlerNs, Error: string(f.Error), QueuedNs: f.QueuedNs,
+		ChainDepth: f.ChainDepth, ChainAsync: f.ChainAsync, ChainHops: f.ChainHops, TimeoutNs: f.TimeoutNs}
 }
 
 // TestAppendMatchesProto: the hand-written encoder writes exactly the bytes
@@ -132,11 +135,24 @@ func BenchmarkRespond(b *testing.B) {
 func TestRequestTemplate(t *testing.T) {
 	for _, p := range [][]byte{nil, []byte("x"), make([]byte, 300)} {
 		for _, rs := range []uint32{0, 4096} {
-			tmpl := NewRequestTemplate(p, rs)
-			for _, st := range []int64{0, 250_000} {
-				want := Append(nil, &Fields{ID: 1<<40 | 3, Payload: p, Checksum: Checksum(p), ServiceTimeNs: st, ResponseSize: rs, SentUnixNano: 1_700_000_000_000_000_000})
-				if got := tmpl.Append(nil, 1<<40|3, st, 1_700_000_000_000_000_000); !bytes.Equal(got, want) {
-					t.Fatalf("payload %d rs %d st %d: template %x, Append %x", len(p), rs, st, got, want)
+			for _, ch := range []struct {
+				depth int
+				async bool
+			}{{0, false}, {1, true}, {2, false}, {6, true}} {
+				tmpl := NewRequestTemplate(p, rs).WithChain(ch.depth, ch.async, 3*time.Second)
+				for _, st := range []int64{0, 250_000} {
+					f := Fields{ID: 1<<40 | 3, Payload: p, Checksum: Checksum(p), ServiceTimeNs: st, ResponseSize: rs, SentUnixNano: 1_700_000_000_000_000_000}
+					if ch.depth > 1 {
+						f.ChainDepth, f.ChainAsync, f.TimeoutNs = uint32(ch.depth), ch.async, int64(3*time.Second)
+					}
+					want := Append(nil, &f)
+					got := tmpl.Append(nil, 1<<40|3, st, 1_700_000_000_000_000_000)
+					if !bytes.Equal(got, want) {
+						t.Fatalf("payload %d rs %d st %d chain %+v: template %x, Append %x", len(p), rs, st, ch, got, want)
+					}
+					if len(got) > MaxRequestLen(len(p)) {
+						t.Fatalf("request of %d bytes exceeds MaxRequestLen %d", len(got), MaxRequestLen(len(p)))
+					}
 				}
 			}
 		}
