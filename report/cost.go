@@ -13,16 +13,21 @@ import (
 // the cell ran through a delay proxy with is one of them (hop=250µs), so
 // each delay is a line of its own.
 func rowOptions(c *results.Cell) map[string]string {
-	if c.Hop == nil {
+	if c.Hop == nil && c.Chain == nil {
 		return c.Options
 	}
 	o := maps.Clone(c.Options)
 	if o == nil {
 		o = map[string]string{}
 	}
-	o["hop"] = c.Hop.OneWayDelay
-	if c.Hop.Jitter != "" && c.Hop.Jitter != "0s" {
-		o["hop"] += "±" + c.Hop.Jitter
+	if c.Hop != nil {
+		o["hop"] = c.Hop.OneWayDelay
+		if c.Hop.Jitter != "" && c.Hop.Jitter != "0s" {
+			o["hop"] += "±" + c.Hop.Jitter
+		}
+	}
+	if c.Chain != nil {
+		o["chain"] = fmt.Sprintf("%d/%s", c.Chain.Depth, c.Chain.Mode)
 	}
 	return o
 }

@@ -593,6 +593,13 @@ func runViewOf(label string, run *results.Run) runView {
 		sc("max in flight", strconv.Itoa(s.MaxInFlight))
 	}
 	sc("service times", strings.Join(s.ServiceTimes, ", "))
+	if ch := s.Chain; ch != nil {
+		var ds []string
+		for _, d := range ch.Depth {
+			ds = append(ds, strconv.Itoa(d))
+		}
+		sc("call chains (hops × mode)", strings.Join(ds, ", ")+" × "+strings.Join(ch.Mode, ", "))
+	}
 	dur := s.Duration
 	if slices.ContainsFunc(s.Drivers, func(d results.ScenarioDriver) bool { return d.Duration != "" }) {
 		dur += " (some drivers' own: see drivers)"

@@ -39,6 +39,9 @@ func CellKey(c *Cell) string {
 	}
 	b.WriteString(" service=" + service)
 	b.WriteString(" responder_concurrency=" + strconv.Itoa(c.ResponderConcurrency))
+	if c.Chain != nil {
+		b.WriteString(" chain=" + strconv.Itoa(c.Chain.Depth) + "/" + c.Chain.Mode)
+	}
 	if c.Hop != nil {
 		b.WriteString(" one_way_delay=" + c.Hop.OneWayDelay)
 		if c.Hop.Jitter != "" && c.Hop.Jitter != "0s" {

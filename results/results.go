@@ -158,6 +158,9 @@ type Cell struct {
 	Generator *Generator `json:"generator,omitempty"`
 	// Hop is the delay proxy the cell's calls went through (absent: none).
 	Hop *Hop `json:"hop,omitempty"`
+	// Chain is the call chain every call of the cell was (absent: plain
+	// calls).
+	Chain *Chain `json:"chain,omitempty"`
 	// Cost is the CPU each process spent per call in the measured window.
 	Cost *Cost `json:"cost,omitempty"`
 	// Little is the cell's Little's-law check (absent when too few calls
@@ -277,6 +280,15 @@ type Latency struct {
 	P999  float64 `json:"p99_9_us"`
 	P9999 float64 `json:"p99_99_us"`
 	Max   float64 `json:"max_us"`
+}
+
+// Chain is a cell's call chain: Depth hops in all (the first included),
+// each the same service through the same driver; Mode "sync" (each hop
+// waits for the rest) or "async-tail" (the first hop replies after its own
+// work and sends the rest as fire-and-forget calls).
+type Chain struct {
+	Depth int    `json:"depth"`
+	Mode  string `json:"mode"`
 }
 
 // Hop is the delay proxy (internal/delay) a cell's calls crossed between

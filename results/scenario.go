@@ -31,12 +31,21 @@ type Scenario struct {
 	Settle string `json:"settle,omitempty"`
 	// Network is the hop delay the cells ran with (absent: no proxy).
 	Network *ScenarioNetwork `json:"network,omitempty"`
+	// Chain is the call chains every cell ran once per depth and mode
+	// (absent: plain calls).
+	Chain *ScenarioChain `json:"chain,omitempty"`
 	// Faults are the faults of every cell, each ACTION@AT+RESTORE (absent:
 	// no fault cells).
 	Faults []string `json:"faults,omitempty"`
 	// Phases is the open-loop schedule of every cell (DURATION@RATE/s,
 	// comma-separated; absent: fixed rates or closed loop).
 	Phases string `json:"phases,omitempty"`
+}
+
+// ScenarioChain is the call chains of a scenario.
+type ScenarioChain struct {
+	Depth []int    `json:"depth"`
+	Mode  []string `json:"mode"`
 }
 
 // ScenarioNetwork is the hop delay of a scenario.

@@ -157,3 +157,49 @@ func TestNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestChain: the chain key's depths and modes, and what is wrong with them
+// or with what they are combined with, named by line and field.
+func TestChain(t *testing.T) {
+	const head = "name: t\ndrivers: [tcp]\npayloads: [64]\nconcurrency: [1, 4]\n"
+	sc, err := Parse("t.yaml", []byte(head+"service_time: [5ms]\nchain:\n  depth: [1, 2, 6]\n  mode: [sync, async-tail]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Chain == nil || len(sc.Chain.Depths) != 3 || sc.Chain.Depths[2] != 6 || len(sc.Chain.Modes) != 2 || sc.Chain.Modes[1] != ChainAsyncTail {
+		t.Fatalf("chain = %+v", sc.Chain)
+	}
+	sc, err = Parse("t.yaml", []byte(head+"chain:\n  depth: [3]\n"))
+	if err != nil || len(sc.Chain.Modes) != 1 || sc.Chain.Modes[0] != ChainSync {
+		t.Fatalf("mode left out: %+v, %v; want sync", sc.Chain, err)
+	}
+	for _, tc := range []struct{ doc, want string }{
+		{"chain: 3\n", "t.yaml:5: chain: want a mapping with depth"},
+		{"chain:\n  mode: sync\n", "t.yaml:6: chain.depth: missing"},
+		{"chain:\n  depth: [0]\n", "t.yaml:6: chain.depth[0]: 0 is out of range"},
+		{"chain:\n  depth: [2, 2]\n", "t.yaml:6: chain.depth[1]: 2 is the same as chain.depth[0]"},
+		{"chain:\n  depth: [2]\n  mode: [async]\n", "t.yaml:7: chain.mode[0]: \"async\": want sync"},
+		{"chain:\n  depth: [2]\n  hops: 3\n", "t.yaml:7: chain.hops: unknown key"},
+		// 4 callers × 20 hops = 80 requests held, above 64
+		{"chain:\n  depth: [20]\n", "t.yaml:6: chain.depth: a synchronous chain of depth 20 at concurrency 4 holds 80 requests"},
+		{"service_time: [1s]\nchain:\n  depth: [5]\n", "t.yaml:7: chain.depth: a synchronous chain of depth 5 at service time 1s takes at least 5s, not below the timeout 5s"},
+		{"chain:\n  depth: [2]\nnetwork:\n  one_way_delay: [0]\n", "t.yaml:8: network: chain and network cannot be combined"},
+	} {
+		_, err := Parse("t.yaml", []byte(head+tc.doc))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q...", tc.doc, err, tc.want)
+		}
+	}
+	// async-tail hops do not wait on each other: no slot check
+	if _, err := Parse("t.yaml", []byte(head+"chain:\n  depth: [20]\n  mode: [async-tail]\n")); err != nil {
+		t.Errorf("async-tail depth 20: %v", err)
+	}
+	// a flag that breaks the chain's bound names the scenario's key
+	sc, err = Parse("t.yaml", []byte(head+"chain:\n  depth: [8]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Apply(Overrides{Concurrency: "16"}); err == nil || !strings.HasPrefix(err.Error(), "t.yaml: chain.depth: a synchronous chain of depth 8 at concurrency 16") {
+		t.Errorf("--concurrency 16 with depth 8: %v", err)
+	}
+}

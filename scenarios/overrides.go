@@ -221,5 +221,8 @@ func (s *Scenario) Apply(o Overrides) error {
 	if field, _, msg := s.checkFaults(); msg != "" {
 		return bad("fault", "%s: %s", field, msg)
 	}
+	if field, msg := s.checkChain(); msg != "" {
+		return fmt.Errorf("%s: %s: %s (with the flags given)", s.Source, field, msg)
+	}
 	return nil
 }

@@ -64,7 +64,7 @@ func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
 	}
 }
 
-var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle", "network", "faults", "phases"}
+var topKeys = []string{"name", "description", "drivers", "payloads", "response_size", "concurrency", "rate", "max_in_flight", "service_time", "duration", "calls", "warmup", "broker_warmup", "timeout", "repeat", "responder_concurrency", "settle", "network", "faults", "phases", "chain"}
 
 func (p *parser) scenario(root *yaml.Node) *Scenario {
 	s := defaultScenario()
@@ -128,6 +128,8 @@ func (p *parser) scenario(root *yaml.Node) *Scenario {
 			s.Faults = p.faults(v)
 		case "phases":
 			s.Phases = p.phases(v)
+		case "chain":
+			s.Chain = p.chain(v)
 		default:
 			p.fail(k, k.Value, "unknown key (known keys: %s)", strings.Join(topKeys, ", "))
 		}
@@ -308,6 +310,52 @@ func (p *parser) network(n *yaml.Node) *Network {
 		return nil
 	}
 	return nw
+}
+
+func (p *parser) chain(n *yaml.Node) *Chain {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "chain", "want a mapping with depth (a list of hop counts) and mode (sync, async-tail or both), not a %s", kindName(n))
+		return nil
+	}
+	c := &Chain{}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		field := "chain." + k.Value
+		if seen[k.Value] {
+			p.fail(k, field, "given twice")
+			return nil
+		}
+		seen[k.Value] = true
+		switch k.Value {
+		case "depth":
+			c.Depths = p.ints(v, field, 1, MaxChainDepth)
+			noRepeats(p, v, field, c.Depths)
+		case "mode":
+			for j, e := range p.list(v, field) {
+				f := fmt.Sprintf("%s[%d]", field, j)
+				m, ok := p.scalar(e, f, "sync or async-tail")
+				if ok && m != ChainSync && m != ChainAsyncTail {
+					p.fail(e, f, "%q: want sync (each hop waits for the rest) or async-tail (the first hop replies and sends the rest as fire-and-forget calls)", m)
+				}
+				c.Modes = append(c.Modes, m)
+			}
+			noRepeats(p, v, field, c.Modes)
+		default:
+			p.fail(k, field, "unknown key (known keys: depth, mode)")
+		}
+		if p.err != nil {
+			return nil
+		}
+	}
+	if len(c.Depths) == 0 {
+		p.fail(n, "chain.depth", "missing: give the chain depths to run (hops in all, the first included), e.g. [1, 2, 4, 6]")
+		return nil
+	}
+	if len(c.Modes) == 0 {
+		c.Modes = []string{ChainSync}
+	}
+	return c
 }
 
 func (p *parser) serviceTimes(n *yaml.Node) []ServiceTime {

@@ -44,7 +44,30 @@ type Scenario struct {
 	// Phases makes each cell's open-loop rate change on a schedule (a
 	// base rate, a burst, the base again); the cell lasts their total.
 	Phases []Phase `json:"phases,omitempty"`
+	// Chain makes every call a call chain: each cell runs once per depth
+	// and mode (nil: plain calls).
+	Chain *Chain `json:"chain,omitempty"`
 }
+
+// Chain is a scenario's call chains (internal/chain): the caller calls
+// the first hop, which does its work (the service time) and calls the
+// next hop, the same service through the same driver, and so on for
+// Depth hops in all. Sync: each hop waits for the rest before replying.
+// Async-tail: the first hop replies after its own work and sends the rest
+// as fire-and-forget calls.
+type Chain struct {
+	Depths []int    `json:"depth"`
+	Modes  []string `json:"mode"`
+}
+
+// Chain modes.
+const (
+	ChainSync      = "sync"
+	ChainAsyncTail = "async-tail"
+)
+
+// MaxChainDepth bounds chain.depth.
+const MaxChainDepth = 32
 
 // Phase is one stretch of an open-loop schedule.
 type Phase struct {

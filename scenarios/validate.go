@@ -73,6 +73,13 @@ func (p *parser) check(root *yaml.Node, seen map[string]*yaml.Node, s *Scenario)
 			p.fail(&yaml.Node{Line: d.Line}, fmt.Sprintf("drivers[%d].duration", i), "%s: leave the driver's own duration out", why)
 		}
 	}
+	if field, msg := s.checkChain(); msg != "" && p.err == nil {
+		n := seen[field]
+		if n == nil {
+			n = seen["chain"]
+		}
+		p.fail(n, field, "%s", msg)
+	}
 	if field, line, msg := s.checkFaults(); msg != "" && p.err == nil {
 		p.fail(&yaml.Node{Line: line}, field, "%s", msg)
 	}
@@ -83,6 +90,41 @@ func (p *parser) check(root *yaml.Node, seen map[string]*yaml.Node, s *Scenario)
 		}
 		p.fail(n, "service_time", "%s", msg)
 	}
+}
+
+// checkChain refuses a chain with what cannot carry it, and chains that
+// would stall the responder or time out by design: the field at fault
+// (a key of the scenario) and why, or "".
+func (s *Scenario) checkChain() (field, msg string) {
+	if s.Chain == nil {
+		return "", ""
+	}
+	if len(s.Faults) > 0 {
+		return "faults", "chain and faults cannot be combined: a fault run accounts every call by its id, which every hop of a chain carries; leave one out"
+	}
+	if s.Network != nil {
+		return "network", "chain and network cannot be combined: the hops after the first call the responder's own address, not through the delay proxy; leave one out"
+	}
+	depth := slices.Max(s.Chain.Depths)
+	if !slices.Contains(s.Chain.Modes, ChainSync) {
+		return "", ""
+	}
+	// every hop of a synchronous chain waits on the next one: at
+	// concurrency c a chain of depth d holds c×d of the responder's
+	// requests at once
+	callers, what := s.MaxInFlight, "max_in_flight"
+	if !s.OpenLoop() {
+		callers, what = slices.Max(s.Concurrency), "concurrency"
+	}
+	if callers*depth > s.ResponderConcurrency {
+		return "chain.depth", fmt.Sprintf("a synchronous chain of depth %d at %s %d holds %d requests at the responder at once, above its responder_concurrency %d: every slot would wait on a hop that cannot start; raise responder_concurrency or lower depth or %s", depth, what, callers, callers*depth, s.ResponderConcurrency, what)
+	}
+	for _, st := range s.ServiceTimes {
+		if time.Duration(depth)*st.Mean >= time.Duration(s.Timeout) {
+			return "chain.depth", fmt.Sprintf("a synchronous chain of depth %d at service time %s takes at least %s, not below the timeout %s: every call would time out; raise timeout or lower depth", depth, st, time.Duration(depth)*st.Mean, s.Timeout)
+		}
+	}
+	return "", ""
 }
 
 // serviceBelowTimeout says what is wrong when a service time is not below

@@ -43,6 +43,9 @@ func scenarioRecord(sc *scenarios.Scenario) results.Scenario {
 	for _, f := range sc.Faults {
 		r.Faults = append(r.Faults, f.String())
 	}
+	if ch := sc.Chain; ch != nil {
+		r.Chain = &results.ScenarioChain{Depth: ch.Depths, Mode: ch.Modes}
+	}
 	if nw := sc.Network; nw != nil {
 		r.Network = &results.ScenarioNetwork{Jitter: nw.Jitter.String()}
 		for _, d := range nw.OneWayDelay {

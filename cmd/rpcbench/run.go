@@ -139,6 +139,9 @@ func prepare(f runFlags) (*scenarios.Scenario, []runner.Unit, map[string]string,
 	if f.sweep != nil && sc.Network != nil {
 		return nil, nil, nil, usageErr("%s: network: a sweep runs without the delay proxy; remove the network key (or sweep without it)", sc.Source)
 	}
+	if f.sweep != nil && sc.Chain != nil {
+		return nil, nil, nil, usageErr("%s: chain: a sweep measures single calls; remove the chain key (or sweep without it)", sc.Source)
+	}
 	if err := runner.Check(context.Background(), sc, units); err != nil {
 		return nil, nil, nil, usageErr("%v", err)
 	}
@@ -329,6 +332,9 @@ func loadLabel(c results.Cell) string {
 	}
 	if c.Hop != nil {
 		l += " hop=" + c.Hop.OneWayDelay
+	}
+	if c.Chain != nil {
+		l += fmt.Sprintf(" chain=%d/%s", c.Chain.Depth, c.Chain.Mode)
 	}
 	if c.Repetition > 1 {
 		l += fmt.Sprintf(" #%d", c.Repetition)

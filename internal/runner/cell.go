@@ -61,6 +61,12 @@ type Load struct {
 	// IDBase is ORed into every call id (its top byte tells one cell's
 	// calls from another's in a responder's ledger).
 	IDBase uint64
+	// ChainDepth > 1 makes every call a call chain of that many hops
+	// (internal/chain); ChainAsync sends the hops after the first as
+	// fire-and-forget calls. A synchronous chain's reply must say that
+	// every hop ran.
+	ChainDepth int
+	ChainAsync bool
 }
 
 // Phase is one stretch of an open-loop schedule at one rate.
@@ -339,6 +345,9 @@ type shared struct {
 	tmpl    *wire.RequestTemplate
 	want    []byte // the reply payload a correct responder sends back
 	wantSum uint32
+	// wantHops is the chain_hops a chain's reply must carry: the depth of
+	// a synchronous chain, 1 for an asynchronous one.
+	wantHops int
 
 	shards []*shard
 	// disp is the shard of open-loop calls that never started (the
@@ -412,11 +421,15 @@ func newShared(load Load) *shared {
 	}
 	s.want = payload
 	s.wantSum = wire.Checksum(payload)
+	s.wantHops = load.ChainDepth
+	if load.ChainAsync {
+		s.wantHops = 1
+	}
 	if load.ResponseSize > 0 && load.ResponseSize != load.Payload {
 		s.want = wire.ResizePayload(payload, load.ResponseSize)
 		s.wantSum = wire.Checksum(s.want)
 	}
-	s.tmpl = wire.NewRequestTemplate(payload, uint32(load.ResponseSize))
+	s.tmpl = wire.NewRequestTemplate(payload, uint32(load.ResponseSize)).WithChain(load.ChainDepth, load.ChainAsync, load.Timeout)
 	n := min(load.Concurrency, MaxShards)
 	for i := 0; i < n; i++ {
 		s.shards = append(s.shards, newShard(s, load.Concurrency > MaxShards))
@@ -614,6 +627,9 @@ func (w *worker) call(ctx context.Context, start, deadline time.Duration, measur
 	if r.Checksum != s.wantSum || !bytes.Equal(r.Payload, s.want) {
 		return mismatch, t1, replyTimes{r.HandlerNs, r.QueuedNs}, errWrongPayload
 	}
+	if s.load.ChainDepth > 1 && int(r.ChainHops) != s.wantHops {
+		return mismatch, t1, replyTimes{r.HandlerNs, r.QueuedNs}, errChainHops
+	}
 	return ok, t1, replyTimes{r.HandlerNs, r.QueuedNs}, nil
 }
 
@@ -621,6 +637,7 @@ var (
 	errMalformed    = errors.New("reply is not a Call message")
 	errWrongID      = errors.New("reply carries another call's id")
 	errWrongPayload = errors.New("reply payload or checksum differs from the expected")
+	errChainHops    = errors.New("reply of a call chain says fewer or more hops ran than asked")
 )
 
 type responderError []byte
