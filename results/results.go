@@ -291,6 +291,12 @@ type Chain struct {
 	Mode  string `json:"mode"`
 }
 
+// Chain modes (scenarios.ChainSync, scenarios.ChainAsyncTail).
+const (
+	ChainModeSync      = "sync"
+	ChainModeAsyncTail = "async-tail"
+)
+
 // Hop is the delay proxy (internal/delay) a cell's calls crossed between
 // caller and responder, in both directions.
 type Hop struct {

@@ -273,9 +273,50 @@ func TestC11(t *testing.T) {
 	want(t, judge(t, "C11", r), Inconclusive, "rocketmq", "no Docker engine")
 }
 
-func TestNotImplemented(t *testing.T) {
-	r := run("r", cat(reps("rabbitmq", "direct-reply-to/transient", 1, 100, tight), reps("rocketmq", "async-flush", 1, 300, tight))...)
-	want(t, judge(t, "C10", r), Inconclusive, "measurement not implemented")
+// chainCells are three repetitions of a chain series: depth d's p50 is
+// p50(d), spread by m.
+func chainCells(driver, variant, mode string, depths []int, p50 func(d int) float64, m []float64) []results.Cell {
+	var out []results.Cell
+	for _, d := range depths {
+		for i, f := range m {
+			c := cell(driver, variant, 1, i+1, p50(d)*f, 3*p50(d)*f, 1e6/(p50(d)*f))
+			c.ServiceTime = "5ms"
+			c.Chain = &results.Chain{Depth: d, Mode: mode}
+			c.Key = results.CellKey(&c)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestC10(t *testing.T) {
+	depths := []int{1, 2, 4, 6}
+	linear := func(hop float64) func(int) float64 { return func(d int) float64 { return hop * float64(d) } }
+	flat := func(hop float64) func(int) float64 { return func(int) float64 { return hop } }
+	mk := func(sync, async func(int) float64, m []float64) *results.Run {
+		return run("r", cat(chainCells("nats", "core", "sync", depths, sync, m), chainCells("nats", "core", "async-tail", depths, async, m))...)
+	}
+	want(t, judge(t, "C10", mk(linear(5200), flat(5200), tight)), Supported, "each added hop adds one hop's latency", "async-tail ÷ sync at depth 6")
+	// the data flips: synchronous hops that overlap (the slope is half a
+	// hop) and a tail the caller waits for
+	want(t, judge(t, "C10", mk(func(d int) float64 { return 5200 + 2600*float64(d-1) }, linear(5200), tight)), Refuted)
+	// a sync chain that adds up, an async one that does too: mixed
+	want(t, judge(t, "C10", mk(linear(5200), linear(5200), tight)), Mixed, "holds for", "fails for", "adds nothing")
+	// within the noise
+	want(t, judge(t, "C10", mk(linear(5200), flat(5200), []float64{0.5, 1.0, 1.5})), Inconclusive, "inside the noise")
+	// evidence missing: two depths, one repetition, no chain cells at all
+	want(t, judge(t, "C10", run("r", cat(chainCells("nats", "core", "sync", []int{1, 6}, linear(5000), tight), chainCells("nats", "core", "async-tail", []int{1, 6}, flat(5000), tight))...)), Inconclusive, "a slope needs at least 3")
+	want(t, judge(t, "C10", mk(linear(5200), flat(5200), tight[:1])), Inconclusive, "too few repetitions")
+	want(t, judge(t, "C10", run("r", reps("nats", "core", 1, 300, tight)...)), Inconclusive, "no call-chain cells")
+	// an unsettled depth keeps its series out
+	r := mk(linear(5200), flat(5200), tight)
+	r.Cells[4].Unsettled = true
+	want(t, judge(t, "C10", r), Inconclusive, "unsettled")
+	// chain cells stand in no other claim: C1 sees no nats cell here
+	j := judge(t, "C1", run("r", cat(reps("tcp", "mux", 1, 100, tight), chainCells("nats", "core", "sync", depths, linear(300), tight))...))
+	if j.Verdict != Inconclusive || len(j.Evidence.Comparisons) != 0 {
+		t.Fatalf("C1 judged chain cells: %s %s", j.Verdict, j.Reason)
+	}
 }
 
 func withQueue(cs []results.Cell, us float64) []results.Cell {

@@ -12,8 +12,11 @@ import (
 // data is the runs indexed for the judges: cells grouped by key across
 // repetitions and runs (a key is the same workload wherever it ran).
 type data struct {
-	runs    []*results.Run
-	groups  []*group
+	runs   []*results.Run
+	groups []*group
+	// chains are the call-chain cells' groups (C10's evidence), kept
+	// apart: a chain's latency is no single call's, for any other claim
+	chains  []*group
 	byKey   map[string]*group
 	skipped map[string]string // driver or driver/variant -> why it did not run
 	machine string
@@ -67,7 +70,11 @@ func index(runs []*results.Run) *data {
 			if g == nil {
 				g = &group{key: key, point: pointOf(key), driver: c.Driver, kind: c.Kind, variant: c.Variant}
 				d.byKey[key] = g
-				d.groups = append(d.groups, g)
+				if c.Chain != nil {
+					d.chains = append(d.chains, g)
+				} else {
+					d.groups = append(d.groups, g)
+				}
 			}
 			g.cells = append(g.cells, c)
 			if !slices.Contains(g.runs, r.ID) {

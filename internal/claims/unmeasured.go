@@ -6,9 +6,7 @@ import (
 	"github.com/rpcbench/rpcbench/results"
 )
 
-// C2 (pulling consumers cost time) and the claims whose evidence
-// rpcbench cannot produce yet (C10): inconclusive until the measurement
-// exists, whatever cells are given.
+// C2: pulling consumers cost time.
 
 // queueDelay is the responder-measured time from the caller's send to the
 // handler's start (0 when the cell has none: excluded by ref's caller).
@@ -55,11 +53,4 @@ func judgeC2(d *data) finding {
 	}
 	f.notes = append(f.notes, "queue delay: from the caller's send to the handler's start, measured by the responder on the same host's clock (network, broker queues, consumer polling)")
 	return f
-}
-
-func judgeC10(d *data) finding {
-	return finding{
-		inconclusive: "measurement not implemented: rpcbench has no call chains (a responder calling the next hop, sync or async-tail)",
-		notes:        []string{"needs: a scenario key chain: {depth: N, mode: sync|async-tail} and responders that call the next hop through the same driver"},
-	}
 }
