@@ -25,6 +25,10 @@ type Claim struct {
 	Points []ClaimPoint
 	// Cells are the cell keys the comparisons used.
 	Cells []string
+	// AtDelay is the verdict at each injected one-way delay per hop, one
+	// line each ("250µs: supported, as on loopback"); none when no cell
+	// of the claim ran through the delay proxy.
+	AtDelay []string
 }
 
 // ClaimPoint is one comparison: its value and 95% interval against its

@@ -283,6 +283,32 @@ func claimsPlan(f claimsFlags, ids []string, settleGiven bool) ([]runFlags, []st
 		plannedCells = append(plannedCells, cells)
 	}
 	plans, planned, covered := dedupe(plans, planned, plannedCells)
+	// the latency claims again at an injected delay per hop
+	if sc, err := claimscen.LoadHop(ids); err != nil {
+		return nil, nil, nil, usageErr("hop delay scenario: %v", err)
+	} else if sc != nil {
+		var judged []string
+		for _, id := range ids {
+			if claimscen.HopClaims[id] != nil {
+				judged = append(judged, id)
+			}
+		}
+		rf := runFlags{
+			load:      func() (*scenarios.Scenario, error) { return claimscen.LoadHop(ids) },
+			over:      quickOverrides(sc, f.quick, f.settle, settleGiven),
+			brokers:   f.brokers,
+			responder: f.responder,
+			quiet:     f.quiet,
+		}
+		if _, _, _, err := prepare(rf); err != nil {
+			if errors.Is(err, errUsage) {
+				return nil, nil, nil, usageErr("hop delay scenario (%s): %s", sc.Source, trimUsage(err))
+			}
+			return nil, nil, nil, err
+		}
+		plans = append(plans, rf)
+		planned = append(planned, "hop-delay("+strings.Join(judged, ",")+")")
+	}
 	return plans, planned, covered, nil
 }
 
@@ -387,6 +413,13 @@ func writeClaims(dir string, doc claims.Document, runs []*results.Run, stdout io
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	for _, c := range doc.Claims {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ID, c.Verdict, oneLineShort(c.Reason, 160))
+		for _, a := range c.AtDelay {
+			moved := ""
+			if a.Moved {
+				moved = " (moved)"
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\n", "at "+a.OneWayDelay+": "+string(a.Verdict)+moved, oneLineShort(a.Reason, 140))
+		}
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nclaims: %s\n", filepath.Join(dir, "claims.json"))
@@ -408,6 +441,13 @@ func reportClaims(doc claims.Document) []report.Claim {
 	var out []report.Claim
 	for _, j := range doc.Claims {
 		c := report.Claim{ID: j.ID, Verdict: string(j.Verdict), Claim: j.Claim, Reason: j.Reason, Evidence: oneLineShort(j.Reason, 200)}
+		for _, a := range j.AtDelay {
+			how := "as on loopback"
+			if a.Moved {
+				how = "moved from " + string(j.Verdict) + " on loopback"
+			}
+			c.AtDelay = append(c.AtDelay, fmt.Sprintf("%s one-way per hop: %s, %s (%s)", a.OneWayDelay, a.Verdict, how, oneLineShort(a.Reason, 160)))
+		}
 		seen := map[string]bool{}
 		decided := false
 		for _, cmp := range j.Evidence.Comparisons {

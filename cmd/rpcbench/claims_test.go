@@ -46,8 +46,19 @@ func TestClaimsQuick(t *testing.T) {
 		t.Fatalf("claims.json: %v", files)
 	}
 	doc := readClaims(t, files[0])
-	if len(doc.Claims) != 1 || doc.Claims[0].ID != "C9" || len(doc.Runs) != 1 || !doc.Runs[0].Complete {
+	// C9's scenario, and its drivers again at 250 µs per hop
+	if len(doc.Claims) != 1 || doc.Claims[0].ID != "C9" || len(doc.Runs) != 2 || !doc.Runs[0].Complete || !doc.Runs[1].Complete {
 		t.Fatalf("claims %+v runs %+v", doc.Claims, doc.Runs)
+	}
+	if a := doc.Claims[0].AtDelay; len(a) != 1 || a[0].OneWayDelay != "250µs" || len(a[0].Comparisons) != 6 {
+		t.Fatalf("C9 at_delay %+v: want the three pairs' p50 and throughput at 250µs", a)
+	}
+	for _, cmp := range doc.Claims[0].AtDelay[0].Comparisons {
+		for _, ref := range cmp.Cells {
+			if !strings.Contains(ref.Key, "one_way_delay=250µs") {
+				t.Fatalf("a 250µs comparison used %s", ref.Key)
+			}
+		}
 	}
 	c := doc.Claims[0]
 	// three pairs at two loads, p50 and throughput each
@@ -142,6 +153,20 @@ func TestClaimsBadInput(t *testing.T) {
 // TestClaimsScenariosPrepare: every suite scenario resolves against the
 // registered drivers, as rpcbench run would check it.
 func TestClaimsScenariosPrepare(t *testing.T) {
+	all := claimscen.IDs()
+	hop, err := claimscen.LoadHop(all)
+	if err != nil || hop == nil || len(hop.Drivers) != 5 {
+		t.Fatalf("hop.yaml for every claim: %v, %v", hop, err)
+	}
+	if _, _, _, err := prepare(runFlags{load: func() (*scenarios.Scenario, error) { return claimscen.LoadHop(all) }, responder: responderProcess}); err != nil {
+		t.Errorf("hop: %v", err)
+	}
+	if c9, _ := claimscen.LoadHop([]string{"C9"}); len(c9.Drivers) != 2 || c9.Drivers[0].Name != "grpc" || c9.Drivers[1].Name != "http" {
+		t.Errorf("hop.yaml for C9: drivers %+v, want grpc and http", c9.Drivers)
+	}
+	if none, _ := claimscen.LoadHop([]string{"C5", "C11"}); none != nil {
+		t.Errorf("hop.yaml for C5 and C11: %+v, want none", none)
+	}
 	for _, id := range claimscen.IDs() {
 		rf := runFlags{load: func() (*scenarios.Scenario, error) { return claimscen.Load(id) }, responder: responderProcess}
 		if _, _, _, err := prepare(rf); err != nil {
@@ -166,7 +191,7 @@ func TestClaimsPlanDedupe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(planned, []string{"C5", "C8"}) || len(covered) != 2 ||
+		if !slices.Equal(planned, []string{"C5", "C8", "hop-delay(C1,C8)"}) || len(covered) != 2 ||
 			!strings.HasPrefix(covered[0], "C1: not run on its own: claim C8's scenario") || !strings.HasPrefix(covered[1], "C2: ") {
 			t.Errorf("quick %v: planned %v, notes %q; want C5 and C8, C1 and C2 judged from C8's cells", quick, planned, covered)
 		}
@@ -174,7 +199,7 @@ func TestClaimsPlanDedupe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(planned, []string{"C1", "C2"}) || len(covered) != 0 {
+		if !slices.Equal(planned, []string{"C1", "C2", "hop-delay(C1)"}) || len(covered) != 0 {
 			t.Errorf("quick %v: without C8 planned %v, notes %q; want C1 and C2 run", quick, planned, covered)
 		}
 	}

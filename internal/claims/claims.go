@@ -7,6 +7,7 @@
 package claims
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -74,6 +75,23 @@ type Judgement struct {
 	Verdict   Verdict  `json:"verdict"`
 	Reason    string   `json:"reason"`
 	Evidence  Evidence `json:"evidence"`
+	// AtDelay is the claim judged again on the cells measured through the
+	// delay proxy at each injected one-way delay per hop (loopback
+	// flatters brokers: no network time per hop), one entry per delay the
+	// data holds cells for the claim at; Verdict and Evidence are judged
+	// on cells without the proxy.
+	AtDelay []DelayJudgement `json:"at_delay,omitempty"`
+}
+
+// DelayJudgement is a claim's verdict on the cells measured at one
+// injected one-way delay per hop.
+type DelayJudgement struct {
+	OneWayDelay string       `json:"one_way_delay"`
+	Verdict     Verdict      `json:"verdict"`
+	Reason      string       `json:"reason"`
+	Comparisons []Comparison `json:"comparisons"`
+	// Moved says whether the verdict differs from the one on loopback.
+	Moved bool `json:"moved"`
 }
 
 // Evidence is what a verdict was decided on.
@@ -163,7 +181,15 @@ func Lookup(id string) (Claim, bool) {
 // Judge judges the claims named by only (all when empty) against runs.
 // It is a pure function of its arguments.
 func Judge(runs []*results.Run, only []string) Document {
-	d := index(runs)
+	all := index(runs, func(*results.Cell) bool { return true })
+	d := index(runs, func(c *results.Cell) bool { return c.Hop == nil })
+	d.hopNotes, d.anyHop = all.hopSlopes(), all.hasHop()
+	delays := delaysIn(runs)
+	atDelay := map[string]*data{}
+	for _, dl := range delays {
+		atDelay[dl] = index(runs, func(c *results.Cell) bool { return c.Hop != nil && c.Hop.OneWayDelay == dl })
+		atDelay[dl].hopNotes, atDelay[dl].anyHop = d.hopNotes, true
+	}
 	doc := Document{SchemaVersion: SchemaVersion, Machine: d.machine, Runs: []RunRef{}, Claims: []Judgement{}}
 	for _, r := range runs {
 		doc.Runs = append(doc.Runs, RunRef{ID: r.ID, Scenario: r.Scenario.Name, Complete: r.Complete, Cells: len(r.Cells)})
@@ -172,9 +198,46 @@ func Judge(runs []*results.Run, only []string) Document {
 		if len(only) > 0 && !slices.ContainsFunc(only, func(id string) bool { return strings.EqualFold(id, c.ID) }) {
 			continue
 		}
-		doc.Claims = append(doc.Claims, judgeOne(c, d))
+		j := judgeOne(c, d)
+		for _, dl := range delays {
+			f := c.judge(atDelay[dl])
+			if len(f.comparisons) == 0 || f.inconclusive != "" {
+				continue // no cells for this claim at this delay
+			}
+			v, why := decide(f)
+			j.AtDelay = append(j.AtDelay, DelayJudgement{OneWayDelay: dl, Verdict: v, Reason: why, Comparisons: f.comparisons, Moved: v != j.Verdict})
+		}
+		doc.Claims = append(doc.Claims, j)
 	}
 	return doc
+}
+
+// delaysIn are the non-zero one-way delays the runs' cells were measured
+// at through the delay proxy, in increasing order (0 is the proxy's own
+// cost, its calibration: no claim is judged on it).
+func delaysIn(runs []*results.Run) []string {
+	type dl struct {
+		s string
+		d float64
+	}
+	var out []dl
+	for _, r := range runs {
+		for i := range r.Cells {
+			h := r.Cells[i].Hop
+			if h == nil || slices.ContainsFunc(out, func(x dl) bool { return x.s == h.OneWayDelay }) {
+				continue
+			}
+			if v, err := parseDur(h.OneWayDelay); err == nil && v > 0 {
+				out = append(out, dl{h.OneWayDelay, v.Seconds()})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b dl) int { return cmp.Compare(a.d, b.d) })
+	var s []string
+	for _, x := range out {
+		s = append(s, x.s)
+	}
+	return s
 }
 
 func judgeOne(c Claim, d *data) Judgement {

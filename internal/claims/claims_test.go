@@ -410,3 +410,53 @@ func TestBusyCellExcluded(t *testing.T) {
 		t.Fatalf("a quiet cell is excluded: %q", why)
 	}
 }
+
+// atDelay puts cells behind the delay proxy at one-way delay dl.
+func atDelay(dl string, cs []results.Cell) []results.Cell {
+	for i := range cs {
+		cs[i].Hop = &results.Hop{OneWayDelay: dl, Jitter: "0s"}
+		cs[i].Key = results.CellKey(&cs[i])
+	}
+	return cs
+}
+
+// TestAtDelay: a claim is judged on loopback cells, and again on the cells
+// measured at each injected hop delay; the delayed cells never enter the
+// loopback verdict, and a verdict that changes with the delay says so.
+func TestAtDelay(t *testing.T) {
+	loop := cat(reps("tcp", "mux", 1, 100, tight), reps("nats", "core", 1, 300, tight))
+	// at 250 µs per hop tcp's two traversals add 500 µs, nats' four 1000 µs:
+	// 1300 ÷ 600 = 2.17 holds; 1100 ÷ 600 = 1.83 fails
+	for _, tc := range []struct {
+		nats  float64
+		want  Verdict
+		moved bool
+	}{{1300, Supported, false}, {1100, Refuted, true}} {
+		delayed := cat(atDelay("250µs", reps("tcp", "mux", 1, 600, tight)), atDelay("250µs", reps("nats", "core", 1, tc.nats, tight)))
+		zero := cat(atDelay("0s", reps("tcp", "mux", 1, 900, tight)), atDelay("0s", reps("nats", "core", 1, 950, tight)))
+		j := judge(t, "C1", run("r", cat(loop, delayed, zero)...))
+		want(t, j, Supported)
+		for _, c := range j.Evidence.Comparisons {
+			for _, ref := range c.Cells {
+				if strings.Contains(ref.Key, "one_way_delay") {
+					t.Fatalf("loopback verdict used a delayed cell: %s", ref.Key)
+				}
+			}
+		}
+		if len(j.AtDelay) != 1 || j.AtDelay[0].OneWayDelay != "250µs" || j.AtDelay[0].Verdict != tc.want || j.AtDelay[0].Moved != tc.moved {
+			t.Fatalf("nats at 250µs %.0f: at_delay %+v, want one 250µs entry %s moved %v (0s is the proxy's calibration, judged on no claim)", tc.nats, j.AtDelay, tc.want, tc.moved)
+		}
+	}
+	// no cell at any delay: no entry
+	if j := judge(t, "C1", run("r", loop...)); len(j.AtDelay) != 0 {
+		t.Fatalf("at_delay %+v without delayed cells", j.AtDelay)
+	}
+	var md bytes.Buffer
+	doc := Judge([]*results.Run{run("r", cat(loop, atDelay("250µs", reps("tcp", "mux", 1, 600, tight)), atDelay("250µs", reps("nats", "core", 1, 1100, tight)))...)}, []string{"C1"})
+	if err := Markdown(&md, doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "250µs: refuted (moved)") || !strings.Contains(md.String(), "With 250µs one-way delay per hop**: refuted (moved from supported)") {
+		t.Fatalf("claims.md lacks the delayed verdict:\n%s", md.String())
+	}
+}

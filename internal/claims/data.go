@@ -22,6 +22,11 @@ type data struct {
 	machine string
 	// notes apply to every claim (runs whose steadiness was not checked)
 	notes []string
+	// hopNotes are the hop delay slopes of every configuration measured
+	// at several delays, and anyHop whether any cell ran through the
+	// delay proxy: from all the cells, whatever this index keeps
+	hopNotes []string
+	anyHop   bool
 }
 
 // group is one cell key's repetitions, from every run that has it.
@@ -40,7 +45,8 @@ type sat struct {
 	s   *results.Saturation
 }
 
-func index(runs []*results.Run) *data {
+// index groups the runs' cells that keep keeps.
+func index(runs []*results.Run, keep func(c *results.Cell) bool) *data {
 	d := &data{runs: runs, byKey: map[string]*group{}, skipped: map[string]string{}}
 	var machines []string
 	for _, r := range runs {
@@ -62,6 +68,9 @@ func index(runs []*results.Run) *data {
 		}
 		for i := range r.Cells {
 			c := &r.Cells[i]
+			if !keep(c) {
+				continue
+			}
 			key := c.Key
 			if key == "" {
 				key = results.CellKey(c)

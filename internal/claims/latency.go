@@ -90,7 +90,7 @@ func (d *data) skippedAnyVariant(driver string) bool {
 func judgeC1(d *data) finding {
 	var f finding
 	bases := d.find(func(g *group) bool {
-		return g.driver == "tcp" && steady(g) && g.closed() && g.first().Concurrency == 1 && g.first().Hop == nil
+		return g.driver == "tcp" && steady(g) && g.closed() && g.first().Concurrency == 1
 	})
 	if len(bases) == 0 {
 		f.missing = append(f.missing, d.missing("tcp", "")+" at concurrency 1")
@@ -110,8 +110,8 @@ func judgeC1(d *data) finding {
 	if noSegs > 0 {
 		f.notes = append(f.notes, fmt.Sprintf("network transfers per call: %d pairs of cells carry no TCP segment counts (results from before they were recorded): only their latency is judged", noSegs))
 	}
-	f.notes = append(f.notes, d.hopSlopes()...)
-	if !d.hasHop() {
+	f.notes = append(f.notes, d.hopNotes...)
+	if !d.anyHop {
 		f.notes = append(f.notes, "loopback on one host flatters brokers (no network time per hop); no cells with injected hop delay in the data")
 	}
 	return f

@@ -24,42 +24,58 @@ func Markdown(w io.Writer, doc Document) error {
 		for _, n := range c.Evidence.Notes {
 			fmt.Fprintf(bw, "- %s\n", mdEscape(n))
 		}
-		if len(c.Evidence.Comparisons) == 0 {
-			continue
+		for _, a := range c.AtDelay {
+			moved := "the same as on loopback"
+			if a.Moved {
+				moved = "moved from " + string(c.Verdict)
+			}
+			fmt.Fprintf(bw, "- **With %s one-way delay per hop**: %s (%s): %s\n", a.OneWayDelay, a.Verdict, moved, mdEscape(a.Reason))
 		}
-		bw.WriteString("\n| comparison | value | 95% interval | threshold | outcome | repetitions |\n|---|--:|--:|--:|---|--:|\n")
-		for _, cmp := range c.Evidence.Comparisons {
-			val, ci := "-", "-"
-			if cmp.Value != nil {
-				val = fmtNum(*cmp.Value)
-			}
-			if cmp.Low != nil && cmp.High != nil {
-				ci = fmtNum(*cmp.Low) + " – " + fmtNum(*cmp.High)
-			}
-			var reps []string
-			for _, r := range cmp.Cells {
-				s := fmt.Sprint(len(r.Values))
-				if r.Mean != 0 && len(r.Values) > 1 {
-					s += fmt.Sprintf(" (sd %.1f%%)", 100*r.SD/abs(r.Mean))
-				}
-				reps = append(reps, s)
-			}
-			out := string(cmp.Outcome)
-			if cmp.Why != "" {
-				out += ": " + cmp.Why
-			}
-			fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s |\n", mdEscape(cmp.What), val, ci, fmtNum(cmp.Threshold), mdEscape(out), strings.Join(reps, ", "))
+		comparisonTable(bw, c.Evidence.Comparisons)
+		for _, a := range c.AtDelay {
+			fmt.Fprintf(bw, "\nAt %s one-way delay per hop:\n", a.OneWayDelay)
+			comparisonTable(bw, a.Comparisons)
 		}
 	}
 	return bw.Flush()
 }
 
+// comparisonTable writes the comparisons as a table (nothing for none).
+func comparisonTable(bw *bufio.Writer, cs []Comparison) {
+	if len(cs) == 0 {
+		return
+	}
+	bw.WriteString("\n| comparison | value | 95% interval | threshold | outcome | repetitions |\n|---|--:|--:|--:|---|--:|\n")
+	for _, cmp := range cs {
+		val, ci := "-", "-"
+		if cmp.Value != nil {
+			val = fmtNum(*cmp.Value)
+		}
+		if cmp.Low != nil && cmp.High != nil {
+			ci = fmtNum(*cmp.Low) + " – " + fmtNum(*cmp.High)
+		}
+		var reps []string
+		for _, r := range cmp.Cells {
+			s := fmt.Sprint(len(r.Values))
+			if r.Mean != 0 && len(r.Values) > 1 {
+				s += fmt.Sprintf(" (sd %.1f%%)", 100*r.SD/abs(r.Mean))
+			}
+			reps = append(reps, s)
+		}
+		out := string(cmp.Outcome)
+		if cmp.Why != "" {
+			out += ": " + cmp.Why
+		}
+		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s |\n", mdEscape(cmp.What), val, ci, fmtNum(cmp.Threshold), mdEscape(out), strings.Join(reps, ", "))
+	}
+}
+
 // Section is the verdict table alone (a claims section for a summary).
 func Section(doc Document) string {
 	var b strings.Builder
-	b.WriteString("| claim | source | verdict | reason |\n|---|---|---|---|\n")
+	b.WriteString("| claim | source | verdict | with hop delay | reason |\n|---|---|---|---|---|\n")
 	for _, c := range doc.Claims {
-		fmt.Fprintf(&b, "| %s | %s | **%s** | %s |\n", c.ID, c.Source, c.Verdict, mdEscape(shorten(c.Reason, 300)))
+		fmt.Fprintf(&b, "| %s | %s | **%s** | %s | %s |\n", c.ID, c.Source, c.Verdict, delayCell(c), mdEscape(shorten(c.Reason, 300)))
 	}
 	return b.String()
 }
@@ -74,4 +90,21 @@ func shorten(s string, n int) string {
 
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}
+
+// delayCell is the verdicts at injected hop delays, for the verdict table:
+// "250µs: supported (moved)", or "–" when none was measured.
+func delayCell(c Judgement) string {
+	if len(c.AtDelay) == 0 {
+		return "–"
+	}
+	var parts []string
+	for _, a := range c.AtDelay {
+		p := a.OneWayDelay + ": " + string(a.Verdict)
+		if a.Moved {
+			p += " (moved)"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
 }

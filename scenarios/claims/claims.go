@@ -15,6 +15,9 @@ var files embed.FS
 
 // Has reports whether claim id has a scenario.
 func Has(id string) bool {
+	if id == Hop {
+		return false
+	}
 	_, err := files.ReadFile(id + ".yaml")
 	return err == nil
 }
@@ -33,7 +36,52 @@ func IDs() []string {
 	ents, _ := files.ReadDir(".")
 	var out []string
 	for _, e := range ents {
-		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+		if id := strings.TrimSuffix(e.Name(), ".yaml"); id != Hop {
+			out = append(out, id)
+		}
 	}
 	return out
+}
+
+// Hop is the scenario that measures the latency claims again at an
+// injected one-way delay per hop (hop.yaml).
+const Hop = "hop"
+
+// HopClaims are the claims hop.yaml's cells are judged for, each with the
+// drivers of hop.yaml it needs.
+var HopClaims = map[string][]string{
+	"C1": {"tcp", "nats", "rabbitmq"},
+	"C8": {"tcp", "grpc", "nats", "rabbitmq"},
+	"C9": {"http", "grpc"},
+}
+
+// LoadHop parses hop.yaml (Source "embedded:claims/hop") with the drivers
+// that the claims ids need (HopClaims); nil when none of ids is judged at
+// a delay.
+func LoadHop(ids []string) (*scenarios.Scenario, error) {
+	need := map[string]bool{}
+	for _, id := range ids {
+		for _, d := range HopClaims[id] {
+			need[d] = true
+		}
+	}
+	if len(need) == 0 {
+		return nil, nil
+	}
+	data, err := files.ReadFile(Hop + ".yaml")
+	if err != nil {
+		return nil, err
+	}
+	sc, err := scenarios.Parse("embedded:claims/"+Hop, data)
+	if err != nil {
+		return nil, err
+	}
+	var keep []scenarios.DriverSpec
+	for _, d := range sc.Drivers {
+		if need[d.Name] {
+			keep = append(keep, d)
+		}
+	}
+	sc.Drivers = keep
+	return sc, nil
 }
