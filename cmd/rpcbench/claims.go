@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/claims"
 	"github.com/rpcbench/rpcbench/internal/runner"
 	"github.com/rpcbench/rpcbench/report"
@@ -330,6 +331,23 @@ func claimsRun(ctx context.Context, f claimsFlags, ids []string, settleGiven boo
 	for _, c := range covered {
 		fmt.Fprintf(stderr, "rpcbench claims: %s\n", c)
 	}
+	// the runs share their brokers, started and warmed up once, except a
+	// run whose faults stop or pause the broker: that one gets its own
+	ext, err := broker.ParseExternal(f.brokers, brokerKinds())
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	shared := broker.NewManager(ext, brokerStarters())
+	shared.Keep()
+	setForceCleanup(func(ctx context.Context) { shared.Close(ctx) })
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := shared.Close(cctx); err != nil {
+			fmt.Fprintln(stderr, "rpcbench claims: stopping brokers:", err)
+		}
+		setForceCleanup(nil)
+	}()
 	var interrupted bool
 	for i, rf := range plans {
 		if ctx.Err() != nil {
@@ -337,6 +355,9 @@ func claimsRun(ctx context.Context, f claimsFlags, ids []string, settleGiven boo
 			break
 		}
 		rf.out = base
+		if sc, err := rf.load(); err == nil && !slices.ContainsFunc(sc.Faults, func(f scenarios.Fault) bool { return scenarios.BrokerFault(f.Action) }) {
+			rf.shared = shared
+		}
 		fmt.Fprintf(stderr, "\n== claim %s (%d of %d)\n", planned[i], i+1, len(plans))
 		// each run's summary goes to stderr: stdout is the verdicts
 		if err := runRun(ctx, rf, stderr, stderr); err != nil {

@@ -83,3 +83,28 @@ func TestHopDelayRefusesBrokers(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	wantBadInput(t, runBin(t, "run", "--scenario", sc, "--out", out), "network: rocketmq cannot run behind delay proxies (RocketMQ clients ask the name server", out)
 }
+
+// TestHopSettle: a unit whose first cell runs through the delay proxy
+// settles through it too: its settling windows see the delay (at least two
+// one-way traversals per call for a direct driver, four for a broker's),
+// not loopback.
+func TestHopSettle(t *testing.T) {
+	run := runHop(t, "name: hop\ndrivers: [tcp, {name: nats, variants: [core]}]\npayloads: [64]\nconcurrency: [1]\nduration: 300ms\nwarmup: 100ms\nsettle: 3s\nnetwork:\n  one_way_delay: [1ms]\n")
+	if len(run.Warmups) != 2 {
+		t.Fatalf("%d settlings, want 2", len(run.Warmups))
+	}
+	for _, w := range run.Warmups {
+		floor := 2000.0 // µs: two traversals of 1 ms
+		if w.Driver == "nats" {
+			floor = 4000
+		}
+		if len(w.Windows) == 0 {
+			t.Fatalf("%s: no settling window: %s", w.Driver, w.Note)
+		}
+		for _, win := range w.Windows {
+			if win.P50 < floor {
+				t.Errorf("%s: settling window p50 %.0fµs, below the %.0fµs its calls cross through the proxy", w.Driver, win.P50, floor)
+			}
+		}
+	}
+}

@@ -61,6 +61,22 @@ func setForceCleanup(fn func(context.Context)) {
 	forceCleanup.Unlock()
 }
 
+// pushForceCleanup adds fn before the cleanup in force (a run's brokers
+// inside a suite whose shared brokers must go too) and returns what undoes
+// it.
+func pushForceCleanup(fn func(context.Context)) (pop func()) {
+	forceCleanup.Lock()
+	prev := forceCleanup.fn
+	forceCleanup.fn = func(ctx context.Context) {
+		fn(ctx)
+		if prev != nil {
+			prev(ctx)
+		}
+	}
+	forceCleanup.Unlock()
+	return func() { setForceCleanup(prev) }
+}
+
 func main() {
 	os.Exit(realMain())
 }

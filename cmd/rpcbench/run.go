@@ -36,6 +36,9 @@ type runFlags struct {
 	// load, when set, loads the scenario instead of scenario (rpcbench
 	// claims: the suite's embedded scenarios).
 	load func() (*scenarios.Scenario, error)
+	// shared, when set, is the broker manager of a suite of runs (rpcbench
+	// claims): the run takes its brokers from it and leaves them running.
+	shared *broker.Manager
 }
 
 func newRunCmd() *cobra.Command {
@@ -192,16 +195,19 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 		Responder:     responderWhere(f),
 	}
 
-	mgr := broker.NewManager(ext, brokerStarters())
-	setForceCleanup(func(ctx context.Context) { mgr.Close(ctx) })
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := mgr.Close(cctx); err != nil {
-			fmt.Fprintln(stderr, "rpcbench: stopping brokers:", err)
-		}
-		setForceCleanup(nil)
-	}()
+	mgr := f.shared
+	if mgr == nil {
+		mgr = broker.NewManager(ext, brokerStarters())
+		pop := pushForceCleanup(func(ctx context.Context) { mgr.Close(ctx) })
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := mgr.Close(cctx); err != nil {
+				fmt.Fprintln(stderr, "rpcbench: stopping brokers:", err)
+			}
+			pop()
+		}()
+	}
 
 	obs := newProgress(stderr, f.quiet)
 	fmt.Fprintf(stderr, "rpcbench %s: scenario %s, %d cells, writing %s\n", env.Version, sc.Name, cellCount(sc, units, f.sweep), dir)

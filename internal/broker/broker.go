@@ -95,6 +95,42 @@ type Manager struct {
 	starters map[string]Starter
 	running  map[string]*running
 	order    []string
+	// keep makes Release a no-op: the brokers serve later runs of the
+	// same process (Keep), until Close.
+	keep bool
+	// warm are the keys of brokers warmed up since they started.
+	warm map[string]bool
+}
+
+// Keep makes the manager keep its brokers for later runs of the same
+// process: Release stops nothing and Close stops them all. A suite of runs
+// (rpcbench claims) shares one broker of each key instead of starting and
+// warming one per run.
+func (m *Manager) Keep() {
+	m.mu.Lock()
+	m.keep = true
+	m.mu.Unlock()
+}
+
+// MarkWarm records that the broker under key has been warmed up.
+func (m *Manager) MarkWarm(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.running[key]; !ok {
+		return
+	}
+	if m.warm == nil {
+		m.warm = map[string]bool{}
+	}
+	m.warm[key] = true
+}
+
+// Warm reports whether the broker under key was warmed up since it
+// started (by an earlier run, for a manager that keeps its brokers).
+func (m *Manager) Warm(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.warm[key]
 }
 
 type running struct {
@@ -196,6 +232,15 @@ func (m *Manager) Get(ctx context.Context, kind, key string, opts StartOptions) 
 // never stopped).
 func (m *Manager) Release(ctx context.Context, key string) error {
 	m.mu.Lock()
+	if m.keep {
+		m.mu.Unlock()
+		return nil
+	}
+	return m.release(ctx, key)
+}
+
+// release stops the broker under key; m.mu is held and released.
+func (m *Manager) release(ctx context.Context, key string) error {
 	r, ok := m.running[key]
 	m.mu.Unlock()
 	if !ok {
@@ -208,6 +253,7 @@ func (m *Manager) Release(ctx context.Context, key string) error {
 		return nil
 	}
 	delete(m.running, key)
+	delete(m.warm, key)
 	m.mu.Unlock()
 	if r.err != nil || r.stop == nil {
 		return nil
@@ -224,7 +270,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	slices.Reverse(keys)
 	var errs []error
 	for _, k := range keys {
-		if err := m.Release(ctx, k); err != nil {
+		m.mu.Lock()
+		if err := m.release(ctx, k); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", k, err))
 		}
 	}

@@ -365,3 +365,44 @@ func TestStopNATSProcesses(t *testing.T) {
 		t.Fatalf("stop after StopNATSProcesses: %v", err)
 	}
 }
+
+// TestManagerKeep: a manager that keeps its brokers (a suite of runs)
+// stops none on Release, hands the same server to the next run, remembers
+// that it was warmed up, and stops it on Close.
+func TestManagerKeep(t *testing.T) {
+	m := NewManager(nil, map[string]Starter{"nats": NATSEmbedded()})
+	m.Keep()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := m.Get(ctx, "nats", "", StartOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Warm("nats") {
+		t.Fatal("warm before any warm-up")
+	}
+	m.MarkWarm("nats")
+	m.MarkWarm("nats/sync=always") // not running: ignored
+	if err := m.Release(ctx, "nats"); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := natsgo.Connect(a.URL, natsgo.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatalf("released broker of a keeping manager is down: %v", err)
+	}
+	nc.Close()
+	again, err := m.Get(ctx, "nats", "", StartOptions{Dir: t.TempDir()})
+	if err != nil || again.URL != a.URL || !m.Warm("nats") || m.Warm("nats/sync=always") {
+		t.Fatalf("next run: %v %v warm %v, want the same warm server %s", again.URL, err, m.Warm("nats"), a.URL)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := natsgo.Connect(a.URL, natsgo.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Fatalf("%s still up after Close", a.URL)
+	}
+	if m.Warm("nats") {
+		t.Fatal("warm after Close")
+	}
+}

@@ -142,6 +142,9 @@ type Claim struct {
 	Assertion string
 	Tolerance string
 	judge     func(d *data) finding
+	// delayed: the claim is judged again on the cells of each injected
+	// hop delay (a latency claim whose drivers the delay proxy carries)
+	delayed bool
 }
 
 // finding is what a claim's judge found: its comparisons, the drivers it
@@ -200,6 +203,9 @@ func Judge(runs []*results.Run, only []string) Document {
 		}
 		j := judgeOne(c, d)
 		for _, dl := range delays {
+			if !c.delayed {
+				break
+			}
 			f := c.judge(atDelay[dl])
 			if len(f.comparisons) == 0 || f.inconclusive != "" {
 				continue // no cells for this claim at this delay

@@ -447,6 +447,14 @@ func TestAtDelay(t *testing.T) {
 			t.Fatalf("nats at 250µs %.0f: at_delay %+v, want one 250µs entry %s moved %v (0s is the proxy's calibration, judged on no claim)", tc.nats, j.AtDelay, tc.want, tc.moved)
 		}
 	}
+	// every claim judged on data with delayed cells and cells of other
+	// kinds: only the latency claims get a delayed verdict, none panics
+	all := Judge([]*results.Run{run("r", cat(loop, atDelay("250µs", reps("tcp", "mux", 1, 600, tight)), atDelay("250µs", reps("nats", "core", 1, 1100, tight)))...)}, nil)
+	for _, c := range all.Claims {
+		if (len(c.AtDelay) > 0) != (c.ID == "C1" || c.ID == "C8") {
+			t.Errorf("%s: at_delay %+v", c.ID, c.AtDelay)
+		}
+	}
 	// no cell at any delay: no entry
 	if j := judge(t, "C1", run("r", loop...)); len(j.AtDelay) != 0 {
 		t.Fatalf("at_delay %+v without delayed cells", j.AtDelay)

@@ -77,6 +77,9 @@ func judgeC5(d *data) finding {
 				continue
 			}
 			g := d.byKey[keyOf(c)]
+			if g == nil {
+				continue // not among the cells judged (another hop delay)
+			}
 			for i, s := range plan {
 				if !brokerAction(s.action) {
 					continue
@@ -187,6 +190,9 @@ func judgeC6(d *data) finding {
 				continue
 			}
 			g := d.byKey[keyOf(c)]
+			if g == nil {
+				continue // not among the cells judged (another hop delay)
+			}
 			ev, l := c.Faults.Events[k], c.Faults.Ledger
 			class := "direct"
 			if g.isBroker() {

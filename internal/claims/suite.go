@@ -10,6 +10,7 @@ var suite = []Claim{
 		Assertion: "every MQ driver's p50 at one caller is at least 2× tcp's at the same payload and service time (and needs at least 2× the network transfers per call)",
 		Tolerance: "p50 ratio MQ ÷ tcp ≥ 2, decided on the 95% interval over ≥3 repetitions; an interval that includes 2 is inconclusive",
 		judge:     judgeC1,
+		delayed:   true,
 	},
 	{
 		ID:        "C2",
@@ -66,6 +67,7 @@ var suite = []Claim{
 		Assertion: "the fastest direct driver wins latency (p50) and, in closed loop, throughput against every MQ driver in every request-reply cell at equal load",
 		Tolerance: "p50 ratio MQ ÷ direct > 1 and throughput ratio direct ÷ MQ > 1 on the 95% interval over ≥3 repetitions",
 		judge:     judgeC8,
+		delayed:   true,
 	},
 	{
 		ID:        "C9",
@@ -74,6 +76,7 @@ var suite = []Claim{
 		Assertion: "over HTTP/1.1 a binary body beats JSON, keep-alive JSON beats a new connection per call, and gRPC beats HTTP with JSON, in p50 and closed-loop throughput; by how much is reported",
 		Tolerance: "p50 ratio slower ÷ faster > 1 and throughput ratio faster ÷ slower > 1 on the 95% interval over ≥3 repetitions",
 		judge:     judgeC9,
+		delayed:   true,
 	},
 	{
 		ID:        "C10",
