@@ -108,3 +108,20 @@ func TestHopSettle(t *testing.T) {
 		}
 	}
 }
+
+// TestPhasesSettle: a unit whose cells run a schedule of phases settles
+// at the schedule's base rate, not by running the whole schedule (its
+// burst included) in every settling window.
+func TestPhasesSettle(t *testing.T) {
+	run := runHop(t, "name: burst\ndrivers: [tcp]\npayloads: [64]\nphases:\n  - {duration: 500ms, rate: 200}\n  - {duration: 200ms, rate: 2000}\n  - {duration: 300ms, rate: 200}\nmax_in_flight: 256\nwarmup: 0s\nsettle: 4s\n")
+	if len(run.Warmups) != 1 || len(run.Warmups[0].Windows) == 0 {
+		t.Fatalf("settlings %+v", run.Warmups)
+	}
+	for _, win := range run.Warmups[0].Windows {
+		// a window at the base rate for its second holds about 200 calls;
+		// the schedule's mean is 560/s
+		if win.Throughput > 300 {
+			t.Fatalf("settling window at %.0f calls/s: it ran the schedule, not its base rate of 200/s (%+v)", win.Throughput, run.Warmups[0])
+		}
+	}
+}

@@ -495,6 +495,12 @@ func settle(ctx context.Context, p Plan, u Unit, addr string, load Load) results
 	}
 	defer closeBounded(client, 5*time.Second)
 	load.Warmup, load.Calls, load.Duration = 0, 0, settleWindow
+	if len(load.Phases) > 0 {
+		// a schedule of phases settles at its first (base) rate: each
+		// window would otherwise run the whole schedule, its burst
+		// included, and never settle
+		load.Rate, load.Phases = load.Phases[0].Rate, nil
+	}
 	start := time.Now()
 	how := ""
 	for time.Since(start) < limit && ctx.Err() == nil {
