@@ -112,6 +112,19 @@ func (m *Manager) Keep() {
 	m.mu.Unlock()
 }
 
+// Running are the brokers the manager started and has not stopped.
+func (m *Manager) Running() []Broker {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Broker
+	for _, k := range m.order {
+		if r, ok := m.running[k]; ok && r.err == nil {
+			out = append(out, r.b)
+		}
+	}
+	return out
+}
+
 // MarkWarm records that the broker under key has been warmed up.
 func (m *Manager) MarkWarm(key string) {
 	m.mu.Lock()

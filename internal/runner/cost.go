@@ -21,6 +21,10 @@ type meter struct {
 	role string
 	cpu  func(context.Context) (time.Duration, error)
 	pids func(context.Context) ([]int, error)
+	// idle: a broker of the run that the cell does not use (another
+	// driver's, started with the run or kept for a later run of a suite):
+	// its CPU is not another process's load, nor the cell's cost
+	idle bool
 }
 
 // CPUMeasured is implemented by servers whose CPU can be read apart from
@@ -42,7 +46,7 @@ func selfPID(context.Context) ([]int, error) { return []int{os.Getpid()}, nil }
 // unitMeters are the processes whose CPU a unit's cells are charged:
 // this process (the callers), the responder when it runs apart, and the
 // broker when its processes can be read.
-func unitMeters(srv drivers.Server, b *broker.Broker) ([]meter, []string) {
+func unitMeters(srv drivers.Server, b *broker.Broker, idle []broker.Broker) ([]meter, []string) {
 	self := func(context.Context) (time.Duration, error) { return proc.SelfCPU() }
 	var ms []meter
 	var notes []string
@@ -51,12 +55,12 @@ func unitMeters(srv drivers.Server, b *broker.Broker) ([]meter, []string) {
 		if t, ok := srv.(ProcessTree); ok {
 			resp.pids = func(context.Context) ([]int, error) { return t.PIDs() }
 		}
-		ms = append(ms, meter{"caller", self, selfPID}, resp)
+		ms = append(ms, meter{role: "caller", cpu: self, pids: selfPID}, resp)
 	} else if srv != nil {
-		ms = append(ms, meter{"caller+responder", self, selfPID})
+		ms = append(ms, meter{role: "caller+responder", cpu: self, pids: selfPID})
 		notes = append(notes, "the responder ran in rpcbench's own process: its CPU and sockets are in caller+responder")
 	} else {
-		ms = append(ms, meter{"caller", self, selfPID})
+		ms = append(ms, meter{role: "caller", cpu: self, pids: selfPID})
 		notes = append(notes, "the responder runs elsewhere (--target): not measured")
 	}
 	var brokerCPU func(context.Context) (time.Duration, error)
@@ -66,11 +70,16 @@ func unitMeters(srv drivers.Server, b *broker.Broker) ([]meter, []string) {
 	}
 	switch {
 	case brokerCPU != nil:
-		ms = append(ms, meter{"broker", brokerCPU, b.PIDs})
+		ms = append(ms, meter{role: "broker", cpu: brokerCPU, pids: b.PIDs})
 	case brokerSource == "embedded":
 		notes = append(notes, "the broker is embedded in rpcbench's own process: its CPU is in the caller's")
 	case brokerSource != "":
 		notes = append(notes, "the "+brokerSource+" broker's processes cannot be read from here: not measured")
+	}
+	for _, o := range idle {
+		if o.CPU != nil && (b == nil || o.URL != b.URL) {
+			ms = append(ms, meter{role: "idle " + o.Kind + " broker", cpu: o.CPU, idle: true})
+		}
 	}
 	return ms, notes
 }
@@ -351,9 +360,17 @@ func (p *costProbe) cost(m *Measurement) *results.Cost {
 		CPUUsPerCall:  map[string]float64{},
 		Notes:         slices.Clone(p.notes),
 	}
+	var idle time.Duration
 	for i, m := range p.ms {
+		if m.idle {
+			idle += p.end[i] - p.start[i]
+			continue
+		}
 		us := float64(p.end[i]-p.start[i]) / 1e3 / (float64(calls) * p.span(p.at))
 		c.CPUUsPerCall[m.role] = math.Round(us*100) / 100
+	}
+	if idle > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("the run's other brokers, idle (another driver's, or kept for a later run of the suite), used %.3f cores: not counted in other_cpu_cores", float64(idle)/float64(p.at[1].Sub(p.at[0]))))
 	}
 	if len(p.ms) > 1 {
 		c.Notes = append(c.Notes, "the CPU of other processes is read from /proc at 10 ms resolution")

@@ -409,7 +409,11 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 	if b != nil {
 		bk = &b.b
 	}
-	ms, notes := unitMeters(srv, bk)
+	var idle []broker.Broker
+	if p.Brokers != nil {
+		idle = p.Brokers.Running()
+	}
+	ms, notes := unitMeters(srv, bk, idle)
 	if p.Sweep != nil {
 		return sweepUnit(ctx, p, u, addr, brokerName, settled, run, index, total, ms, notes)
 	}
