@@ -191,7 +191,7 @@ func Judge(runs []*results.Run, only []string) Document {
 	atDelay := map[string]*data{}
 	for _, dl := range delays {
 		atDelay[dl] = index(runs, func(c *results.Cell) bool { return c.Hop != nil && c.Hop.OneWayDelay == dl })
-		atDelay[dl].hopNotes, atDelay[dl].anyHop = d.hopNotes, true
+		atDelay[dl].hopNotes, atDelay[dl].anyHop, atDelay[dl].delayed = d.hopNotes, true, true
 	}
 	doc := Document{SchemaVersion: SchemaVersion, Machine: d.machine, Runs: []RunRef{}, Claims: []Judgement{}}
 	for _, r := range runs {

@@ -455,6 +455,16 @@ func TestAtDelay(t *testing.T) {
 			t.Errorf("%s: at_delay %+v", c.ID, c.AtDelay)
 		}
 	}
+	// C3 at a delay: the delayed cells' p99 alone, never the runs' R*
+	// (sweeps run without the proxy)
+	r3 := run("r", cat(reps("nats", "core", 1, 100, tight), reps("nats", "jetstream", 1, 200, tight),
+		atDelay("250µs", reps("nats", "core", 1, 1100, tight)), atDelay("250µs", reps("nats", "jetstream", 1, 1000, tight)))...)
+	r3.Saturation = []results.Saturation{{Driver: "nats", Variant: "core", MaxSustainableRate: ptr(10000)}, {Driver: "nats", Variant: "jetstream", MaxSustainableRate: ptr(12000)}}
+	j3 := judge(t, "C3", r3)
+	want(t, j3, Mixed, "R* nats/core ÷ jetstream")
+	if len(j3.AtDelay) != 1 || j3.AtDelay[0].Verdict != Refuted || len(j3.AtDelay[0].Comparisons) != 1 || !j3.AtDelay[0].Moved {
+		t.Fatalf("C3 at_delay %+v: want the p99 comparison alone, refuted", j3.AtDelay)
+	}
 	// no cell at any delay: no entry
 	if j := judge(t, "C1", run("r", loop...)); len(j.AtDelay) != 0 {
 		t.Fatalf("at_delay %+v without delayed cells", j.AtDelay)

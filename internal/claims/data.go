@@ -27,6 +27,9 @@ type data struct {
 	// delay proxy: from all the cells, whatever this index keeps
 	hopNotes []string
 	anyHop   bool
+	// delayed: the index holds the cells of one injected hop delay (the
+	// runs' sweeps, measured without the proxy, are not among them)
+	delayed bool
 }
 
 // group is one cell key's repetitions, from every run that has it.
@@ -122,6 +125,9 @@ func pointOf(key string) string {
 // when not empty).
 func (d *data) saturations(driver, variant string) []sat {
 	var out []sat
+	if d.delayed {
+		return nil
+	}
 	for _, r := range d.runs {
 		for i := range r.Saturation {
 			s := &r.Saturation[i]

@@ -27,6 +27,7 @@ var suite = []Claim{
 		Assertion: "each driver's durable variant has a higher p99 than its transient one at equal load, a lower throughput at equal concurrency above one, and a lower maximum sustainable rate (R*) where a sweep found both",
 		Tolerance: "p99 ratio durable ÷ transient > 1 and throughput ratio transient ÷ durable > 1 on the 95% interval over ≥3 repetitions; R* ratio beyond ±10%",
 		judge:     judgeC3,
+		delayed:   true,
 	},
 	{
 		ID:        "C4",

@@ -51,6 +51,7 @@ const Hop = "hop"
 // drivers of hop.yaml it needs.
 var HopClaims = map[string][]string{
 	"C1": {"tcp", "nats", "rabbitmq"},
+	"C3": {"nats", "rabbitmq"},
 	"C8": {"tcp", "grpc", "nats", "rabbitmq"},
 	"C9": {"http", "grpc"},
 }
