@@ -246,6 +246,18 @@ func all(sub, set []string) bool {
 	return true
 }
 
+// runOf is the run of one of the suite's scenarios (sc, loaded by load)
+// with the suite's flags.
+func (f claimsFlags) runOf(sc *scenarios.Scenario, load func() (*scenarios.Scenario, error), settleGiven bool) runFlags {
+	return runFlags{
+		load:      load,
+		over:      quickOverrides(sc, f.quick, f.settle, settleGiven),
+		brokers:   f.brokers,
+		responder: f.responder,
+		quiet:     f.quiet,
+	}
+}
+
 // claimsPlan prepares the scenario of each claim in ids that has one (a
 // bad one is a usage error), less those dedupe drops: the runs to make,
 // their claims, and a line per claim judged from another's scenario.
@@ -261,13 +273,7 @@ func claimsPlan(f claimsFlags, ids []string, settleGiven bool) ([]runFlags, []st
 		if err != nil {
 			return nil, nil, nil, usageErr("%s: %v", id, err)
 		}
-		rf := runFlags{
-			load:      func() (*scenarios.Scenario, error) { return claimscen.Load(id) },
-			over:      quickOverrides(sc, f.quick, f.settle, settleGiven),
-			brokers:   f.brokers,
-			responder: f.responder,
-			quiet:     f.quiet,
-		}
+		rf := f.runOf(sc, func() (*scenarios.Scenario, error) { return claimscen.Load(id) }, settleGiven)
 		psc, units, _, err := prepare(rf)
 		if err != nil {
 			if errors.Is(err, errUsage) {
@@ -294,13 +300,7 @@ func claimsPlan(f claimsFlags, ids []string, settleGiven bool) ([]runFlags, []st
 				judged = append(judged, id)
 			}
 		}
-		rf := runFlags{
-			load:      func() (*scenarios.Scenario, error) { return claimscen.LoadHop(ids) },
-			over:      quickOverrides(sc, f.quick, f.settle, settleGiven),
-			brokers:   f.brokers,
-			responder: f.responder,
-			quiet:     f.quiet,
-		}
+		rf := f.runOf(sc, func() (*scenarios.Scenario, error) { return claimscen.LoadHop(ids) }, settleGiven)
 		if _, _, _, err := prepare(rf); err != nil {
 			if errors.Is(err, errUsage) {
 				return nil, nil, nil, usageErr("hop delay scenario (%s): %s", sc.Source, trimUsage(err))
