@@ -258,17 +258,23 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 	// still hold it after a call that timed out has returned: it gets a
 	// copy, not the caller's buffer.
 	call := c.c.Go(ctx, Service, Method, append([]byte(nil), req...), &reply, c.done)
-	select {
-	case <-call.Done:
-		c.timer.Stop()
-	case <-c.timer.C:
-		c.done = make(chan *rpcxclient.Call, 1)
-		return nil, fmt.Errorf("rpcx: %w after %v", drivers.ErrTimeout, wait)
-	case <-ctx.Done():
-		c.timer.Stop()
-		c.done = make(chan *rpcxclient.Call, 1)
-		return nil, ctx.Err()
+	for got := (*rpcxclient.Call)(nil); got != call; {
+		select {
+		case got = <-call.Done:
+			// a late completion of an earlier call on this channel (rpcx
+			// can complete a call after it was given up) is not this one:
+			// reading this call's Error before its own completion races
+			// with rpcx's write of it
+		case <-c.timer.C:
+			c.done = make(chan *rpcxclient.Call, 1)
+			return nil, fmt.Errorf("rpcx: %w after %v", drivers.ErrTimeout, wait)
+		case <-ctx.Done():
+			c.timer.Stop()
+			c.done = make(chan *rpcxclient.Call, 1)
+			return nil, ctx.Err()
+		}
 	}
+	c.timer.Stop()
 	if err := call.Error; err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
