@@ -58,12 +58,6 @@ type Spec struct {
 	// while (a JVM compiling its hot paths): the run warms it up before
 	// any cell is measured.
 	BrokerWarmup bool
-	// NoBrokerHop, when set, says why a delay proxy in front of the
-	// broker's URL would not carry the calls (the broker hands its
-	// clients other addresses to connect to: a name server's routes,
-	// advertised listeners). Other broker drivers reach their broker only
-	// at the URL they are given, so a proxy there is on every hop.
-	NoBrokerHop string
 }
 
 // Config is what one cell asks of a driver: a variant, options and the

@@ -43,8 +43,8 @@ type Run struct {
 }
 
 // Warmup is a unit's (driver variant's) settling before its first cell:
-// unmeasured one-second windows at the first cell's load until three in a
-// row agree (p50 within 10%, throughput within 20%), or the last five show
+// unmeasured windows (as long as its cells, 0.5-1 s: WindowSeconds) at the
+// first cell's load until three in a row agree (p50 within 10%, throughput within 20%), or the last five show
 // no trend beyond those bands (runner.SettledWindows), or the cap runs out.
 type Warmup struct {
 	Driver     string            `json:"driver"`
@@ -53,8 +53,11 @@ type Warmup struct {
 	Settled    bool              `json:"settled"`
 	Seconds    float64           `json:"seconds"`
 	CapSeconds float64           `json:"cap_seconds"`
-	Windows    []WarmupWindow    `json:"windows"`
-	Note       string            `json:"note"`
+	// WindowSeconds is each window's length (0 in results from before
+	// it was recorded: 1 s).
+	WindowSeconds float64        `json:"window_seconds,omitempty"`
+	Windows       []WarmupWindow `json:"windows"`
+	Note          string         `json:"note"`
 }
 
 // WarmupWindow is one settling window.

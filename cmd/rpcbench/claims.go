@@ -187,9 +187,9 @@ func quickOverrides(sc *scenarios.Scenario, quick bool, settle string, settleGiv
 		if len(sc.Faults) == 0 && len(sc.Phases) == 0 {
 			o.Duration, o.Set["duration"] = "500ms", true
 			o.Warmup, o.Set["warmup"] = "100ms", true
-			// settle keeps the scenario's cap: settling takes three 1 s
-			// windows that agree, and a unit that did not settle makes
-			// its cells unusable
+			// settle keeps the scenario's cap: settling takes three
+			// windows that agree (0.5 s ones, as long as the cells), and
+			// a unit that did not settle makes its cells unusable
 		}
 	}
 	if settleGiven {
@@ -244,6 +244,28 @@ func all(sub, set []string) bool {
 		}
 	}
 	return true
+}
+
+// brokerFaults reports whether a run's scenario stops, kills or pauses
+// its brokers.
+func brokerFaults(rf runFlags) bool {
+	sc, err := rf.load()
+	return err == nil && slices.ContainsFunc(sc.Faults, func(f scenarios.Fault) bool { return scenarios.BrokerFault(f.Action) })
+}
+
+// brokerFaultsLast moves the runs with broker faults (and their names in
+// planned) after the others, keeping each group's order.
+func brokerFaultsLast(plans []runFlags, planned []string) ([]runFlags, []string) {
+	var p1, p2 []runFlags
+	var n1, n2 []string
+	for i, rf := range plans {
+		if brokerFaults(rf) {
+			p2, n2 = append(p2, rf), append(n2, planned[i])
+		} else {
+			p1, n1 = append(p1, rf), append(n1, planned[i])
+		}
+	}
+	return append(p1, p2...), append(n1, n2...)
 }
 
 // runOf is the run of one of the suite's scenarios (sc, loaded by load)
@@ -310,6 +332,11 @@ func claimsPlan(f claimsFlags, ids []string, settleGiven bool) ([]runFlags, []st
 		plans = append(plans, rf)
 		planned = append(planned, "hop-delay("+strings.Join(judged, ",")+")")
 	}
+	// the runs share their brokers; one whose faults stop or pause them
+	// runs after every other, so that none meets a broker it restarted
+	// (the suite had given it brokers of its own: 40-55 s more of a
+	// quick suite's 15 minutes)
+	plans, planned = brokerFaultsLast(plans, planned)
 	return plans, planned, covered, nil
 }
 
@@ -331,8 +358,8 @@ func claimsRun(ctx context.Context, f claimsFlags, ids []string, settleGiven boo
 	for _, c := range covered {
 		fmt.Fprintf(stderr, "rpcbench claims: %s\n", c)
 	}
-	// the runs share their brokers, started and warmed up once, except a
-	// run whose faults stop or pause the broker: that one gets its own
+	// the runs share their brokers, started and warmed up once (a run
+	// whose faults restart them runs last: claimsPlan)
 	ext, err := broker.ParseExternal(f.brokers, brokerKinds())
 	if err != nil {
 		return usageErr("%v", err)
@@ -354,13 +381,14 @@ func claimsRun(ctx context.Context, f claimsFlags, ids []string, settleGiven boo
 			interrupted = true
 			break
 		}
-		rf.out = base
-		if sc, err := rf.load(); err == nil && !slices.ContainsFunc(sc.Faults, func(f scenarios.Fault) bool { return scenarios.BrokerFault(f.Action) }) {
-			rf.shared = shared
-		}
+		rf.out, rf.shared = base, shared
 		fmt.Fprintf(stderr, "\n== claim %s (%d of %d)\n", planned[i], i+1, len(plans))
 		// each run's summary goes to stderr: stdout is the verdicts
-		if err := runRun(ctx, rf, stderr, stderr); err != nil {
+		err := runRun(ctx, rf, stderr, stderr)
+		if brokerFaults(rf) {
+			shared.Cool() // restarted: a later run warms them again
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				interrupted = true
 				break

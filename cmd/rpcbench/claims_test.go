@@ -155,7 +155,7 @@ func TestClaimsBadInput(t *testing.T) {
 func TestClaimsScenariosPrepare(t *testing.T) {
 	all := claimscen.IDs()
 	hop, err := claimscen.LoadHop(all)
-	if err != nil || hop == nil || len(hop.Drivers) != 5 {
+	if err != nil || hop == nil || len(hop.Drivers) != 7 {
 		t.Fatalf("hop.yaml for every claim: %v, %v", hop, err)
 	}
 	if _, _, _, err := prepare(runFlags{load: func() (*scenarios.Scenario, error) { return claimscen.LoadHop(all) }, responder: responderProcess}); err != nil {
@@ -164,8 +164,14 @@ func TestClaimsScenariosPrepare(t *testing.T) {
 	if c9, _ := claimscen.LoadHop([]string{"C9"}); len(c9.Drivers) != 2 || c9.Drivers[0].Name != "grpc" || c9.Drivers[1].Name != "http" {
 		t.Errorf("hop.yaml for C9: drivers %+v, want grpc and http", c9.Drivers)
 	}
-	if none, _ := claimscen.LoadHop([]string{"C5", "C11"}); none != nil {
-		t.Errorf("hop.yaml for C5 and C11: %+v, want none", none)
+	if none, _ := claimscen.LoadHop([]string{"C5", "C10"}); none != nil {
+		t.Errorf("hop.yaml for C5 and C10: %+v, want none", none)
+	}
+	// C11: the variants it compares, not every one hop.yaml lists
+	c11, _ := claimscen.LoadHop([]string{"C11"})
+	if c11 == nil || len(c11.Drivers) != 2 || c11.Drivers[0].Name != "rabbitmq" || !slices.Equal(c11.Drivers[0].Variants, []string{"direct-reply-to/transient", "reply-queue/persistent"}) ||
+		c11.Drivers[1].Name != "rocketmq" || len(c11.Drivers[1].Variants) != 2 {
+		t.Errorf("hop.yaml for C11: drivers %+v, want rabbitmq's two variants and rocketmq's", c11)
 	}
 	for _, id := range claimscen.IDs() {
 		rf := runFlags{load: func() (*scenarios.Scenario, error) { return claimscen.Load(id) }, responder: responderProcess}
@@ -183,7 +189,8 @@ func TestClaimsScenariosPrepare(t *testing.T) {
 // TestClaimsPlanDedupe: a claim's scenario whose cells another planned
 // scenario measures the same way is not run again (C1 and C2 are in C8),
 // and is run when that other one is not planned; fault scenarios are
-// never dropped.
+// never dropped, and one with broker faults (C5) runs last, after the hop
+// delay run: it restarts the brokers the runs share.
 func TestClaimsPlanDedupe(t *testing.T) {
 	for _, quick := range []bool{false, true} {
 		f := claimsFlags{responder: responderProcess, quick: quick}
@@ -191,15 +198,15 @@ func TestClaimsPlanDedupe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(planned, []string{"C5", "C8", "hop-delay(C1,C8)"}) || len(covered) != 2 ||
+		if !slices.Equal(planned, []string{"C8", "hop-delay(C1,C2,C8)", "C5"}) || len(covered) != 2 ||
 			!strings.HasPrefix(covered[0], "C1: not run on its own: claim C8's scenario") || !strings.HasPrefix(covered[1], "C2: ") {
-			t.Errorf("quick %v: planned %v, notes %q; want C5 and C8, C1 and C2 judged from C8's cells", quick, planned, covered)
+			t.Errorf("quick %v: planned %v, notes %q; want C8, the hop delay run and C5, C1 and C2 judged from C8's cells", quick, planned, covered)
 		}
 		_, planned, covered, err = claimsPlan(f, []string{"C1", "C2"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(planned, []string{"C1", "C2", "hop-delay(C1)"}) || len(covered) != 0 {
+		if !slices.Equal(planned, []string{"C1", "C2", "hop-delay(C1,C2)"}) || len(covered) != 0 {
 			t.Errorf("quick %v: without C8 planned %v, notes %q; want C1 and C2 run", quick, planned, covered)
 		}
 	}
@@ -230,8 +237,12 @@ func TestClaimsQuickFaultDuration(t *testing.T) {
 	if o := quickOverrides(sc, true, "", false); o.Duration != "13s" || !o.Set["duration"] {
 		t.Errorf("C5 --quick duration %q (set %v), want 13s", o.Duration, o.Set["duration"])
 	}
-	sc, _ = claimscen.Load("C6") // kill-responder at 3 s, restored after 1 s, timeout 10 s, 15 s
+	sc, _ = claimscen.Load("C6") // kill-responder at 3 s, restored after 1 s, timeout 5 s, 15 s
+	if o := quickOverrides(sc, true, "", false); o.Duration != "11s" || !o.Set["duration"] {
+		t.Errorf("C6 --quick duration %q (set %v), want 11s", o.Duration, o.Set["duration"])
+	}
+	sc.Timeout = scenarios.Duration(10 * time.Second)
 	if o := quickOverrides(sc, true, "", false); o.Set["duration"] {
-		t.Errorf("C6 --quick duration %q: 3 s + 1 s + 10 s + 2 s is past its 15 s, want it kept", o.Duration)
+		t.Errorf("C6 with a 10 s timeout: --quick duration %q: 3 s + 1 s + 10 s + 2 s is past its 15 s, want it kept", o.Duration)
 	}
 }

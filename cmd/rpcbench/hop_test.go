@@ -44,21 +44,43 @@ func TestHopDelay(t *testing.T) {
 // callers' to the broker and the responder's. Every call then crosses the
 // delay four times (caller to broker, broker to responder and back), so
 // p50 grows by about 4 x the one-way delay, against 2 for direct RPC.
+// Kafka's clients connect to the listener the broker advertises and
+// RocketMQ's to the broker address its name server gives them, not to the
+// URL's: the proxies stand in front of those too (drivers.Rerouter), so
+// their calls cross the delay at least four times as well. They cross it
+// more often: their consumers pull (RocketMQ about 8.5 times, Kafka about
+// 5.6, at 1 ms here), so only NATS, which pushes, is held to about 4.
 func TestHopDelayBroker(t *testing.T) {
-	run := runHop(t, "name: hop\ndrivers: [{name: nats, variants: [core]}]\npayloads: [64]\nconcurrency: [1]\nduration: 1s\nwarmup: 200ms\nsettle: 0s\nnetwork:\n  one_way_delay: [0, 1ms]\n")
-	if len(run.Cells) != 2 {
-		t.Fatalf("%d cells", len(run.Cells))
-	}
-	for _, c := range run.Cells {
-		// towards the broker: every request from a caller and every reply
-		// from the responder, through one proxy or the other
-		if h := c.Hop; h == nil || h.Chunks[0] < 2*c.Counts.OK || h.Chunks[1] < 2*c.Counts.OK {
-			t.Fatalf("cell %s hop %+v, %d ok calls: not both hops proxied", c.Key, c.Hop, c.Counts.OK)
-		}
-	}
-	slope := (run.Cells[1].Latency.P50 - run.Cells[0].Latency.P50) / 1000
-	if slope < 3.3 || slope > 5.5 {
-		t.Fatalf("p50 %.0fµs at 0, %.0fµs at 1ms one way: %.2f traversals, want about 4", run.Cells[0].Latency.P50, run.Cells[1].Latency.P50, slope)
+	for _, tc := range []struct {
+		driver, variant string
+		most            float64
+	}{
+		{"nats", "core", 5.5},
+		{"kafka", "acks-leader", 12},
+		{"rocketmq", "async-flush", 12},
+	} {
+		t.Run(tc.driver, func(t *testing.T) {
+			if tc.driver != "nats" {
+				needDocker(t)
+			}
+			run := runHop(t, "name: hop\ndrivers: [{name: "+tc.driver+", variants: ["+tc.variant+"]}]\npayloads: [64]\nconcurrency: [1]\nduration: 1s\nwarmup: 200ms\nbroker_warmup: 3s\nsettle: 0s\nnetwork:\n  one_way_delay: [0, 1ms]\n")
+			if len(run.Cells) != 2 {
+				t.Fatalf("%d cells, skipped %+v", len(run.Cells), run.Skipped)
+			}
+			for _, c := range run.Cells {
+				// towards the broker: every request from a caller and
+				// every reply from the responder, through one proxy or
+				// the other
+				if h := c.Hop; h == nil || c.Counts.OK == 0 || h.Chunks[0] < 2*c.Counts.OK || h.Chunks[1] < 2*c.Counts.OK {
+					t.Fatalf("cell %s hop %+v, %d ok calls: not both hops proxied", c.Key, c.Hop, c.Counts.OK)
+				}
+			}
+			slope := (run.Cells[1].Latency.P50 - run.Cells[0].Latency.P50) / 1000
+			if slope < 3.3 || slope > tc.most {
+				t.Fatalf("p50 %.0fµs at 0, %.0fµs at 1ms one way: %.2f traversals, want 3.3 to %.1f", run.Cells[0].Latency.P50, run.Cells[1].Latency.P50, slope, tc.most)
+			}
+			t.Logf("p50 %.0fµs at 0, %.0fµs at 1ms one way: %.2f traversals", run.Cells[0].Latency.P50, run.Cells[1].Latency.P50, slope)
+		})
 	}
 }
 
@@ -74,14 +96,6 @@ func runHop(t *testing.T, yaml string) *results.Run {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	return driverstest.ReadResults(t, out)
-}
-
-func TestHopDelayRefusesBrokers(t *testing.T) {
-	dir := t.TempDir()
-	sc := filepath.Join(dir, "hop.yaml")
-	os.WriteFile(sc, []byte("name: hop\ndrivers: [rocketmq]\npayloads: [64]\nconcurrency: [1]\nnetwork:\n  one_way_delay: [0]\n"), 0o644)
-	out := filepath.Join(dir, "out")
-	wantBadInput(t, runBin(t, "run", "--scenario", sc, "--out", out), "network: rocketmq cannot run behind delay proxies (RocketMQ clients ask the name server", out)
 }
 
 // TestHopSettle: a unit whose first cell runs through the delay proxy

@@ -103,7 +103,10 @@ func serveProcess(ctx context.Context, u runner.Unit, at drivers.Place, o runner
 		// the queue or subject is its own, the URL is the one it was given
 		if spec.Kind == drivers.Broker {
 			if _, frag, ok := strings.Cut(a, "#"); ok {
+				// the frag keeps the routes to the delay proxies
+				// (drivers.WithVia) the address has
 				url, _, _ := strings.Cut(at.Broker, "#")
+				url, _, _ = drivers.SplitVia(url)
 				p.addr = url + "#" + frag
 			}
 		}

@@ -80,7 +80,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl.StringVar(&f.over.Timeout, "timeout", "", "per-call timeout (e.g. 5s)")
 	fl.Int64Var(&f.over.Calls, "calls", 0, "end each cell after this many measured calls instead of after --duration")
 	fl.IntVar(&f.over.ResponderConcurrency, "responder-concurrency", 0, "requests every driver's responder handles at once (default 64)")
-	fl.StringVar(&f.over.Settle, "settle", "", "cap on each driver variant's unmeasured settling before its first cell, until three 1 s windows agree within 10% (e.g. 15s; 0s: none)")
+	fl.StringVar(&f.over.Settle, "settle", "", "cap on each driver variant's unmeasured settling before its first cell, until three windows (as long as a cell, 0.5-1 s) agree within 10% (e.g. 15s; 0s: none)")
 	fl.StringArrayVar(&f.over.Faults, "fault", nil, "make every cell a fault cell: ACTION@AT+RESTORE, repeatable (e.g. kill-responder@3s+1s; actions: "+strings.Join(scenarios.FaultActions, ", ")+"); needs --rate")
 	fl.StringVarP(&f.out, "out", "o", "results", "directory the run's directory is created in")
 	fl.StringVar(&f.target, "target", "", "address of a responder started with `rpcbench serve` (needs exactly one driver)")

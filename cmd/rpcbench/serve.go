@@ -108,9 +108,14 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 	frags := map[string]string{}
 	for i, kv := range brokers {
 		kind, rest, _ := strings.Cut(kv, "=")
-		if url, frag, ok := strings.Cut(rest, "#"); ok && frag != "" {
+		// routes to delay proxies (drivers.WithVia) follow the fragment
+		base, via, err := drivers.SplitVia(rest)
+		if err != nil {
+			return usageErr("--broker %s: %v", broker.Redact(kv), err)
+		}
+		if url, frag, ok := strings.Cut(base, "#"); ok && frag != "" {
 			frags[kind] = frag
-			brokers[i] = kind + "=" + url
+			brokers[i] = kind + "=" + drivers.WithVia(url, via)
 		}
 	}
 	ext, err := broker.ParseExternal(brokers, brokerKinds())
@@ -133,7 +138,8 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 		}
 		at.Broker = b.URL
 		if frag := frags[spec.Broker]; frag != "" {
-			at.Broker = b.URL + "#" + frag
+			url, via, _ := drivers.SplitVia(b.URL)
+			at.Broker = drivers.WithVia(url+"#"+frag, via)
 		}
 	}
 	h := drivers.Handler(wire.Limit(cfg.ResponderConcurrency))

@@ -66,6 +66,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,7 +142,6 @@ var spec = drivers.Spec{
 	// a JVM broker runs several times slower until its JIT has compiled
 	// the hot paths
 	BrokerWarmup: true,
-	NoBrokerHop:  "Kafka clients connect to the listeners the broker advertises in its metadata, not to the bootstrap address",
 }
 
 // Driver is the kafka driver.
@@ -300,17 +301,76 @@ func (*Transport) CheckTarget(addr string) error {
 	return nil
 }
 
-// parseAddr splits "HOST:PORT[,HOST:PORT][#TOPIC]".
-func parseAddr(addr string) (seeds []string, topic string, err error) {
-	bs, topic, _ := strings.Cut(strings.TrimSpace(addr), "#")
+// cluster is where the clients connect: the bootstrap addresses, and the
+// routes (drivers.WithVia) that send each connection to a broker address
+// elsewhere (the delay proxies of a run with network).
+type cluster struct {
+	seeds []string
+	via   map[string]string
+}
+
+// String is the cluster's address with its routes.
+func (c cluster) String() string { return drivers.WithVia(strings.Join(c.seeds, ","), c.via) }
+
+// dial connects to the broker at host, or where the routes send it.
+func (c cluster) dial(ctx context.Context, network, host string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	return d.DialContext(ctx, network, drivers.Route(c.via, host))
+}
+
+// parseAddr splits "HOST:PORT[,HOST:PORT][#TOPIC][~via=FROM>TO,...]".
+func parseAddr(addr string) (cluster, string, error) {
+	addr, via, err := drivers.SplitVia(strings.TrimSpace(addr))
+	if err != nil {
+		return cluster{}, "", fmt.Errorf("%s: %v", Name, err)
+	}
+	c := cluster{via: via}
+	bs, topic, _ := strings.Cut(addr, "#")
 	for _, s := range strings.Split(bs, ",") {
 		s = strings.TrimSpace(s)
 		if err := drivers.CheckHostPort(s, true); err != nil {
-			return nil, "", fmt.Errorf("%s: bootstrap address %q: %v: want HOST:PORT[,HOST:PORT][#TOPIC]", Name, s, err)
+			return cluster{}, "", fmt.Errorf("%s: bootstrap address %q: %v: want HOST:PORT[,HOST:PORT][#TOPIC]", Name, s, err)
 		}
-		seeds = append(seeds, s)
+		c.seeds = append(c.seeds, s)
 	}
-	return seeds, topic, nil
+	return c, topic, nil
+}
+
+// BrokerAddrs are the bootstrap addresses of the cluster at url and the
+// addresses its brokers advertise (drivers.Rerouter): a client connects
+// to each.
+func (*Transport) BrokerAddrs(ctx context.Context, url string) ([]string, error) {
+	c, _, err := parseAddr(url)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := newClient(c, "rpcbench-addrs")
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the brokers' metadata from %s: %w", Name, c, err)
+	}
+	addrs := slices.Clone(c.seeds)
+	for _, b := range md.Brokers {
+		if a := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))); !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs, nil
+}
+
+// Reroute is url with routes via (drivers.Rerouter): its clients' every
+// connection to a bootstrap or advertised address goes where via says.
+func (*Transport) Reroute(url string, via map[string]string) (string, error) {
+	if _, _, err := parseAddr(url); err != nil {
+		return "", err
+	}
+	return drivers.WithVia(url, via), nil
 }
 
 // producerOpts are the producer settings of the variant and options.
@@ -349,11 +409,11 @@ func (o options) topicConfigs() map[string]*string {
 	return map[string]*string{"flush.messages": &one}
 }
 
-func newClient(seeds []string, id string, opts ...kgo.Opt) (*kgo.Client, error) {
+func newClient(c cluster, id string, opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{
-		kgo.SeedBrokers(seeds...),
+		kgo.SeedBrokers(c.seeds...),
 		kgo.ClientID(id),
-		kgo.DialTimeout(5 * time.Second),
+		kgo.Dialer(c.dial), // 5 s to connect
 		// franz-go answers metadata requests from its cache for
 		// MetadataMinAge (5 s by default), which delays the first produce
 		// and fetch on a topic just created by up to 5 s, and every
@@ -369,7 +429,7 @@ func newClient(seeds []string, id string, opts ...kgo.Opt) (*kgo.Client, error) 
 
 // createTopic creates topic with n partitions and the broker's default
 // replication factor.
-func createTopic(ctx context.Context, seeds []string, topic string, n int, configs map[string]*string) error {
+func createTopic(ctx context.Context, seeds cluster, topic string, n int, configs map[string]*string) error {
 	cl, err := newClient(seeds, "rpcbench-admin")
 	if err != nil {
 		return err
@@ -379,7 +439,7 @@ func createTopic(ctx context.Context, seeds []string, topic string, n int, confi
 	defer cancel()
 	adm := kadm.NewClient(cl)
 	if _, err := adm.CreateTopic(ctx, int32(n), -1, configs, topic); err != nil {
-		return fmt.Errorf("%s: create topic %s on %s: %w", Name, topic, strings.Join(seeds, ","), err)
+		return fmt.Errorf("%s: create topic %s on %s: %w", Name, topic, strings.Join(seeds.seeds, ","), err)
 	}
 	// Wait until the metadata lists a leader for every partition.
 	for {
@@ -405,7 +465,7 @@ func createTopic(ctx context.Context, seeds []string, topic string, n int, confi
 
 // deleteTopic removes topic, giving up after a few seconds (a broker that
 // is gone keeps nothing anyway).
-func deleteTopic(seeds []string, topic string) {
+func deleteTopic(seeds cluster, topic string) {
 	cl, err := newClient(seeds, "rpcbench-admin", kgo.RetryTimeout(3*time.Second))
 	if err != nil {
 		return
@@ -435,7 +495,7 @@ func header(r *kgo.Record, key string) ([]byte, bool) {
 
 type server struct {
 	addr    string
-	seeds   []string
+	seeds   cluster
 	topic   string
 	h       drivers.Handler
 	clients []*kgo.Client
@@ -469,7 +529,7 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 		return nil, err
 	}
 	s := &server{seeds: seeds, topic: topic, h: h, slots: make(chan struct{}, o.concurrency)}
-	s.addr = strings.Join(seeds, ",") + "#" + topic
+	s.addr = drivers.WithVia(strings.Join(seeds.seeds, ",")+"#"+topic, seeds.via)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for i := 0; i < o.responders; i++ {
 		var parts []int32
@@ -575,7 +635,7 @@ func (s *server) Close() error {
 // ---- caller ----
 
 type client struct {
-	seeds  []string
+	seeds  cluster
 	reqTop string
 	repTop string
 	conns  []*conn

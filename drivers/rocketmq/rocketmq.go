@@ -92,6 +92,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,7 +156,6 @@ var spec = drivers.Spec{
 	// a JVM broker runs several times slower until its JIT has compiled
 	// the hot paths
 	BrokerWarmup: true,
-	NoBrokerHop:  "RocketMQ clients ask the name server for the broker's address and connect to it directly",
 }
 
 // BrokerParams tells the run which broker a variant needs: the starter's
@@ -242,10 +242,14 @@ func (*Transport) CheckTarget(addr string) error {
 	return nil
 }
 
-// ParseAddr splits a Server.Addr ("NAMESRV[;NAMESRV]#TOPIC") into the name
-// servers and the topic. The topic is empty when addr has none.
+// ParseAddr splits a Server.Addr ("NAMESRV[;NAMESRV]#TOPIC", with any
+// routes: parseRoutes) into the name servers and the topic. The topic is
+// empty when addr has none.
 func ParseAddr(addr string) (namesrvs []string, topic string, err error) {
-	addr = strings.TrimPrefix(strings.TrimSpace(addr), "rocketmq://")
+	addr, _, err = drivers.SplitVia(strings.TrimPrefix(strings.TrimSpace(addr), "rocketmq://"))
+	if err != nil {
+		return nil, "", fmt.Errorf("rocketmq: %v", err)
+	}
 	ns, topic, _ := strings.Cut(addr, "#")
 	for _, a := range strings.FieldsFunc(ns, func(r rune) bool { return r == ';' || r == ',' }) {
 		if !strings.Contains(a, ":") {
@@ -257,6 +261,70 @@ func ParseAddr(addr string) (namesrvs []string, topic string, err error) {
 		return nil, "", fmt.Errorf("rocketmq: address %q: want NAMESRV_HOST:PORT[#TOPIC]", addr)
 	}
 	return namesrvs, topic, nil
+}
+
+// BrokerAddrs are the name servers of url and the addresses of the
+// brokers they know (drivers.Rerouter): the clients connect to each.
+func (*Transport) BrokerAddrs(ctx context.Context, url string) ([]string, error) {
+	namesrvs, _, err := ParseAddr(url)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := rmqadmin.ClusterInfo(cctx, namesrvs[0])
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq: %w", err)
+	}
+	addrs := slices.Clone(namesrvs)
+	for _, b := range c.Brokers {
+		for _, a := range b.BrokerAddrs {
+			if !slices.Contains(addrs, a) {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	return addrs, nil
+}
+
+// Reroute is url with routes via (drivers.Rerouter). The library has no
+// dialer to redirect: with routes, every producer and consumer reaches
+// each name server through a relay of the driver's own
+// (rmqadmin.Relay), which connects to the name server where via says and
+// puts the broker addresses via names in its answers, so that the
+// library connects to the brokers there too.
+func (*Transport) Reroute(url string, via map[string]string) (string, error) {
+	if _, _, err := ParseAddr(url); err != nil {
+		return "", err
+	}
+	return drivers.WithVia(url, via), nil
+}
+
+// libraryNamesrvs are the name servers the library is to use for addr:
+// its own, or with routes (Reroute) a relay in front of each, with what
+// closes them.
+func libraryNamesrvs(addr string, namesrvs []string) ([]string, func(), error) {
+	_, via, err := drivers.SplitVia(strings.TrimSpace(addr))
+	if err != nil || len(via) == 0 {
+		return namesrvs, func() {}, err
+	}
+	var relays []*rmqadmin.Relay
+	closeAll := func() {
+		for _, r := range relays {
+			r.Close()
+		}
+	}
+	var out []string
+	for _, ns := range namesrvs {
+		r, err := rmqadmin.StartRelay(drivers.Route(via, ns), via)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		relays = append(relays, r)
+		out = append(out, r.Addr())
+	}
+	return out, closeAll, nil
 }
 
 // ---- process-wide library settings ----
@@ -307,18 +375,21 @@ func newID() string {
 type server struct {
 	addr     string
 	namesrvs []string
-	topic    string
-	group    string
-	masters  []string
-	cons     rmq.PushConsumer
-	replier  rmq.Producer
-	h        drivers.Handler
-	ctx      context.Context
-	cancel   context.CancelFunc
-	bufs     sync.Pool
-	inflight sync.WaitGroup
-	mu       sync.Mutex // orders inflight.Add against Close
-	closed   atomic.Bool
+	// closeRelays closes the name server relays of a rerouted broker
+	// (libraryNamesrvs)
+	closeRelays func()
+	topic       string
+	group       string
+	masters     []string
+	cons        rmq.PushConsumer
+	replier     rmq.Producer
+	h           drivers.Handler
+	ctx         context.Context
+	cancel      context.CancelFunc
+	bufs        sync.Pool
+	inflight    sync.WaitGroup
+	mu          sync.Mutex // orders inflight.Add against Close
+	closed      atomic.Bool
 	// replyErrs counts replies that could not be sent; lastReplyErr is the
 	// latest such error.
 	replyErrs    atomic.Int64
@@ -350,14 +421,20 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 	} else if given != "" {
 		return nil, fmt.Errorf("rocketmq: serve on topic %q: only topics rpcbench made (rpcbench_req_ID) can be served again", given)
 	}
-	s := &server{
-		namesrvs: namesrvs,
-		topic:    "rpcbench_req_" + id,
-		group:    "rpcbench_resp_" + id,
-		masters:  masters,
-		h:        h,
+	lib, closeRelays, err := libraryNamesrvs(at.Broker, namesrvs)
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq: %w", err)
 	}
-	s.addr = strings.Join(namesrvs, ";") + "#" + s.topic
+	_, via, _ := drivers.SplitVia(strings.TrimSpace(at.Broker))
+	s := &server{
+		namesrvs:    namesrvs,
+		closeRelays: closeRelays,
+		topic:       "rpcbench_req_" + id,
+		group:       "rpcbench_resp_" + id,
+		masters:     masters,
+		h:           h,
+	}
+	s.addr = drivers.WithVia(strings.Join(namesrvs, ";")+"#"+s.topic, via)
 	// defect 6 and 8: a fresh topic, made before the consumer starts.
 	for _, m := range masters {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -365,6 +442,7 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 		cancel()
 		if err != nil {
 			s.dropTopic()
+			closeRelays()
 			return nil, fmt.Errorf("rocketmq: %w", err)
 		}
 	}
@@ -373,11 +451,12 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 	cancel()
 	if err != nil {
 		s.dropTopic()
+		closeRelays()
 		return nil, fmt.Errorf("rocketmq: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.replier, err = rmq.NewProducer(
-		producer.WithNameServer(namesrvs),
+		producer.WithNameServer(lib),
 		producer.WithGroupName("rpcbench_reply_"+id),
 		producer.WithInstanceName("rpcbench-reply-"+id),
 		producer.WithRetry(1),
@@ -390,10 +469,11 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 	if err != nil {
 		s.cancel()
 		s.dropTopic()
+		closeRelays()
 		return nil, fmt.Errorf("rocketmq: reply producer: %w", err)
 	}
 	s.cons, err = rmq.NewPushConsumer(
-		consumer.WithNameServer(namesrvs),
+		consumer.WithNameServer(lib),
 		consumer.WithGroupName(s.group),
 		consumer.WithInstance("rpcbench-resp-"+id),
 		consumer.WithConsumerModel(consumer.Clustering),
@@ -413,6 +493,7 @@ func (t *Transport) Serve(ctx context.Context, at drivers.Place, h drivers.Handl
 		s.replier.Shutdown()
 		s.cancel()
 		s.dropTopic()
+		closeRelays()
 		return nil, fmt.Errorf("rocketmq: push consumer: %w", err)
 	}
 	return s, nil
@@ -563,6 +644,9 @@ func (s *server) Close() error {
 			s.closeErr = errors.New("rocketmq: responder shutdown did not finish within 15 s")
 		}
 		s.dropTopic()
+		if s.closeRelays != nil {
+			s.closeRelays()
+		}
 	})
 	return s.closeErr
 }
@@ -584,12 +668,15 @@ func (s *server) dropTopic() {
 // ---- caller ----
 
 type client struct {
-	topic     string
-	producers []rmq.Producer
-	next      atomic.Uint32
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
+	topic string
+	// closeRelays closes the name server relays of a rerouted broker
+	// (libraryNamesrvs)
+	closeRelays func()
+	producers   []rmq.Producer
+	next        atomic.Uint32
+	closed      atomic.Bool
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // WarmupTimeout bounds Dial's warm-up (defect 7).
@@ -607,12 +694,16 @@ func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, erro
 		return nil, fmt.Errorf("rocketmq: address %q names no request topic (want the responder's Addr, NAMESRV#TOPIC)", addr)
 	}
 	setup()
-	cl := &client{topic: topic}
+	lib, closeRelays, err := libraryNamesrvs(addr, namesrvs)
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq: %w", err)
+	}
+	cl := &client{topic: topic, closeRelays: closeRelays}
 	for i := 0; i < o.producers; i++ {
 		id := newID()
 		// No interceptor or trace on a request producer (defect 9).
 		p, err := rmq.NewProducer(
-			producer.WithNameServer(namesrvs),
+			producer.WithNameServer(lib),
 			producer.WithGroupName("rpcbench_call_"+id),
 			producer.WithInstanceName("rpcbench-call-"+id),
 			producer.WithCompressMsgBodyOverHowmuch(compressOver(o.compress)),
@@ -694,6 +785,9 @@ func (cl *client) Close() error {
 			}
 		}
 		cl.closeErr = errors.Join(errs...)
+		if cl.closeRelays != nil {
+			cl.closeRelays()
+		}
 	})
 	return cl.closeErr
 }

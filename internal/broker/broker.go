@@ -146,6 +146,14 @@ func (m *Manager) Warm(key string) bool {
 	return m.warm[key]
 }
 
+// Cool forgets that any broker was warmed up: a run stopped and started
+// them (broker faults), and a restarted JVM broker is cold again.
+func (m *Manager) Cool() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.warm = nil
+}
+
 type running struct {
 	b    Broker
 	stop func(context.Context) error

@@ -29,6 +29,15 @@ func CheckURL(kind, raw string) error {
 	if strings.TrimSpace(raw) != raw || raw == "" {
 		return bad("empty or surrounded by spaces")
 	}
+	// routes a run gave a responder to the delay proxies
+	// (drivers.Rerouter: Kafka, RocketMQ)
+	if kind == "kafka" || kind == "rocketmq" {
+		base, _, err := drivers.SplitVia(raw)
+		if err != nil {
+			return bad("%v", err)
+		}
+		raw = base
+	}
 	// which, in a list of several, says which one is wrong
 	which := func(list []string, one string) string {
 		if len(list) == 1 {

@@ -92,6 +92,9 @@ type DelayJudgement struct {
 	Comparisons []Comparison `json:"comparisons"`
 	// Moved says whether the verdict differs from the one on loopback.
 	Moved bool `json:"moved"`
+	// Notes are the judge's notes on these cells (what of the claim they
+	// could not decide).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Evidence is what a verdict was decided on.
@@ -154,6 +157,8 @@ type finding struct {
 	comparisons []Comparison
 	missing     []string
 	notes       []string
+	// delayNotes are notes for a judgement at an injected delay only.
+	delayNotes []string
 	// inconclusive, when set, makes the verdict inconclusive with it as the
 	// reason whatever the comparisons say.
 	inconclusive string
@@ -211,7 +216,7 @@ func Judge(runs []*results.Run, only []string) Document {
 				continue // no cells for this claim at this delay
 			}
 			v, why := decide(f)
-			j.AtDelay = append(j.AtDelay, DelayJudgement{OneWayDelay: dl, Verdict: v, Reason: why, Comparisons: f.comparisons, Moved: v != j.Verdict})
+			j.AtDelay = append(j.AtDelay, DelayJudgement{OneWayDelay: dl, Verdict: v, Reason: why, Comparisons: f.comparisons, Moved: v != j.Verdict, Notes: f.delayNotes})
 		}
 		doc.Claims = append(doc.Claims, j)
 	}

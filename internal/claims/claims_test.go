@@ -271,6 +271,19 @@ func TestC11(t *testing.T) {
 	r := run("r", reps("rabbitmq", "direct-reply-to/transient", 1, 100, tight)...)
 	r.Skipped = []results.Skip{{Driver: "rocketmq", Reason: "skipped: no Docker engine"}}
 	want(t, judge(t, "C11", r), Inconclusive, "rocketmq", "no Docker engine")
+	// only one caller: its throughput is not judged (the latency's
+	// inverse), at a delay either, where a note says so
+	one := run("r", cat(reps("rabbitmq", "direct-reply-to/transient", 1, 100, tight), reps("rocketmq", "async-flush", 1, 300, tight),
+		atDelay("250µs", reps("rabbitmq", "direct-reply-to/transient", 1, 1100, tight)), atDelay("250µs", reps("rocketmq", "async-flush", 1, 1000, tight)))...)
+	j := judge(t, "C11", one)
+	want(t, j, Supported)
+	if len(j.Evidence.Comparisons) != 1 || !strings.Contains(j.Evidence.Comparisons[0].What, "p50") {
+		t.Fatalf("C11 at one caller: comparisons %+v, want the p50 alone", j.Evidence.Comparisons)
+	}
+	if len(j.AtDelay) != 1 || j.AtDelay[0].Verdict != Refuted || !j.AtDelay[0].Moved || len(j.AtDelay[0].Comparisons) != 1 ||
+		len(j.AtDelay[0].Notes) != 1 || !strings.Contains(j.AtDelay[0].Notes[0], "throughput not judged at this delay") {
+		t.Fatalf("C11 at_delay %+v: want the p50 alone, refuted, with a note on throughput", j.AtDelay)
+	}
 }
 
 // chainCells are three repetitions of a chain series: depth d's p50 is

@@ -326,8 +326,11 @@ func judgeC11(d *data) finding {
 				return g.driver == drv && g.point == pt && steady(g) && durability(g.driver, g.variant) == class
 			})
 		}
-		var topConc string // the closed-loop point with the highest concurrency both have
-		top := 0
+		// the closed-loop point with the highest concurrency above one
+		// that both have (one caller's throughput is its latency's
+		// inverse: no evidence of its own)
+		var topConc string
+		top, compared := 1, false
 		for _, pt := range d.points(func(g *group) bool { return g.driver == "rabbitmq" && steady(g) }) {
 			rab, roc := of("rabbitmq", pt), of("rocketmq", pt)
 			if len(rab) == 0 || len(roc) == 0 {
@@ -335,6 +338,7 @@ func judgeC11(d *data) finding {
 			}
 			a, b := best(rab, p50, true), best(roc, p50, true)
 			f.comparisons = append(f.comparisons, ratio(fmt.Sprintf("%s: p50 %s ÷ %s", class, b.label(), a.name()), p50, b, a, 1, true))
+			compared = true
 			if c := rab[0].first(); c.Mode == "closed" && c.Concurrency > top {
 				top, topConc = c.Concurrency, pt
 			}
@@ -342,6 +346,8 @@ func judgeC11(d *data) finding {
 		if topConc != "" {
 			a, b := best(of("rabbitmq", topConc), throughput, false), best(of("rocketmq", topConc), throughput, false)
 			f.comparisons = append(f.comparisons, ratio(fmt.Sprintf("%s: throughput %s ÷ %s", class, b.label(), a.name()), throughput, b, a, 1, true))
+		} else if d.delayed && compared {
+			f.delayNotes = append(f.delayNotes, class+": throughput not judged at this delay: its cells run one caller, whose throughput is its latency's inverse")
 		}
 	}
 	rstar := func(drv string) (float64, string) {

@@ -30,6 +30,9 @@ func Markdown(w io.Writer, doc Document) error {
 				moved = "moved from " + string(c.Verdict)
 			}
 			fmt.Fprintf(bw, "- **With %s one-way delay per hop**: %s (%s): %s\n", a.OneWayDelay, a.Verdict, moved, mdEscape(a.Reason))
+			for _, n := range a.Notes {
+				fmt.Fprintf(bw, "  - %s\n", mdEscape(n))
+			}
 		}
 		comparisonTable(bw, c.Evidence.Comparisons)
 		for _, a := range c.AtDelay {

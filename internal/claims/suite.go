@@ -19,6 +19,7 @@ var suite = []Claim{
 		Assertion: "the pull-based consumers' queueing delay (RocketMQ, Kafka: send to handler start, as the responder sees it) exceeds the push-based light ones' (NATS core, RabbitMQ transient) at equal load",
 		Tolerance: "queue delay p50 ratio pull ÷ push > 1 on the 95% interval over ≥3 repetitions",
 		judge:     judgeC2,
+		delayed:   true,
 	},
 	{
 		ID:        "C3",
@@ -94,5 +95,6 @@ var suite = []Claim{
 		Assertion: "at equal load and durability RabbitMQ has the lower p50, and RocketMQ the higher throughput at the highest concurrency measured (and the higher R* where a sweep found both)",
 		Tolerance: "p50 ratio RocketMQ ÷ RabbitMQ > 1 and throughput ratio RocketMQ ÷ RabbitMQ > 1 on the 95% interval over ≥3 repetitions; R* beyond ±10%",
 		judge:     judgeC11,
+		delayed:   true,
 	},
 }

@@ -5,7 +5,6 @@ import (
 
 	"fmt"
 
-	"github.com/rpcbench/rpcbench/drivers"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -43,9 +42,6 @@ func MemoryEstimate(load Load) int64 {
 // it.
 func Check(ctx context.Context, sc *scenarios.Scenario, units []Unit) error {
 	for _, u := range units {
-		if spec := u.Driver.Spec(); sc.Network != nil && spec.Kind == drivers.Broker && spec.NoBrokerHop != "" {
-			return fmt.Errorf("%s: network: %s cannot run behind delay proxies (%s): run it without network", sc.Source, spec.Name, spec.NoBrokerHop)
-		}
 		if err := checkLimits(ctx, sc, u, ""); err != nil {
 			return err
 		}

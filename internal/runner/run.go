@@ -349,7 +349,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 			return true, nil
 		}
 		var err error
-		bh, at.Broker, err = startBrokerHop(ctx, at.Broker)
+		bh, at.Broker, err = startBrokerHop(ctx, u.Transport, at.Broker)
 		if err != nil {
 			fail(err.Error())
 			return true, nil
@@ -454,9 +454,12 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 	return failed, nil
 }
 
-// Settling: unmeasured one-second windows at the unit's first load until
-// the unit is at steady state, or the scenario's settle cap runs out. It
-// is steady when, with no failure in them, either
+// Settling: unmeasured windows at the unit's first load until the unit is
+// at steady state, or the scenario's settle cap runs out. A window is as
+// long as the unit's measured cell, from SettleWindowMin to
+// SettleWindowMax (settleWindowFor): steady means that a window of a
+// cell's length repeats, and --quick's 0.5 s cells settle on 0.5 s
+// windows. It is steady when, with no failure in them, either
 //   - the last SettleWindows windows agree within SettleTolerance on p50
 //     and within SettleThroughputTolerance on throughput, or
 //   - the last SettleTrendWindows windows show no trend: the least-squares
@@ -482,8 +485,19 @@ const (
 	SettleTrendWindows        = 5
 	SettleTolerance           = 0.10
 	SettleThroughputTolerance = 0.20
-	settleWindow              = time.Second
+	SettleWindowMin           = 500 * time.Millisecond
+	SettleWindowMax           = time.Second
 )
+
+// settleWindowFor is the length of a unit's settling windows: its cells'
+// measured duration within SettleWindowMin..SettleWindowMax (the maximum
+// for cells of a number of calls).
+func settleWindowFor(load Load) time.Duration {
+	if load.Calls > 0 || load.Duration <= 0 {
+		return SettleWindowMax
+	}
+	return min(max(load.Duration, SettleWindowMin), SettleWindowMax)
+}
 
 // settle runs unmeasured load through the unit until it is at steady
 // state, and says what it saw.
@@ -498,7 +512,9 @@ func settle(ctx context.Context, p Plan, u Unit, addr string, load Load) results
 		return w
 	}
 	defer closeBounded(client, 5*time.Second)
-	load.Warmup, load.Calls, load.Duration = 0, 0, settleWindow
+	window := settleWindowFor(load)
+	w.WindowSeconds = window.Seconds()
+	load.Warmup, load.Calls, load.Duration = 0, 0, window
 	if len(load.Phases) > 0 {
 		// a schedule of phases settles at its first (base) rate: each
 		// window would otherwise run the whole schedule, its burst
@@ -851,14 +867,11 @@ func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 // the callers dial and what closes the proxy.
 func hopRoute(ctx context.Context, addr string, h *results.Hop, bh *brokerHop) (string, func(), error) {
 	if bh != nil {
-		if err := bh.set(h); err != nil {
-			return "", nil, err
-		}
-		px, err := startHop(ctx, bh.upstream, h)
+		a, pxs, err := bh.callers(ctx, addr, h)
 		if err != nil {
 			return "", nil, err
 		}
-		return bh.callerAddr(addr, px), func() { px.Close() }, nil
+		return a, func() { closeAll(pxs) }, nil
 	}
 	px, err := startHop(ctx, addr, h)
 	if err != nil {
@@ -869,28 +882,31 @@ func hopRoute(ctx context.Context, addr string, h *results.Hop, bh *brokerHop) (
 
 func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string, bh *brokerHop) (*Measurement, error) {
 	c.StartedAt = time.Now().UTC()
-	var proxyPorts []uint16 // the cell's delay proxies: listen ports and upstream
+	// the cell's delay proxies: their listen ports, and the upstream
+	// ports they dial
+	var listenPorts, upstreamPorts []uint16
 	switch {
 	case c.Hop != nil && bh != nil:
-		// callers to the broker through a proxy of their own, the
-		// responder through its unit-long one, both at the cell's delay
-		if err := bh.set(c.Hop); err != nil {
-			return nil, err
-		}
-		px, err := startHop(ctx, bh.upstream, c.Hop)
+		// callers to the broker through proxies of their own, the
+		// responder through its unit-long ones, all at the cell's delay
+		a, pxs, err := bh.callers(ctx, addr, c.Hop)
 		if err != nil {
 			return nil, err
 		}
-		defer func() { px.Close(); fillHop(c.Hop, px, bh.rpx) }()
-		addr = bh.callerAddr(addr, px)
-		proxyPorts = append(proxyPorts, portOf(px.Addr()), portOf(bh.rpx.Addr()), portOf(bh.upstream))
+		defer func() { closeAll(pxs); fillHop(c.Hop, append(pxs, bh.rpxs...)...) }()
+		addr = a
+		for _, px := range pxs {
+			listenPorts = append(listenPorts, portOf(px.Addr()))
+		}
+		l, up := bh.ports()
+		listenPorts, upstreamPorts = append(listenPorts, l...), up
 	case c.Hop != nil:
 		px, err := startHop(ctx, addr, c.Hop)
 		if err != nil {
 			return nil, err
 		}
 		defer func() { px.Close(); fillHop(c.Hop, px) }()
-		proxyPorts = append(proxyPorts, portOf(px.Addr()), portOf(addr))
+		listenPorts, upstreamPorts = []uint16{portOf(px.Addr())}, []uint16{portOf(addr)}
 		addr = px.Addr()
 	}
 	client, err := dial(ctx, u, addr)
@@ -902,12 +918,11 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 		return nil, fmt.Errorf("connect caller: %w", err)
 	}
 	probe := probeCost(ctx, ms, notes, &load)
-	if probe != nil && len(proxyPorts) > 0 {
+	if probe != nil && len(listenPorts) > 0 {
 		// the proxies' own sockets: accepted on a proxy's port, or dialled
 		// by a proxy to its upstream (the callers dial the proxies)
-		listen, upstream := proxyPorts[:len(proxyPorts)-1], proxyPorts[len(proxyPorts)-1]
 		probe.skip = func(local, remote uint16) bool {
-			return slices.Contains(listen, local) || remote == upstream
+			return slices.Contains(listenPorts, local) || slices.Contains(upstreamPorts, remote)
 		}
 	}
 	m, err := RunCell(ctx, client, load, obs.Live)

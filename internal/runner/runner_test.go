@@ -483,6 +483,23 @@ func TestSettledWindows(t *testing.T) {
 	}
 }
 
+func TestSettleWindowFor(t *testing.T) {
+	for _, tc := range []struct {
+		load Load
+		want time.Duration
+	}{
+		{Load{Duration: 5 * time.Second}, time.Second},
+		{Load{Duration: 500 * time.Millisecond}, 500 * time.Millisecond},
+		{Load{Duration: 700 * time.Millisecond}, 700 * time.Millisecond},
+		{Load{Duration: 100 * time.Millisecond}, 500 * time.Millisecond},
+		{Load{Calls: 1000}, time.Second},
+	} {
+		if got := settleWindowFor(tc.load); got != tc.want {
+			t.Errorf("%+v: window %v, want %v", tc.load, got, tc.want)
+		}
+	}
+}
+
 func TestNumbersOut(t *testing.T) {
 	for in, want := range map[string]string{
 		"tcp: call timed out after 4.832533883s": "tcp: call timed out after Ns",

@@ -5,6 +5,7 @@ package claims
 
 import (
 	"embed"
+	"slices"
 	"strings"
 
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -48,22 +49,35 @@ func IDs() []string {
 const Hop = "hop"
 
 // HopClaims are the claims hop.yaml's cells are judged for, each with the
-// drivers of hop.yaml it needs.
+// drivers of hop.yaml it needs: "driver" (every variant hop.yaml lists)
+// or "driver:variant".
 var HopClaims = map[string][]string{
-	"C1": {"tcp", "nats", "rabbitmq"},
-	"C3": {"nats", "rabbitmq"},
-	"C8": {"tcp", "grpc", "nats", "rabbitmq"},
-	"C9": {"http", "grpc"},
+	"C1":  {"tcp", "nats", "rabbitmq:direct-reply-to/transient", "rabbitmq:direct-reply-to/persistent", "rocketmq:async-flush", "kafka"},
+	"C2":  {"nats:core", "rabbitmq:direct-reply-to/transient", "rocketmq:async-flush", "kafka"},
+	"C3":  {"nats", "rabbitmq:direct-reply-to/transient", "rabbitmq:direct-reply-to/persistent", "rocketmq"},
+	"C8":  {"tcp", "grpc", "nats", "rabbitmq:direct-reply-to/transient", "rabbitmq:direct-reply-to/persistent", "rocketmq:async-flush", "kafka"},
+	"C9":  {"http", "grpc"},
+	"C11": {"rabbitmq:direct-reply-to/transient", "rabbitmq:reply-queue/persistent", "rocketmq"},
 }
 
 // LoadHop parses hop.yaml (Source "embedded:claims/hop") with the drivers
 // that the claims ids need (HopClaims); nil when none of ids is judged at
 // a delay.
 func LoadHop(ids []string) (*scenarios.Scenario, error) {
-	need := map[string]bool{}
+	// need[driver] is the variants needed, nil for every one
+	need := map[string]map[string]bool{}
 	for _, id := range ids {
 		for _, d := range HopClaims[id] {
-			need[d] = true
+			name, variant, one := strings.Cut(d, ":")
+			vs, seen := need[name]
+			switch {
+			case !one:
+				need[name] = nil
+			case !seen:
+				need[name] = map[string]bool{variant: true}
+			case vs != nil:
+				vs[variant] = true
+			}
 		}
 	}
 	if len(need) == 0 {
@@ -79,9 +93,14 @@ func LoadHop(ids []string) (*scenarios.Scenario, error) {
 	}
 	var keep []scenarios.DriverSpec
 	for _, d := range sc.Drivers {
-		if need[d.Name] {
-			keep = append(keep, d)
+		vs, ok := need[d.Name]
+		if !ok {
+			continue
 		}
+		if vs != nil {
+			d.Variants = slices.DeleteFunc(slices.Clone(d.Variants), func(v string) bool { return !vs[v] })
+		}
+		keep = append(keep, d)
 	}
 	sc.Drivers = keep
 	return sc, nil
