@@ -5,7 +5,6 @@ import (
 
 	"fmt"
 
-
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/rpcbench/rpcbench/internal/wire"
