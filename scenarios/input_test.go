@@ -183,7 +183,6 @@ func TestChain(t *testing.T) {
 		// 4 callers × 20 hops = 80 requests held, above 64
 		{"chain:\n  depth: [20]\n", "t.yaml:6: chain.depth: a synchronous chain of depth 20 at concurrency 4 holds 80 requests"},
 		{"service_time: [1s]\nchain:\n  depth: [5]\n", "t.yaml:7: chain.depth: a synchronous chain of depth 5 at service time 1s takes at least 5s, not below the timeout 5s"},
-		{"chain:\n  depth: [2]\nnetwork:\n  one_way_delay: [0]\n", "t.yaml:8: network: chain and network cannot be combined"},
 	} {
 		_, err := Parse("t.yaml", []byte(head+tc.doc))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {

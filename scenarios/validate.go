@@ -102,9 +102,6 @@ func (s *Scenario) checkChain() (field, msg string) {
 	if len(s.Faults) > 0 {
 		return "faults", "chain and faults cannot be combined: a fault run accounts every call by its id, which every hop of a chain carries; leave one out"
 	}
-	if s.Network != nil {
-		return "network", "chain and network cannot be combined: the hops after the first call the responder's own address, not through the delay proxy; leave one out"
-	}
 	depth := slices.Max(s.Chain.Depths)
 	if !slices.Contains(s.Chain.Modes, ChainSync) {
 		return "", ""

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,5 +51,39 @@ func TestChain(t *testing.T) {
 		if p50[d+"/async-tail/3"] >= p50[d+"/sync/3"] {
 			t.Errorf("%s: async-tail depth 3 p50 %.0fµs not below sync's %.0fµs", d, p50[d+"/async-tail/3"], p50[d+"/sync/3"])
 		}
+	}
+}
+
+// TestChainHopDelay: with network, a chain's onward hops cross the delay
+// as its first does: a direct responder dials its next hop through a
+// proxy of its own, a broker driver's through its proxies to the broker.
+// Each onward hop of a sync chain then adds its service time and its
+// traversals of the delay (2 for tcp, 4 for NATS), not the service time
+// alone.
+func TestChainHopDelay(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "c.yaml")
+	os.WriteFile(sc, []byte("name: c\ndrivers:\n  - tcp\n  - name: nats\n    variants: [core]\npayloads: [64]\nconcurrency: [1]\nservice_time: [1ms]\nduration: 500ms\nwarmup: 100ms\nsettle: 0s\nchain:\n  depth: [1, 3]\nnetwork:\n  one_way_delay: [1ms]\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	r := runBin(t, "run", "--scenario", sc, "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	run := driverstest.ReadResults(t, out)
+	p50 := map[string]float64{}
+	for _, c := range run.Cells {
+		if c.Chain == nil || c.Hop == nil || c.Counts.OK == 0 || c.Counts.Started != c.Counts.OK {
+			t.Fatalf("%s: chain %+v hop %+v counts %+v errors %v, want every call ok through the proxy", c.Key, c.Chain, c.Hop, c.Counts, c.Errors)
+		}
+		p50[fmt.Sprintf("%s/%d", c.Driver, c.Chain.Depth)] = c.Latency.P50
+	}
+	for d, traversals := range map[string]float64{"tcp": 2, "nats": 4} {
+		// two onward hops, each 1 ms of work and its traversals of 1 ms
+		added, want := p50[d+"/3"]-p50[d+"/1"], 2*(1+traversals)*1000
+		if added < 0.9*want {
+			t.Errorf("%s: depth 3 p50 %.0fµs, depth 1 %.0fµs: the onward hops added %.0fµs, want at least %.0fµs (their work and %v traversals of the delay each)", d, p50[d+"/3"], p50[d+"/1"], added, 0.9*want, traversals)
+		}
+		t.Logf("%s: onward hops added %.0fµs (%.0fµs by design)", d, added, want)
 	}
 }

@@ -332,6 +332,20 @@ func claimsPlan(f claimsFlags, ids []string, settleGiven bool) ([]runFlags, []st
 		plans = append(plans, rf)
 		planned = append(planned, "hop-delay("+strings.Join(judged, ",")+")")
 	}
+	// C10's chains at an injected delay per hop
+	if sc, err := claimscen.LoadHopChain(ids); err != nil {
+		return nil, nil, nil, usageErr("hop delay chain scenario: %v", err)
+	} else if sc != nil {
+		rf := f.runOf(sc, func() (*scenarios.Scenario, error) { return claimscen.LoadHopChain(ids) }, settleGiven)
+		if _, _, _, err := prepare(rf); err != nil {
+			if errors.Is(err, errUsage) {
+				return nil, nil, nil, usageErr("hop delay chain scenario (%s): %s", sc.Source, trimUsage(err))
+			}
+			return nil, nil, nil, err
+		}
+		plans = append(plans, rf)
+		planned = append(planned, "hop-delay(C10)")
+	}
 	// the runs share their brokers; one whose faults stop or pause them
 	// runs after every other, so that none meets a broker it restarted
 	// (the suite had given it brokers of its own: 40-55 s more of a

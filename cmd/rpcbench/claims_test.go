@@ -167,6 +167,13 @@ func TestClaimsScenariosPrepare(t *testing.T) {
 	if none, _ := claimscen.LoadHop([]string{"C5", "C10"}); none != nil {
 		t.Errorf("hop.yaml for C5 and C10: %+v, want none", none)
 	}
+	// C10's chains at the delay: their own scenario, planned with C10
+	if _, _, _, err := prepare(runFlags{load: func() (*scenarios.Scenario, error) { return claimscen.LoadHopChain([]string{"C10"}) }, responder: responderProcess}); err != nil {
+		t.Errorf("hopchain: %v", err)
+	}
+	if _, planned, _, err := claimsPlan(claimsFlags{responder: responderProcess, quick: true}, []string{"C10"}, false); err != nil || !slices.Equal(planned, []string{"C10", "hop-delay(C10)"}) {
+		t.Errorf("C10 planned %v, %v; want C10 and its chains at the delay", planned, err)
+	}
 	// C11: the variants it compares, not every one hop.yaml lists
 	c11, _ := claimscen.LoadHop([]string{"C11"})
 	if c11 == nil || len(c11.Drivers) != 2 || c11.Drivers[0].Name != "rabbitmq" || !slices.Equal(c11.Drivers[0].Variants, []string{"direct-reply-to/transient", "reply-queue/persistent"}) ||

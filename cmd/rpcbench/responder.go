@@ -58,6 +58,9 @@ func serveProcess(ctx context.Context, u runner.Unit, at drivers.Place, o runner
 	if o.Ledger != "" {
 		args = append(args, "--ledger", o.Ledger, "--incarnation", strconv.Itoa(max(o.Incarnation, 1)))
 	}
+	if o.ChainNext != "" {
+		args = append(args, "--chain-next", o.ChainNext)
+	}
 	var env []string
 	if spec.Kind == drivers.Broker {
 		// through the environment, not argv: the URL may hold a password

@@ -26,6 +26,7 @@ type serveFlags struct {
 	listen               string
 	brokers              []string
 	ledger               string
+	chainNext            string
 	incarnation          int
 }
 
@@ -56,6 +57,7 @@ to --target. Broker drivers connect the responder to the broker given with
 	fl.StringArrayVar(&f.brokers, "broker", nil, "broker to connect the responder to: KIND=URL; repeatable")
 	fl.StringVar(&f.ledger, "ledger", "", "record every request handled in this file (a fault run's ledger; see `rpcbench run --fault`)")
 	fl.IntVar(&f.incarnation, "incarnation", 1, "this responder's number in the ledger (1, then one more per restart)")
+	fl.StringVar(&f.chainNext, "chain-next", "", "where a call chain's onward hops dial (HOST:PORT; default: this responder's own address), e.g. a delay proxy in front of it")
 	fl.IntVar(&f.responderConcurrency, "responder-concurrency", scenarios.DefaultResponderConcurrency, "requests handled at once (match the scenario's responder_concurrency)")
 	return c
 }
@@ -151,7 +153,12 @@ func runServe(ctx context.Context, f serveFlags, stdout io.Writer) (err error) {
 		defer w.Close()
 		h = ledger.Wrap(h, w)
 	}
-	srv, err := chain.Serve(ctx, tr, at, h)
+	if f.chainNext != "" {
+		if err := tr.CheckTarget(f.chainNext); err != nil {
+			return usageErr("--chain-next %s: %v", f.chainNext, err)
+		}
+	}
+	srv, err := chain.ServeVia(ctx, tr, at, h, f.chainNext)
 	if err != nil {
 		return fmt.Errorf("serve %s/%s: %w", spec.Name, cfg.Variant, err)
 	}

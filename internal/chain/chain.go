@@ -209,12 +209,23 @@ func (r *Responder) Close() error {
 // Serve starts tr's responder at at with h wrapped for chains, bound to
 // the server's own address: the next hop is the same service.
 func Serve(ctx context.Context, tr drivers.Transport, at drivers.Place, h drivers.Handler) (drivers.Server, error) {
+	return ServeVia(ctx, tr, at, h, "")
+}
+
+// ServeVia is Serve with the next hop dialled at next instead of the
+// server's own address, when next is set: a delay proxy in front of the
+// service (a direct driver's chain with a network delay: its onward hops
+// cross the delay as its first does).
+func ServeVia(ctx context.Context, tr drivers.Transport, at drivers.Place, h drivers.Handler, next string) (drivers.Server, error) {
 	r := New(h)
 	srv, err := tr.Serve(ctx, at, r.Handle)
 	if err != nil {
 		return nil, err
 	}
-	r.Bind(ctx, tr, srv.Addr())
+	if next == "" {
+		next = srv.Addr()
+	}
+	r.Bind(ctx, tr, next)
 	return &server{Server: srv, r: r}, nil
 }
 

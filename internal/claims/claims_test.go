@@ -336,6 +336,14 @@ func TestC10(t *testing.T) {
 	want(t, judge(t, "C10", run("r", cat(chainCells("nats", "core", "sync", []int{1, 6}, linear(5000), tight), chainCells("nats", "core", "async-tail", []int{1, 6}, flat(5000), tight))...)), Inconclusive, "a slope needs at least 3")
 	want(t, judge(t, "C10", mk(linear(5200), flat(5200), tight[:1])), Inconclusive, "too few repetitions")
 	want(t, judge(t, "C10", run("r", reps("nats", "core", 1, 300, tight)...)), Inconclusive, "no call-chain cells")
+	// judged again on the chains at a delay, apart from loopback's: the
+	// delayed data flipped (a tail the caller waits for) moves it
+	delayed := cat(atDelay("250µs", chainCells("nats", "core", "sync", depths, linear(6200), tight)), atDelay("250µs", chainCells("nats", "core", "async-tail", depths, linear(6200), tight)))
+	jd := judge(t, "C10", run("r", append(mk(linear(5200), flat(5200), tight).Cells, delayed...)...))
+	want(t, jd, Supported)
+	if len(jd.AtDelay) != 1 || jd.AtDelay[0].Verdict != Mixed || !jd.AtDelay[0].Moved {
+		t.Fatalf("C10 at_delay %+v: want mixed, moved", jd.AtDelay)
+	}
 	// an unsettled depth keeps its series out
 	r := mk(linear(5200), flat(5200), tight)
 	r.Cells[4].Unsettled = true

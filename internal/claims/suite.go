@@ -87,6 +87,7 @@ var suite = []Claim{
 		Assertion: "the caller's latency grows linearly with synchronous chain depth, each hop adding one hop's latency, and not with asynchronous (fire-and-forget tail) depth; at the deepest depth the asynchronous tail's caller waits less",
 		Tolerance: "slope of p50 against depth (least squares over ≥3 depths and ≥3 repetitions each, 95% interval) ÷ the depth-1 p50: sync within 0.8..1.2, async-tail below 0.1; p50 ratio async-tail ÷ sync at the deepest depth < 1 on the 95% interval",
 		judge:     judgeC10,
+		delayed:   true,
 	},
 	{
 		ID:        "C11",

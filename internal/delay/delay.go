@@ -60,7 +60,7 @@ type Stats struct {
 // Proxy forwards connections to a target.
 type Proxy struct {
 	cfg    atomic.Pointer[Config]
-	target string
+	target atomic.Pointer[string]
 	ln     net.Listener
 	mode   atomic.Int32
 	resume chan struct{} // closed when a pause ends; replaced per pause
@@ -85,10 +85,11 @@ func Start(ctx context.Context, target string, cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}, closed: make(chan struct{}), resume: make(chan struct{}),
+	p := &Proxy{ln: ln, conns: map[net.Conn]struct{}{}, closed: make(chan struct{}), resume: make(chan struct{}),
 		achieved: hdrhistogram.New(1, int64(time.Minute), 3)}
 	close(p.resume)
 	p.cfg.Store(&cfg)
+	p.target.Store(&target)
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -120,7 +121,12 @@ func (p *Proxy) ResetStats() {
 }
 
 // Target is what the proxy forwards to.
-func (p *Proxy) Target() string { return p.target }
+func (p *Proxy) Target() string { return *p.target.Load() }
+
+// SetTarget changes what the proxy forwards the connections it accepts
+// from now on to (a proxy started before its target's address was known:
+// a responder's own onward hop).
+func (p *Proxy) SetTarget(target string) { p.target.Store(&target) }
 
 // SetMode switches the proxy between Pass, Pause and Down.
 func (p *Proxy) SetMode(m Mode) {
@@ -219,7 +225,7 @@ func (p *Proxy) accept() {
 
 func (p *Proxy) serve(in net.Conn) {
 	defer p.wg.Done()
-	out, err := net.DialTimeout("tcp", p.target, 10*time.Second)
+	out, err := net.DialTimeout("tcp", p.Target(), 10*time.Second)
 	if err != nil {
 		in.Close()
 		return

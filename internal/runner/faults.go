@@ -25,6 +25,9 @@ type ServeOptions struct {
 	// none); Incarnation numbers this responder among the unit's.
 	Ledger      string
 	Incarnation int
+	// ChainNext is where a chain's onward hops dial ("": the server's
+	// own address): the delay proxy of a direct driver's chain cells.
+	ChainNext string
 }
 
 // Signaler is a responder that runs as its own process: a fault cell can
@@ -52,7 +55,7 @@ func drainBound(timeout time.Duration) time.Duration { return timeout + 5*time.S
 func ServeInProcess(ctx context.Context, u Unit, at drivers.Place, o ServeOptions) (drivers.Server, error) {
 	h := drivers.Handler(wireLimit(u.Config().Concurrency()))
 	if o.Ledger == "" {
-		return chain.Serve(ctx, u.Transport, at, h)
+		return chain.ServeVia(ctx, u.Transport, at, h, o.ChainNext)
 	}
 	w, err := ledger.Open(o.Ledger, max(o.Incarnation, 1))
 	if err != nil {
@@ -319,7 +322,7 @@ func runFaultCell(ctx context.Context, p Plan, r *responder, b *broker.Broker, u
 			}
 		}
 	}()
-	m, err := runCell(ctx, u, r.addr(), load, c, p.Observer, nil, nil, nil)
+	m, err := runCell(ctx, u, r.addr(), load, c, p.Observer, nil, nil, nil, nil)
 	close(stopSched)
 	<-schedDone
 	if err != nil || m == nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/broker"
+	"github.com/rpcbench/rpcbench/internal/delay"
 	"github.com/rpcbench/rpcbench/internal/wire"
 	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
@@ -356,6 +357,25 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		}
 		defer bh.close()
 	}
+	// a direct driver's chains with a network delay: the responder's
+	// onward hops reach it through a proxy of their own, unit-long and at
+	// each cell's delay like the callers' (its target is set once the
+	// responder listens); a broker driver's cross the responder's hop
+	// to its broker already
+	var ch *brokerHop
+	if p.Scenario.Network != nil && p.Scenario.Chain != nil && b == nil && addr != "" {
+		fail("network: a remote responder's onward chain hops cannot be given a delay from here: run without --target, or without chain")
+		return true, nil
+	}
+	if p.Scenario.Network != nil && p.Scenario.Chain != nil && b == nil {
+		px, err := delay.Start(ctx, "", delay.Config{})
+		if err != nil {
+			fail(fmt.Sprintf("start the chain's delay proxy: %v", err))
+			return true, nil
+		}
+		ch = &brokerHop{rpxs: []*delay.Proxy{px}}
+		defer ch.close()
+	}
 	var srv drivers.Server
 	faulty := len(p.Scenario.Faults) > 0
 	var resp *responder
@@ -369,6 +389,9 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 			}
 			so = ServeOptions{Ledger: path, Incarnation: 1}
 		}
+		if ch != nil {
+			so.ChainNext = ch.rpxs[0].Addr()
+		}
 		var err error
 		srv, err = p.serve(ctx, u, at, so)
 		if err != nil {
@@ -381,6 +404,10 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		resp = &responder{p: p, u: u, srv: srv, at: at, ledger: so.Ledger, incarnation: so.Incarnation}
 		defer resp.close()
 		addr = srv.Addr()
+		if ch != nil {
+			ch.rpxs[0].SetTarget(addr)
+			ch.upstreams = []string{addr}
+		}
 	}
 	settled := true
 	if len(plans) > 0 && p.Scenario.Settle > 0 {
@@ -390,7 +417,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 		settleAddr, stop := addr, func() {}
 		if h := plans[0].cell.Hop; h != nil {
 			hop := *h
-			a, closeHop, err := hopRoute(ctx, addr, &hop, bh)
+			a, closeHop, err := hopRoute(ctx, addr, &hop, bh, ch)
 			if err != nil {
 				fail(fmt.Sprintf("delay proxy for settling: %v", err))
 				return true, nil
@@ -436,7 +463,7 @@ func runUnit(ctx context.Context, p Plan, u Unit, b *brokerStart, run *Outcome, 
 				err = runFaultCell(ctx, p, resp, bk, u, cp.load, &c, *index)
 			}
 		default:
-			_, err = runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes, bh)
+			_, err = runCell(ctx, u, addr, cp.load, &c, p.Observer, ms, notes, bh, ch)
 			if p.Target != "" {
 				c.QueueDelay = nil // the responder's clock is another host's
 			}
@@ -863,15 +890,21 @@ func dial(ctx context.Context, u Unit, addr string) (drivers.Client, error) {
 
 // hopRoute starts the caller side's delay proxy at h for a unit's
 // responder at addr (bh: the unit's broker hop, nil for a direct driver,
-// whose responder-side proxy takes h's delay too) and returns the address
-// the callers dial and what closes the proxy.
-func hopRoute(ctx context.Context, addr string, h *results.Hop, bh *brokerHop) (string, func(), error) {
+// whose responder-side proxy takes h's delay too; ch: a direct driver's
+// chain hop, set to h too) and returns the address the callers dial and
+// what closes the proxy.
+func hopRoute(ctx context.Context, addr string, h *results.Hop, bh, ch *brokerHop) (string, func(), error) {
 	if bh != nil {
 		a, pxs, err := bh.callers(ctx, addr, h)
 		if err != nil {
 			return "", nil, err
 		}
 		return a, func() { closeAll(pxs) }, nil
+	}
+	if ch != nil {
+		if err := ch.set(h); err != nil {
+			return "", nil, err
+		}
 	}
 	px, err := startHop(ctx, addr, h)
 	if err != nil {
@@ -880,7 +913,7 @@ func hopRoute(ctx context.Context, addr string, h *results.Hop, bh *brokerHop) (
 	return px.Addr(), func() { px.Close() }, nil
 }
 
-func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string, bh *brokerHop) (*Measurement, error) {
+func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cell, obs Observer, ms []meter, notes []string, bh, ch *brokerHop) (*Measurement, error) {
 	c.StartedAt = time.Now().UTC()
 	// the cell's delay proxies: their listen ports, and the upstream
 	// ports they dial
@@ -901,12 +934,22 @@ func runCell(ctx context.Context, u Unit, addr string, load Load, c *results.Cel
 		l, up := bh.ports()
 		listenPorts, upstreamPorts = append(listenPorts, l...), up
 	case c.Hop != nil:
+		// and a chain's onward hops through the unit's chain proxy, at
+		// the cell's delay too
+		pxs := []*delay.Proxy{}
+		if ch != nil {
+			if err := ch.set(c.Hop); err != nil {
+				return nil, err
+			}
+			pxs = ch.rpxs
+			listenPorts = append(listenPorts, portOf(ch.rpxs[0].Addr()))
+		}
 		px, err := startHop(ctx, addr, c.Hop)
 		if err != nil {
 			return nil, err
 		}
-		defer func() { px.Close(); fillHop(c.Hop, px) }()
-		listenPorts, upstreamPorts = []uint16{portOf(px.Addr())}, []uint16{portOf(addr)}
+		defer func() { px.Close(); fillHop(c.Hop, append([]*delay.Proxy{px}, pxs...)...) }()
+		listenPorts, upstreamPorts = append(listenPorts, portOf(px.Addr())), []uint16{portOf(addr)}
 		addr = px.Addr()
 	}
 	client, err := dial(ctx, u, addr)

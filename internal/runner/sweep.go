@@ -67,7 +67,7 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 		c.Broker, c.Unsettled = brokerName, !settled
 		*index++
 		p.Observer.CellStart(*index, total, &c, load)
-		if _, err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes, nil); err != nil {
+		if _, err := runCell(ctx, u, addr, load, &c, p.Observer, ms, notes, nil, nil); err != nil {
 			c.Error = err.Error()
 			failed = true
 		}

@@ -16,7 +16,7 @@ var files embed.FS
 
 // Has reports whether claim id has a scenario.
 func Has(id string) bool {
-	if id == Hop {
+	if id == Hop || id == HopChain {
 		return false
 	}
 	_, err := files.ReadFile(id + ".yaml")
@@ -37,7 +37,7 @@ func IDs() []string {
 	ents, _ := files.ReadDir(".")
 	var out []string
 	for _, e := range ents {
-		if id := strings.TrimSuffix(e.Name(), ".yaml"); id != Hop {
+		if id := strings.TrimSuffix(e.Name(), ".yaml"); id != Hop && id != HopChain {
 			out = append(out, id)
 		}
 	}
@@ -47,6 +47,23 @@ func IDs() []string {
 // Hop is the scenario that measures the latency claims again at an
 // injected one-way delay per hop (hop.yaml).
 const Hop = "hop"
+
+// HopChain is the scenario that measures C10's chains again at an
+// injected one-way delay per hop (hopchain.yaml).
+const HopChain = "hopchain"
+
+// LoadHopChain parses hopchain.yaml (Source "embedded:claims/hopchain")
+// when ids holds C10; nil otherwise.
+func LoadHopChain(ids []string) (*scenarios.Scenario, error) {
+	if !slices.ContainsFunc(ids, func(id string) bool { return strings.EqualFold(id, "C10") }) {
+		return nil, nil
+	}
+	data, err := files.ReadFile(HopChain + ".yaml")
+	if err != nil {
+		return nil, err
+	}
+	return scenarios.Parse("embedded:claims/"+HopChain, data)
+}
 
 // HopClaims are the claims hop.yaml's cells are judged for, each with the
 // drivers of hop.yaml it needs: "driver" (every variant hop.yaml lists)
