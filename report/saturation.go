@@ -43,16 +43,22 @@ func (m *model) saturation() []satRow {
 			if s.MaxSustainableRate != nil {
 				r.Found = true
 				r.RStar = formatRate(*s.MaxSustainableRate) + " calls/s"
+			} else if s.AtLeast > 0 {
+				r.RStar = "at least " + formatRate(s.AtLeast) + " calls/s, not found above: " + s.Reason
 			} else {
 				r.RStar = "not found: " + s.Reason
 			}
+			hi := " failed"
+			if s.BracketHiGenerator {
+				hi = " beyond the generator"
+			}
 			switch {
 			case s.BracketLo > 0 && s.BracketHi > 0:
-				r.Bracket = formatRate(s.BracketLo) + " passed, " + formatRate(s.BracketHi) + " failed"
+				r.Bracket = formatRate(s.BracketLo) + " passed, " + formatRate(s.BracketHi) + hi
 			case s.BracketLo > 0:
 				r.Bracket = formatRate(s.BracketLo) + " passed, none failed"
 			case s.BracketHi > 0:
-				r.Bracket = "none passed, " + formatRate(s.BracketHi) + " failed"
+				r.Bracket = "none passed, " + formatRate(s.BracketHi) + hi
 			default:
 				r.Bracket = "no trial passed or failed"
 			}

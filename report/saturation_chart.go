@@ -117,6 +117,10 @@ func saturationChart(run *results.Run, s *results.Saturation) (template.HTML, er
 		if err := mark("R* "+formatRate(*s.MaxSustainableRate)+"/s", *s.MaxSustainableRate, color.RGBA{0x2c, 0xa0, 0x2c, 0xff}); err != nil {
 			return "", err
 		}
+	} else if s.AtLeast > 0 {
+		if err := mark("R* ≥ "+formatRate(s.AtLeast)+"/s (generator's ceiling)", s.AtLeast, color.RGBA{0x9a, 0xc8, 0x9a, 0xff}); err != nil {
+			return "", err
+		}
 	}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.X.Min, p.X.Max = 0, xmax*1.05

@@ -45,6 +45,10 @@ func TestCompareRStar(t *testing.T) {
 		return run
 	}
 	f := func(v float64) *float64 { return &v }
+	atLeast := func(run *results.Run, v float64) *results.Run {
+		run.Saturation[0].AtLeast = v
+		return run
+	}
 	thr, err := ParseThreshold("rstar:-10%")
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +63,8 @@ func TestCompareRStar(t *testing.T) {
 		{"small drop passes", mk(f(9500), ""), false, ""},
 		{"big drop fails", mk(f(8000), ""), true, "rstar"},
 		{"not found fails", mk(nil, "generator-limited"), true, "not found in the new run: generator-limited"},
+		{"a lower bound at the base's R* passes", atLeast(mk(nil, "the generator could not keep to 11000 calls/s"), 10000), false, ""},
+		{"a lower bound under it fails", atLeast(mk(nil, "the generator could not keep to 9000 calls/s"), 8600), true, "not found in the new run: the generator could not keep to 9000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Compare(mk(f(10000), ""), tc.cur, opts)

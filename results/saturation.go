@@ -16,12 +16,17 @@ type Saturation struct {
 	// with Reason.
 	MaxSustainableRate *float64 `json:"max_sustainable_rate"`
 	Reason             string   `json:"reason,omitempty"`
+	// AtLeast is a confirmed lower bound on R* when R* was not found
+	// because the generator could not offer more on this machine.
+	AtLeast float64 `json:"at_least,omitempty"`
 	// BracketLo and BracketHi are the highest rate seen to pass and the
-	// lowest seen to fail above it (0: none); FailingCriterion is why the
-	// trial at BracketHi failed.
-	BracketLo        float64 `json:"bracket_lo"`
-	BracketHi        float64 `json:"bracket_hi"`
-	FailingCriterion string  `json:"failing_criterion,omitempty"`
+	// lowest seen to fail above it (0: none), or with
+	// BracketHiGenerator the lowest the generator could not keep to;
+	// FailingCriterion is why the trial at BracketHi failed.
+	BracketLo          float64 `json:"bracket_lo"`
+	BracketHi          float64 `json:"bracket_hi"`
+	BracketHiGenerator bool    `json:"bracket_hi_generator,omitempty"`
+	FailingCriterion   string  `json:"failing_criterion,omitempty"`
 	// Criteria are what a trial had to meet; Settings how the sweep ran
 	// (the scenario's concurrency, rates, duration and max_in_flight do
 	// not apply to it).
@@ -44,6 +49,10 @@ type SweepCriteria struct {
 	MaxFailShare float64 `json:"max_fail_share"`
 	P99US        float64 `json:"p99_objective_us"`
 	MaxP50Growth float64 `json:"max_p50_growth"`
+	// GeneratorBoundUS is the generator lateness p99 within which a trial
+	// is judged either way (beyond it only a pass within the objective
+	// counts).
+	GeneratorBoundUS float64 `json:"generator_bound_us"`
 	// P99Why says where the p99 objective comes from.
 	P99Why string `json:"p99_objective_why"`
 }
@@ -63,6 +72,8 @@ type SweepTrial struct {
 	P50First         float64 `json:"p50_first_us"`
 	P50Last          float64 `json:"p50_last_us"`
 	GeneratorLimited bool    `json:"generator_limited"`
+	// GeneratorLatenessP99 is the generator's own lateness at p99 (µs).
+	GeneratorLatenessP99 float64 `json:"generator_lateness_p99_us"`
 	// OtherCPUCores is what processes other than the trial's own used,
 	// in cores (over 0.25: busy, and the trial is repeated).
 	OtherCPUCores float64 `json:"other_cpu_cores"`

@@ -57,6 +57,10 @@ type Waiter struct {
 	// least it spins, whatever the timers have been doing (at most
 	// MaxSpin).
 	MaxSpin, Floor time.Duration
+	// hr sleeps of up to hrSleepMax (nil: Go timers only); hrOver is the
+	// decaying maximum of their oversleep, which sets their spin window.
+	hr     *hrTimer
+	hrOver time.Duration
 }
 
 // NewWaiter returns a waiter whose targets are offsets from base.
@@ -64,6 +68,47 @@ func NewWaiter(base time.Time) *Waiter {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &Waiter{base: base, timer: t, MaxSpin: MaxSpin}
+}
+
+// NewPreciseWaiter is NewWaiter whose sleeps of up to hrSleepMax also
+// arm the kernel's high-resolution timer, to wake an idle process on time
+// (Linux; elsewhere it is NewWaiter): they wake within tens of
+// microseconds, where a Go timer shorter than a millisecond wakes an idle
+// process a millisecond late, so the waiter spins far less. Close
+// releases it.
+func NewPreciseWaiter(base time.Time) *Waiter {
+	w := NewWaiter(base)
+	w.hr, w.hrOver = newHRTimer(), hrSpinMargin
+	return w
+}
+
+// Close releases what a precise waiter holds.
+func (w *Waiter) Close() {
+	if w.hr != nil {
+		w.hr.close()
+		w.hr = nil
+	}
+}
+
+// hrSleepMax is the longest sleep for which a precise waiter arms its
+// high-resolution timer (a longer one wakes early enough to take a short
+// one next); hrSpinMargin is the margin of its spin
+// window over the oversleep seen.
+const (
+	hrSleepMax   = 5 * time.Millisecond
+	hrSpinMargin = 10 * time.Microsecond
+)
+
+func (w *Waiter) observe(over time.Duration) {
+	m := w.hrOver - w.hrOver/64
+	w.hrOver = max(m, over)
+}
+
+func (w *Waiter) spinWindow() time.Duration {
+	if w.hr != nil {
+		return max(hrSpinMargin, w.hrOver+w.hrOver/4+hrSpinMargin)
+	}
+	return SpinWindow()
 }
 
 // Until waits until base+target and reports whether it got there: it
@@ -74,20 +119,33 @@ func (w *Waiter) Until(ctx context.Context, target time.Duration) bool {
 		if left <= 0 {
 			return true
 		}
-		spin := min(max(SpinWindow(), w.Floor), w.MaxSpin)
+		spin := min(max(w.spinWindow(), w.Floor), w.MaxSpin)
 		if left <= spin {
 			break
 		}
 		sleep := left - spin
-		w.timer.Reset(sleep)
 		wakeFor := time.Since(w.base) + sleep
+		if w.hr != nil && sleep > hrSleepMax {
+			// most of the way first, the last stretch precise
+			sleep = left - hrSleepMax/2
+			wakeFor = time.Since(w.base) + sleep
+		}
+		w.timer.Reset(sleep)
+		// armed after the Go timer, so it expires after it: the poller
+		// woken before the Go timer is due would wait a whole
+		// millisecond again
+		precise := w.hr != nil && sleep <= hrSleepMax && w.hr.kick(sleep+time.Microsecond)
 		select {
 		case <-ctx.Done():
 			w.timer.Stop()
 			return false
 		case <-w.timer.C:
 		}
-		observe(time.Since(w.base) - wakeFor)
+		if precise {
+			w.observe(time.Since(w.base) - wakeFor)
+		} else {
+			observe(time.Since(w.base) - wakeFor)
+		}
 	}
 	for n := 0; ; n++ {
 		if time.Since(w.base) >= target {

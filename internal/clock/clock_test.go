@@ -2,28 +2,55 @@ package clock
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 )
 
 func TestUntilNeverEarly(t *testing.T) {
-	base := time.Now()
-	w := NewWaiter(base)
-	for i := 1; i <= 50; i++ {
-		target := time.Duration(i) * 300 * time.Microsecond
-		if !w.Until(context.Background(), target) {
-			t.Fatal("Until returned false without a cancelled context")
+	for _, precise := range []bool{false, true} {
+		base := time.Now()
+		w := NewWaiter(base)
+		if precise {
+			w = NewPreciseWaiter(base)
+			// spin little, so that most of each wait is a sleep
+			w.MaxSpin = 20 * time.Microsecond
 		}
-		if got := time.Since(base); got < target {
-			t.Fatalf("woke at %v for a target of %v", got, target)
+		// steps of 300 µs, then one past hrSleepMax (a Go timer most
+		// of the way, the rest precise)
+		targets := []time.Duration{}
+		for i := 1; i <= 50; i++ {
+			targets = append(targets, time.Duration(i)*300*time.Microsecond)
 		}
+		targets = append(targets, targets[len(targets)-1]+hrSleepMax+time.Millisecond)
+		for _, target := range targets {
+			if !w.Until(context.Background(), target) {
+				t.Fatal("Until returned false without a cancelled context")
+			}
+			if got := time.Since(base); got < target {
+				t.Fatalf("precise %v: woke at %v for a target of %v", precise, got, target)
+			}
+		}
+		if precise && w.hr == nil && runtime.GOOS == "linux" {
+			t.Fatal("the precise waiter fell back to Go timers alone: its timerfd failed")
+		}
+		w.Close()
+		w.Close() // twice is harmless
 	}
 }
 
 func TestUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	w := NewWaiter(time.Now())
+	w := NewPreciseWaiter(time.Now())
+	defer w.Close()
+	if w.Until(ctx, time.Hour) {
+		t.Fatal("Until reached an hour away with a cancelled context")
+	}
+	if w.Until(ctx, time.Millisecond) {
+		t.Fatal("Until reached a precise sleep's target with a cancelled context")
+	}
+	w = NewWaiter(time.Now())
 	if w.Until(ctx, time.Hour) {
 		t.Fatal("Until reached an hour away with a cancelled context")
 	}

@@ -109,7 +109,7 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 		why = fmt.Sprintf("min(10ms, max(1ms, 10 x p50 at concurrency 1 = %.1fµs))", p50c1)
 	}
 	crit := sweep.DefaultCriteria(slo)
-	sat.Criteria = results.SweepCriteria{MinOKShare: crit.MinOKShare, MaxFailShare: crit.MaxFailShare, P99US: float64(slo) / 1e3, MaxP50Growth: crit.MaxP50Growth, P99Why: why}
+	sat.Criteria = results.SweepCriteria{MinOKShare: crit.MinOKShare, MaxFailShare: crit.MaxFailShare, P99US: float64(slo) / 1e3, MaxP50Growth: crit.MaxP50Growth, GeneratorBoundUS: float64(crit.GenBound) / 1e3, P99Why: why}
 	// the machine counts as busy only when every process of the unit is
 	// metered: else the unmetered one's CPU would look like another's
 	quiet := true
@@ -170,7 +170,8 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 	if sat.Reason == "" {
 		sat.Reason = res.Reason
 	}
-	sat.BracketLo, sat.BracketHi, sat.FailingCriterion = res.Lo, res.Hi, res.Failing
+	sat.AtLeast = res.AtLeast
+	sat.BracketLo, sat.BracketHi, sat.BracketHiGenerator, sat.FailingCriterion = res.Lo, res.Hi, res.HiGenerator, res.Failing
 	run.Saturation = append(run.Saturation, sat)
 	return failed, nil
 }
@@ -178,6 +179,9 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 // trialOutcome is what the search needs of a trial's measurement.
 func trialOutcome(m *Measurement) sweep.Outcome {
 	o := sweep.Outcome{GeneratorLimited: m.GeneratorLimited, GeneratorReason: m.GeneratorReason}
+	if m.Lateness != nil && m.Lateness.TotalCount() > 0 {
+		o.GenP99 = time.Duration(m.Lateness.ValueAtQuantile(99))
+	}
 	if m.Seconds > 0 {
 		o.OKRate = float64(m.Counts.OK) / m.Seconds
 	}
@@ -203,6 +207,6 @@ func trialRecord(r sweep.Record, secs float64) results.SweepTrial {
 		Rate: r.Rate, Full: r.Full, Seconds: math.Round(secs*100) / 100,
 		OKRate: math.Round(r.OKRate), FailShare: r.FailShare,
 		P50: us(r.P50), P99: us(r.P99), P999: us(r.P999), P50First: us(r.P50First), P50Last: us(r.P50Last),
-		GeneratorLimited: r.GeneratorLimited, Verdict: r.Verdict, Why: r.Why,
+		GeneratorLimited: r.GeneratorLimited, GeneratorLatenessP99: us(r.GenP99), Verdict: r.Verdict, Why: r.Why,
 	}
 }

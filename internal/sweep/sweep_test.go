@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -132,31 +133,150 @@ func TestConfirmationFailsLowers(t *testing.T) {
 	}
 }
 
-// A trial the generator could not keep is retried, then the search ends
-// without inventing a bound.
-func TestGeneratorLimited(t *testing.T) {
-	base := saturating(1e9)
+// generatorCapped wraps a system with a generator that cannot keep to
+// rates above ceiling: beyond it the trial's own figures are those of a
+// late generator (late by more than the objective, and short of the rate).
+func generatorCapped(sys system, ceiling float64) system {
+	return func(t Trial, n int) Outcome {
+		if t.Rate > ceiling {
+			o := sys(t, n)
+			o.GenP99, o.OKRate = 50*time.Millisecond, math.Min(o.OKRate, ceiling)
+			return o
+		}
+		return sys(t, n)
+	}
+}
+
+// A generator that cannot offer the rates where the system would fail:
+// the search steps under its ceiling and reports R* as not found, with the
+// confirmed rate below the ceiling as a lower bound, never as R*.
+func TestGeneratorCeilingBelowCapacity(t *testing.T) {
+	for _, start := range []float64{10000, 100000} { // from below the ceiling, and from above it
+		r := run(t, Config{Criteria: crit, Start: start}, generatorCapped(saturating(1e9), 30000))
+		if r.MaxSustainable != nil {
+			t.Fatalf("start %v: R* = %v: a bound beyond the generator was invented", start, *r.MaxSustainable)
+		}
+		if r.AtLeast > 30000 || r.AtLeast < 30000/1.06 || !strings.Contains(r.Reason, "generator") || !strings.Contains(r.Reason, "at least") {
+			t.Fatalf("start %v: at least %v, %q: want within 5%% under the ceiling 30000, and why", start, r.AtLeast, r.Reason)
+		}
+		if !r.HiGenerator || r.Hi <= 30000 || r.Hi > 30000*1.06 {
+			t.Fatalf("start %v: bracket %v..%v (generator %v)", start, r.Lo, r.Hi, r.HiGenerator)
+		}
+		limited, full := 0, 0
+		for _, tr := range r.Trials {
+			if tr.Verdict == GeneratorLimited {
+				limited++
+			}
+			if tr.Full && tr.Verdict == Pass {
+				full++
+			}
+		}
+		if limited < 1 || full < 2 {
+			t.Fatalf("start %v: %d generator-limited trials, %d confirmations passed", start, limited, full)
+		}
+	}
+}
+
+// A generator whose ceiling is above the system's capacity does not stop
+// the search from finding R*, even when it starts above the ceiling.
+func TestGeneratorCeilingAboveCapacity(t *testing.T) {
+	for _, start := range []float64{2000, 100000} {
+		r := run(t, Config{Criteria: crit, Start: start}, generatorCapped(saturating(8000), 30000))
+		if r.MaxSustainable == nil || *r.MaxSustainable > 8000 || *r.MaxSustainable < 8000/1.06 || r.HiGenerator {
+			t.Fatalf("start %v: R* = %v (%s), bracket %v..%v generator %v", start, r.MaxSustainable, r.Reason, r.Lo, r.Hi, r.HiGenerator)
+		}
+	}
+}
+
+// A generator that keeps to no rate at all: nothing is tested, and the
+// search says so.
+func TestGeneratorNeverKeepsUp(t *testing.T) {
+	r := run(t, Config{Criteria: crit, Start: 1000, Min: 10}, generatorCapped(saturating(1e9), 1))
+	if r.MaxSustainable != nil || r.AtLeast != 0 || !strings.Contains(r.Reason, "no rate could be tested") {
+		t.Fatalf("got %v, at least %v, %q", r.MaxSustainable, r.AtLeast, r.Reason)
+	}
+	if last := r.Trials[len(r.Trials)-1]; last.Verdict != GeneratorLimited || last.Rate != 10 {
+		t.Fatalf("last trial %+v", last)
+	}
+}
+
+// A generator that missed its bound by less than the objective (a near
+// miss) gets one more try at the rate; far off, it does not.
+func TestGeneratorNearMissRetried(t *testing.T) {
+	for _, tc := range []struct {
+		late  time.Duration
+		tries int
+	}{{5 * time.Millisecond, 2}, {50 * time.Millisecond, 1}} {
+		s := New(Config{Criteria: crit, Start: 1000})
+		tries := 0
+		for {
+			tr, _ := s.Next()
+			if tr.Rate != 1000 {
+				break
+			}
+			tries++
+			s.Record(Outcome{OKRate: 900, P99: 20 * time.Millisecond, GenP99: tc.late})
+		}
+		if tries != tc.tries {
+			t.Errorf("late %v: %d trials at the rate, want %d", tc.late, tries, tc.tries)
+		}
+	}
+}
+
+// The confirmation fails when the full-length trials show the system
+// cannot hold the short trials' rate: the search confirms a little lower
+// with full-length trials, not starting over.
+func TestRejectedConfirmationCost(t *testing.T) {
+	base := saturating(8000)
 	sys := func(tr Trial, n int) Outcome {
-		if tr.Rate > 30000 {
-			return Outcome{GeneratorLimited: true}
+		if tr.Full && tr.Rate > 7700 {
+			return Outcome{OKRate: tr.Rate * 0.9}
 		}
 		return base(tr, n)
 	}
-	r := run(t, Config{Criteria: crit, Start: 10000}, sys)
-	if r.MaxSustainable != nil || !strings.Contains(r.Reason, "generator-limited") {
-		t.Fatalf("got %v, %q", r.MaxSustainable, r.Reason)
+	r := run(t, Config{Criteria: crit, Start: 2000}, sys)
+	if r.MaxSustainable == nil || *r.MaxSustainable > 7700 || *r.MaxSustainable < 7700/1.06 {
+		t.Fatalf("R* = %v (%s)", r.MaxSustainable, r.Reason)
 	}
-	if last := r.Trials[len(r.Trials)-1]; last.Verdict != GeneratorLimited {
-		t.Fatalf("last trial %+v", last)
-	}
-	retries := 0
+	full := 0
 	for _, tr := range r.Trials {
-		if tr.Verdict == GeneratorLimited {
-			retries++
+		if tr.Full {
+			full++
 		}
 	}
-	if retries != 3 {
-		t.Fatalf("%d generator-limited trials, want 3 (1 + 2 retries)", retries)
+	if full > 6 || r.Hi / *r.MaxSustainable - 1 > 0.05+1e-9 {
+		t.Fatalf("%d full-length trials, bracket %v..%v", full, *r.MaxSustainable, r.Hi)
+	}
+}
+
+// A generator that spoils one confirmation in three (a far-off spike, not
+// repeated) does not cost the candidate: 2 of 3 still pass.
+func TestGeneratorSpikeInConfirmation(t *testing.T) {
+	base := saturating(8000)
+	full := 0
+	sys := func(tr Trial, n int) Outcome {
+		if tr.Full {
+			full++
+			if full%3 == 1 {
+				o := base(tr, n)
+				o.GenP99 = 50 * time.Millisecond
+				return o
+			}
+		}
+		return base(tr, n)
+	}
+	r := run(t, Config{Criteria: crit, Start: 2000}, sys)
+	if r.MaxSustainable == nil || *r.MaxSustainable > 8000 || *r.MaxSustainable < 8000/1.06 || r.HiGenerator {
+		t.Fatalf("R* = %v (%s), bracket %v..%v generator %v", r.MaxSustainable, r.Reason, r.Lo, r.Hi, r.HiGenerator)
+	}
+}
+
+// A busy machine's trial is repeated, then the search ends without
+// inventing a bound.
+func TestBusy(t *testing.T) {
+	r := run(t, Config{Criteria: crit, Start: 1000}, func(Trial, int) Outcome { return Outcome{Busy: true} })
+	if r.MaxSustainable != nil || !strings.Contains(r.Reason, "busy") || len(r.Trials) != 3 {
+		t.Fatalf("got %v, %q after %d trials, want not found after 3", r.MaxSustainable, r.Reason, len(r.Trials))
 	}
 }
 
@@ -173,6 +293,14 @@ func TestJudge(t *testing.T) {
 		{Outcome{OKRate: 1000, P99: 20 * time.Millisecond}, Fail, "p99 20ms > objective 10ms"},
 		{Outcome{OKRate: 1000, P50First: time.Millisecond, P50Last: 2 * time.Millisecond}, Fail, "backlog"},
 		{Outcome{Busy: true}, Busy, "busy"},
+		// the generator late within its bound: judged either way
+		{Outcome{OKRate: 1000, P99: time.Millisecond, GenP99: time.Millisecond}, Pass, ""},
+		{Outcome{OKRate: 1000, P99: 20 * time.Millisecond, GenP99: time.Millisecond}, Fail, "p99 20ms"},
+		// beyond its bound: a pass counts while within the objective...
+		{Outcome{OKRate: 1000, P99: time.Millisecond, GenP99: 5 * time.Millisecond}, Pass, "harder load"},
+		// ...not beyond it, and a failure says nothing
+		{Outcome{OKRate: 1000, P99: time.Millisecond, GenP99: 15 * time.Millisecond}, GeneratorLimited, "not offered as asked"},
+		{Outcome{OKRate: 1000, P99: 20 * time.Millisecond, GenP99: 5 * time.Millisecond}, GeneratorLimited, "may be the generator's"},
 	} {
 		v, why := Judge(crit, tr, tc.o)
 		if v != tc.v || !strings.Contains(why, tc.why) {
