@@ -28,7 +28,7 @@ func newSweepCmd() *cobra.Command {
 		Use:   "sweep",
 		Short: "Find where each driver saturates: a closed-loop ladder, then the highest sustainable open-loop rate",
 		Long: `For every driver variant of the scenario: a closed-loop concurrency ladder
-(1, 2, 4 ... 256 callers, ending once throughput stops growing) gives the
+(1, 2, 4 ... 256 callers, ending once throughput stops growing, from 16 on) gives the
 throughput plateau X_sat; then open-loop trials search for R*, the highest
 rate sustained under stated criteria: ok calls at least 98% of the offered
 rate, at most 0.1% failures, p99 within the objective (--slo; by default
@@ -39,7 +39,8 @@ and the candidate must pass 2 of 3 full-length trials (a candidate that
 fails is replaced by one 5% lower, confirmed directly). The generator's
 lateness p99 decides how a trial counts: within max(200µs, objective/10)
 it is judged either way; beyond that, a pass within the objective still
-passes (a burstier load than asked), and anything else says nothing
+passes (a burstier load than asked), a p99 over the objective by more
+than the lateness still fails, and anything else says nothing
 (generator-limited). A rate the generator cannot keep to caps the search:
 if every rate below it passes, R* is reported as not found, with the
 confirmed rate as a lower bound ("at least"), never invented.

@@ -118,11 +118,8 @@ const (
 	// secondHistDigits: the per-second histograms only feed the time series
 	// and live progress, two significant digits are plenty.
 	secondHistDigits = 2
-	// fullSpinInterval: open-loop calls at least this far apart get the
-	// generator's whole spin window (see pace).
-	fullSpinInterval = 200 * time.Microsecond
-	// preciseMinInterval: open-loop calls more than this and less than
-	// fullSpinInterval apart are paced by a precise waiter (see pace).
+	// preciseMinInterval: open-loop calls more than this apart are paced
+	// by a precise waiter (see pace).
 	preciseMinInterval = 50 * time.Microsecond
 	// openPrespawn is how many open-loop workers start before the first
 	// call; more start as calls find every worker busy, up to the cap.
@@ -859,42 +856,32 @@ func (w *worker) pace(ctx context.Context) bool {
 	s := w.s
 	freeAt := time.Duration(-1 << 62) // when this holder's slot became free
 	if w.waiter == nil {
+		// The holder sleeps between calls on a precise waiter, and spins
+		// only the last stretch. A Go timer under 1 ms wakes an idle
+		// process 1 ms late, so the holder used to spin whole intervals
+		// up to 3 ms (and was 1 ms late between 5,000 and 20,000/s,
+		// where its spin was capped). Spinning whole intervals took a
+		// core of two from what it measured: old and new binaries
+		// alternating, at 2,000 calls/s the p99 fell from 3.6 to
+		// 0.8-2.5 ms (tcp), 5-6 to 1.3-2.5 ms (NATS core) and 4.8 to
+		// 2.9-3.8 ms (grpc). The p50 rose by 30-100 µs: a process that
+		// idles between calls pays this VM's wake-up on each reply, as
+		// a real client does; the spin had hidden it. At 7,000/s the
+		// generator's lateness p99 fell from 1,035 µs to 56-103 (tcp),
+		// 900 to 122-146 (NATS core) and 800 to 346-378 (grpc).
 		w.waiter = clock.NewWaiter(s.start)
-		if iv := time.Duration(s.interval); iv < fullSpinInterval && iv > preciseMinInterval {
-			// Its spin capped (below), the holder sleeps between calls,
-			// and a Go timer under 1 ms wakes an idle process 1 ms late.
-			// A precise waiter's wake on time: measured on 2 cores, old
-			// and new binaries alternating, generator lateness p99 at
-			// 7,000 calls/s fell from 1,035 µs to 56-103 (tcp), 900 to
-			// 122-146 (NATS core) and 800 to 346-378 (grpc); at 20,000/s
-			// from 1,070 to 302 (tcp). At longer intervals the holder
-			// spins whole intervals (below), which a precise waiter
-			// would shorten: the process then idles between calls, and
-			// the transports' p50 at 2,000/s rose by 30-80 µs with it. At
-			// 20,000/s and above the process hardly idles, and the
-			// precise waiter's wake-ups cost the transport: grpc's p50
-			// rose from 265 to 490 µs, NATS core's from 197 to 285.
+		if time.Duration(s.interval) > preciseMinInterval {
 			w.waiter = clock.NewPreciseWaiter(s.start)
 		}
-		// Spinning holds a P. With calls at least fullSpinInterval apart
-		// the holder may spin the whole window: measured against tcp on 2
-		// cores, at 2,000/s the generator's lateness p99 fell from 851 µs
-		// to 33 µs and the transport's p50 from 104 µs to 52 µs (the spin
-		// keeps a CPU awake for the call). Closer together, a spin that
-		// never stops takes a CPU the transport needs (at 10,000/s its p50
-		// rose from 105 µs to 184 µs; at 20,000/s to 645 µs), so the spin
-		// is capped at half the interval: the transport's numbers come
-		// first, and the generator's lateness is measured and never
-		// charged to it.
-		w.waiter.MaxSpin = clock.MaxSpin
-		if time.Duration(s.interval) < fullSpinInterval {
-			w.waiter.MaxSpin = time.Duration(s.interval / 2)
-		} else {
-			// a rare timer that oversleeps past the adaptive window would
-			// make the p99: spin at least half the interval (at 200/s,
-			// 2.5 ms of every 5)
-			w.waiter.Floor = min(clock.MaxSpin, time.Duration(s.interval/2))
-		}
+		// Closer together than preciseMinInterval the process hardly
+		// idles, and a precise waiter's wake-ups cost the transport
+		// (grpc's p50 at 20,000/s rose from 265 to 490 µs): a Go timer
+		// then, with the spin capped at half the interval, since a spin
+		// that never stops takes a CPU the transport needs (at 10,000/s
+		// tcp's p50 rose from 105 to 184 µs; at 20,000/s to 645 µs).
+		// The generator's lateness is measured and never charged to the
+		// transport.
+		w.waiter.MaxSpin = min(clock.MaxSpin, time.Duration(s.interval/2))
 	}
 	for {
 		i := s.next

@@ -42,6 +42,13 @@ func (sc *SweepConfig) ladder() []int {
 // over the best so far, twice in a row, ends the ladder.
 const plateauGain = 0.05
 
+// minPlateauConcurrency: the ladder runs at least up to this many callers
+// before a plateau ends it. Below it one noisy cell can look like one:
+// tcp at 1, 2 and 4 callers measured 76,000, 54,000 and 78,000 calls/s
+// in one sweep, and the ladder stopped at 4 callers with X_sat 78,000;
+// at 256 callers it reaches 560,000-660,000.
+const minPlateauConcurrency = 16
+
 // sweepUnit runs the sweep of one unit against its responder at addr:
 // the ladder's cells go into run.Cells, the search into run.Saturation.
 // It reports whether some ladder cell could not run; the error is ctx's.
@@ -93,7 +100,7 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 		if c.Throughput > sat.XSat {
 			sat.XSat, sat.XSatConcurrency = math.Round(c.Throughput), conc
 		}
-		if flat >= 2 {
+		if flat >= 2 && conc >= minPlateauConcurrency {
 			break
 		}
 	}

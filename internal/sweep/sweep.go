@@ -19,7 +19,11 @@
 // bunches, a harder load than the one asked for, and latency is counted
 // from their actual send. A trial that failed while the generator's
 // lateness stayed within GenBound fails: that lateness is too small
-// beside the objective to explain it. A rate the generator cannot keep to
+// beside the objective to explain it. So does one whose p99 is over the
+// objective by more than the generator's lateness p99: late calls leave
+// together, and a system that keeps up with the rate works such a bunch
+// off in about as long as the lateness, so bunching adds about that much
+// to a call, not more. A rate the generator cannot keep to
 // at all is where this machine stops being able to test the transport:
 // the search steps down from it, and if every rate below it passes, R* is
 // reported as not found, with the confirmed rate as a lower bound
@@ -125,6 +129,12 @@ func Judge(c Criteria, t Trial, o Outcome) (string, string) {
 		return Pass, late + " but not the p99 objective: its late calls left in bunches, a harder load than asked, and it passed"
 	case v == Pass:
 		return GeneratorLimited, late + " and the p99 objective: the rate was not offered as asked"
+	case c.P99 > 0 && o.P99 > c.P99+o.GenP99 && o.FailShare <= c.MaxFailShare && o.OKRate >= c.MinOKShare*t.Rate:
+		// calls due over a stretch as long as the lateness left
+		// together; a system that keeps up with the rate works such a
+		// bunch off in about that stretch, so the bunching adds about
+		// the lateness to a call, not more
+		return Fail, why + ", beyond the objective by more than the generator's lateness p99 " + o.GenP99.Round(time.Microsecond).String() + " could add"
 	}
 	return GeneratorLimited, late + ": the failure (" + why + ") may be the generator's"
 }
@@ -346,20 +356,20 @@ func (s *Search) Record(o Outcome) {
 // generator could not keep to it, with no failure of the transport's
 // seen there). It becomes the bracket's upper end; short trials are not
 // to be trusted any more, so the next candidate, a bracket's width lower
-// (twice as far at each further rejection), is confirmed directly with
+// (one more width at each further rejection), is confirmed directly with
 // full-length trials, and a wide bracket left once one is confirmed is
 // bisected with full-length trials too.
 func (s *Search) reject(rate float64, gen bool, why string) {
 	s.hi, s.hiGen, s.failing = rate, gen, why
 	s.lo, s.confirmed, s.allFull = 0, 0, true
 	// up, not to nearest: the bracket left is then no wider than asked
-	next := math.Ceil(rate / math.Pow(1+s.c.Width, float64(int(1)<<min(s.rejects, 8))))
+	next := math.Ceil(rate / math.Pow(1+s.c.Width, float64(s.rejects+1)))
 	s.rejects++
-	if next < s.c.Min || next >= rate {
-		s.finish(nil, fmt.Sprintf("no rate down to %.0f calls/s was confirmed (%s): R* is below the range searched", s.c.Min, why))
+	if rate <= s.c.Min || next >= rate {
+		s.finish(nil, fmt.Sprintf("no rate down to %.0f calls/s was confirmed (%s): R* is below the range searched", rate, why))
 		return
 	}
-	s.confirm(next)
+	s.confirm(max(next, s.c.Min))
 }
 
 func (s *Search) confirm(rate float64) {

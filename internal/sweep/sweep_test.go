@@ -300,7 +300,11 @@ func TestJudge(t *testing.T) {
 		{Outcome{OKRate: 1000, P99: time.Millisecond, GenP99: 5 * time.Millisecond}, Pass, "harder load"},
 		// ...not beyond it, and a failure says nothing
 		{Outcome{OKRate: 1000, P99: time.Millisecond, GenP99: 15 * time.Millisecond}, GeneratorLimited, "not offered as asked"},
-		{Outcome{OKRate: 1000, P99: 20 * time.Millisecond, GenP99: 5 * time.Millisecond}, GeneratorLimited, "may be the generator's"},
+		{Outcome{OKRate: 1000, P99: 14 * time.Millisecond, GenP99: 5 * time.Millisecond}, GeneratorLimited, "may be the generator's"},
+		// over the objective by more than the lateness could add
+		{Outcome{OKRate: 1000, P99: 20 * time.Millisecond, GenP99: 5 * time.Millisecond}, Fail, "more than the generator's lateness"},
+		// the ok rate short with a late generator: it may be the generator's
+		{Outcome{OKRate: 900, P99: 20 * time.Millisecond, GenP99: 5 * time.Millisecond}, GeneratorLimited, "may be the generator's"},
 	} {
 		v, why := Judge(crit, tr, tc.o)
 		if v != tc.v || !strings.Contains(why, tc.why) {
