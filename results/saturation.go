@@ -41,6 +41,8 @@ type SweepSettings struct {
 	StepSeconds float64 `json:"step_seconds"`
 	FullSeconds float64 `json:"full_seconds"`
 	MaxInFlight int     `json:"max_in_flight"`
+	// BudgetSeconds bounds each unit's sweep (0: none).
+	BudgetSeconds float64 `json:"budget_seconds,omitempty"`
 }
 
 // SweepCriteria are the pass criteria of a sweep's trials.

@@ -19,6 +19,7 @@ type sweepFlags struct {
 	full   string
 	slo    string
 	mif    int
+	budget string
 }
 
 func newSweepCmd() *cobra.Command {
@@ -71,6 +72,7 @@ kept in result.json (saturation), the ladder's cells are the run's cells.`,
 	fl.StringVar(&sf.full, "full", "5s", "measured time of each confirmation trial")
 	fl.StringVar(&sf.slo, "slo", "0s", "p99 objective of the trials (0s: derived from the p50 at one caller)")
 	fl.IntVar(&sf.mif, "max-in-flight", 1024, "cap on calls in flight during the open-loop trials")
+	fl.StringVar(&sf.budget, "budget", "2m45s", "time bound on each driver variant's ladder and trials: no trial starts that would end past it, and R* is then not found (0s: none)")
 	return c
 }
 
@@ -89,7 +91,7 @@ func (sf sweepFlags) config() (*runner.SweepConfig, error) {
 		name, v string
 		to      *time.Duration
 		min     time.Duration
-	}{{"--step", sf.step, &sw.Step, 500 * time.Millisecond}, {"--full", sf.full, &sw.Full, 500 * time.Millisecond}, {"--slo", sf.slo, &sw.SLO, 0}} {
+	}{{"--step", sf.step, &sw.Step, 500 * time.Millisecond}, {"--full", sf.full, &sw.Full, 500 * time.Millisecond}, {"--slo", sf.slo, &sw.SLO, 0}, {"--budget", sf.budget, &sw.Budget, 0}} {
 		v, err := time.ParseDuration(d.v)
 		if err != nil || v < d.min || v > time.Hour {
 			return nil, usageErr("%s %q: want a duration from %v to 1h (e.g. 2s)", d.name, d.v, d.min)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rpcbench/rpcbench/internal/driverstest"
@@ -44,6 +45,25 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+// TestSweepBudget: a budget the ladder alone uses up (two cells of 500 ms
+// and their warm-ups) leaves no time for a trial: none starts, and R* is
+// not found, with the budget as the reason.
+func TestSweepBudget(t *testing.T) {
+	out := t.TempDir()
+	r := runBin(t, "sweep", "--drivers", "tcp", "--ladder", "1,2", "--step", "500ms", "--full", "500ms", "--settle", "0s", "--warmup", "100ms", "--budget", "1s", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	run := driverstest.ReadResults(t, out)
+	if len(run.Saturation) != 1 {
+		t.Fatalf("saturation: %+v", run.Saturation)
+	}
+	s := run.Saturation[0]
+	if s.MaxSustainableRate != nil || len(s.Trials) != 0 || !strings.Contains(s.Reason, "time budget (1s, --budget)") || s.Settings.BudgetSeconds != 1 {
+		t.Fatalf("R* %v after %d trials, reason %q, settings %+v", s.MaxSustainableRate, len(s.Trials), s.Reason, s.Settings)
+	}
+}
+
 func TestSweepBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -52,6 +72,7 @@ func TestSweepBadInput(t *testing.T) {
 		{[]string{"--ladder", "4,2"}, `--ladder "4,2": want ascending whole numbers`},
 		{[]string{"--step", "10ms"}, `--step "10ms": want a duration from 500ms to 1h`},
 		{[]string{"--max-in-flight", "0"}, "--max-in-flight 0: want 1 to 100000"},
+		{[]string{"--budget", "-1s"}, `--budget "-1s": want a duration from 0s to 1h`},
 		{[]string{"--concurrency", "4"}, "sweep: --concurrency does not apply"},
 	} {
 		out := filepath.Join(t.TempDir(), "out")

@@ -26,6 +26,9 @@ type SweepConfig struct {
 	SLO time.Duration
 	// MaxInFlight caps the open-loop trials' calls in flight.
 	MaxInFlight int
+	// Budget bounds a unit's sweep, ladder and trials (0: none): no trial
+	// starts that would end past it, and R* is then not found.
+	Budget time.Duration
 }
 
 // DefaultLadder is the closed-loop concurrency ladder of a sweep.
@@ -54,11 +57,12 @@ const minPlateauConcurrency = 16
 // It reports whether some ladder cell could not run; the error is ctx's.
 func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, settled bool, run *Outcome, index *int, total int, ms []meter, notes []string) (bool, error) {
 	sc := p.Sweep
+	began := time.Now()
 	spec, cfg := u.Driver.Spec(), u.Config()
 	name := spec.Name + "/" + cfg.Variant
 	ladder := sc.ladder()
 	sat := results.Saturation{Driver: spec.Name, Variant: cfg.Variant, Options: cfg.Options, Trials: []results.SweepTrial{},
-		Settings: results.SweepSettings{Ladder: ladder, StepSeconds: sc.Step.Seconds(), FullSeconds: sc.Full.Seconds(), MaxInFlight: sc.MaxInFlight}}
+		Settings: results.SweepSettings{Ladder: ladder, StepSeconds: sc.Step.Seconds(), FullSeconds: sc.Full.Seconds(), MaxInFlight: sc.MaxInFlight, BudgetSeconds: sc.Budget.Seconds()}}
 	base := cellPlans(p.Scenario, u)[0]
 	var p50c1 float64
 	flat, failed, ran := 0, false, 0
@@ -138,6 +142,13 @@ func sweepUnit(ctx context.Context, p Plan, u Unit, addr, brokerName string, set
 		load.Duration = sc.Step
 		if tr.Full {
 			load.Duration = sc.Full
+		}
+		// a trial takes its warm-up and window, and about a second to
+		// connect and drain
+		if sc.Budget > 0 && time.Since(began)+load.Warmup+load.Duration+time.Second > sc.Budget {
+			res := s.Result()
+			s.Stop(fmt.Sprintf("the sweep's time budget (%v, --budget) ran out before a rate was confirmed, after %d trials (highest rate passed %.0f calls/s, lowest failed %.0f)", sc.Budget, len(res.Trials), res.Lo, res.Hi))
+			continue
 		}
 		load.Seed = seed(fmt.Sprintf("%s rate=%g", base.cell.Key, tr.Rate), len(sat.Trials)+1)
 		client, err := dial(ctx, u, addr)

@@ -454,6 +454,14 @@ func (s *Search) finish(rate *float64, reason string) {
 	s.res.MaxSustainable, s.res.Reason = rate, reason
 }
 
+// Stop ends the search from outside (a time budget ran out): R* not found,
+// with reason; the bracket stays as seen.
+func (s *Search) Stop(reason string) {
+	if s.ph != done {
+		s.finish(nil, reason)
+	}
+}
+
 // Result is what the search found so far (final once Next says false).
 func (s *Search) Result() Result {
 	r := s.res
