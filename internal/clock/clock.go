@@ -37,16 +37,17 @@ func SpinWindow() time.Duration { return time.Duration(window.Load()) }
 
 // observe feeds one timer's oversleep into the window.
 func observe(over time.Duration) {
-	m := time.Duration(overMax.Load())
-	m -= m / 64 // decays by half in about 44 sleeps
-	if over > m {
-		m = over
-	}
+	m := decayMax(time.Duration(overMax.Load()), over)
 	overMax.Store(int64(m))
-	w := m + m/4 + spinMargin
-	w = max(MinSpin, min(MaxSpin, w))
-	window.Store(int64(w))
+	window.Store(int64(max(MinSpin, min(MaxSpin, spinFor(m, spinMargin)))))
 }
+
+// decayMax is a maximum of oversleeps that decays by half in about 44
+// sleeps, updated with one more.
+func decayMax(m, over time.Duration) time.Duration { return max(m-m/64, over) }
+
+// spinFor is the spin window for a decaying maximum oversleep m.
+func spinFor(m, margin time.Duration) time.Duration { return m + m/4 + margin }
 
 // Waiter waits for targets on the monotonic clock of base. It is not safe
 // for concurrent use: each goroutine that waits has its own.
@@ -57,8 +58,9 @@ type Waiter struct {
 	// least it spins, whatever the timers have been doing (at most
 	// MaxSpin).
 	MaxSpin, Floor time.Duration
-	// hr sleeps of up to hrSleepMax (nil: Go timers only); hrOver is the
-	// decaying maximum of their oversleep, which sets their spin window.
+	// hr wakes the poller for sleeps of up to hrSleepMax (nil: Go timers
+	// only); hrOver is the decaying maximum of those sleeps' oversleep,
+	// which sets their spin window.
 	hr     *hrTimer
 	hrOver time.Duration
 }
@@ -99,14 +101,11 @@ const (
 	hrSpinMargin = 10 * time.Microsecond
 )
 
-func (w *Waiter) observe(over time.Duration) {
-	m := w.hrOver - w.hrOver/64
-	w.hrOver = max(m, over)
-}
+func (w *Waiter) observe(over time.Duration) { w.hrOver = decayMax(w.hrOver, over) }
 
 func (w *Waiter) spinWindow() time.Duration {
 	if w.hr != nil {
-		return max(hrSpinMargin, w.hrOver+w.hrOver/4+hrSpinMargin)
+		return max(hrSpinMargin, spinFor(w.hrOver, hrSpinMargin))
 	}
 	return SpinWindow()
 }
