@@ -27,7 +27,7 @@ func plain(addr string, opts ...connectlib.ClientOption) func() func(uint64) err
 	return func() func(uint64) error {
 		return func(id uint64) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			res, err := c.CallUnary(ctx, connectlib.NewRequest(&wire.Call{Id: id, Payload: payload, Checksum: sum}))
+			res, err := c.CallUnary(ctx, connectlib.NewRequest(&wire.Call{Id: id, Payload: payload, Checksum: sum, SentUnixNano: driverstest.SentNow()}))
 			cancel()
 			if err != nil {
 				return err
@@ -55,7 +55,7 @@ func BenchmarkVsPlain(b *testing.B) {
 		b.Run(c.variant, func(b *testing.B) {
 			tr := driverstest.Configure(b, connect.New(), drivers.Config{Variant: c.variant})
 			srv := driverstest.Serve(b, tr, drivers.Place{})
-			versus(b, tr, srv.Addr(), plain(srv.Addr(), c.opts...))
+			driverstest.Versus(b, tr, srv.Addr(), plain(srv.Addr(), c.opts...))
 		})
 	}
 }

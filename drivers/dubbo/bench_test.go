@@ -27,7 +27,7 @@ func plain(addr string) func() func(uint64) error {
 		return func(id uint64) error {
 			var rep wire.Call
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := c.CallUnary(ctx, tri.NewRequest(&wire.Call{Id: id, Payload: payload, Checksum: sum}), tri.NewResponse(&rep))
+			err := c.CallUnary(ctx, tri.NewRequest(&wire.Call{Id: id, Payload: payload, Checksum: sum, SentUnixNano: driverstest.SentNow()}), tri.NewResponse(&rep))
 			cancel()
 			if err != nil {
 				return err
@@ -41,9 +41,9 @@ func plain(addr string) func() func(uint64) error {
 }
 
 // BenchmarkVsPlain: the driver against a plain Triple client, one server,
-// one run, best of three alternating rounds each (driverstest.VersusRounds).
+// one run (driverstest.Versus).
 func BenchmarkVsPlain(b *testing.B) {
 	tr := driverstest.Configure(b, dubbo.New(), drivers.Config{Variant: dubbo.VariantTriple})
 	srv := driverstest.Serve(b, tr, drivers.Place{})
-	driverstest.VersusRounds(b, tr, srv.Addr(), plain(srv.Addr()), 3)
+	driverstest.Versus(b, tr, srv.Addr(), plain(srv.Addr()))
 }

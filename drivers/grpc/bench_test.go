@@ -26,12 +26,12 @@ func plainLoop(b *testing.B, addr string, n int) *hdrhistogram.Histogram {
 	}
 	defer cc.Close()
 	client := wire.NewBenchClient(cc)
-	payload := make([]byte, 64)
+	payload := driverstest.BenchPayload(64) // the driver's calls' bytes
 	req := &wire.Call{Payload: payload, Checksum: wire.Checksum(payload)}
 	h := results.NewHistogram()
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
-		req.Id = uint64(i + 1)
+		req.Id, req.SentUnixNano = driverstest.BenchID(0, i), driverstest.SentNow()
 		t0 := time.Now()
 		rep, err := client.Unary(ctx, req)
 		if err != nil {

@@ -27,10 +27,10 @@ func plain(addr string, asJSON bool) func() func(uint64) error {
 			var body []byte
 			ct := "application/x-protobuf"
 			if asJSON {
-				body, _ = json.Marshal(&http.Call{ID: id, Payload: payload, Checksum: sum})
+				body, _ = json.Marshal(&http.Call{ID: id, Payload: payload, Checksum: sum, SentUnixNano: driverstest.SentNow()})
 				ct = "application/json"
 			} else {
-				body = wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: sum})
+				body = wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: sum, SentUnixNano: driverstest.SentNow()})
 			}
 			resp, err := hc.Post(url, ct, bytes.NewReader(body))
 			if err != nil {
@@ -70,7 +70,7 @@ func BenchmarkVsPlain(b *testing.B) {
 		b.Run(v, func(b *testing.B) {
 			tr := driverstest.Configure(b, http.New(), drivers.Config{Variant: v})
 			srv := driverstest.Serve(b, tr, drivers.Place{})
-			versus(b, tr, srv.Addr(), plain(srv.Addr(), v == "json"))
+			driverstest.Versus(b, tr, srv.Addr(), plain(srv.Addr(), v == "json"))
 		})
 	}
 }

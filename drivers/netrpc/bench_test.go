@@ -31,7 +31,7 @@ func plain(b *testing.B, addr string, asJSON bool) func() func(uint64) error {
 	return func() func(uint64) error {
 		return func(id uint64) error {
 			var reply netrpc.Call
-			if err := rc.Call(netrpc.Method, &netrpc.Call{ID: id, Payload: payload, Checksum: sum}, &reply); err != nil {
+			if err := rc.Call(netrpc.Method, &netrpc.Call{ID: id, Payload: payload, Checksum: sum, SentUnixNano: driverstest.SentNow()}, &reply); err != nil {
 				return err
 			}
 			if reply.ID != id {
@@ -48,7 +48,7 @@ func BenchmarkVsPlain(b *testing.B) {
 		b.Run(v, func(b *testing.B) {
 			tr := driverstest.Configure(b, netrpc.New(), drivers.Config{Variant: v})
 			srv := driverstest.Serve(b, tr, drivers.Place{})
-			versus(b, tr, srv.Addr(), plain(b, srv.Addr(), v == "jsonrpc"))
+			driverstest.Versus(b, tr, srv.Addr(), plain(b, srv.Addr(), v == "jsonrpc"))
 		})
 	}
 }

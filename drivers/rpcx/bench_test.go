@@ -27,7 +27,7 @@ func plain(b *testing.B, addr string) func() func(uint64) error {
 	return func() func(uint64) error {
 		return func(id uint64) error {
 			var reply []byte
-			if err := c.Call(ctx, rpcx.Service, rpcx.Method, wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: sum}), &reply); err != nil {
+			if err := c.Call(ctx, rpcx.Service, rpcx.Method, wire.Append(nil, &wire.Fields{ID: id, Payload: payload, Checksum: sum, SentUnixNano: driverstest.SentNow()}), &reply); err != nil {
 				return err
 			}
 			var f wire.Fields
@@ -43,5 +43,5 @@ func plain(b *testing.B, addr string) func() func(uint64) error {
 func BenchmarkVsPlain(b *testing.B) {
 	tr := driverstest.Configure(b, rpcx.New(), drivers.Config{})
 	srv := driverstest.Serve(b, tr, drivers.Place{})
-	versus(b, tr, srv.Addr(), plain(b, srv.Addr()))
+	driverstest.Versus(b, tr, srv.Addr(), plain(b, srv.Addr()))
 }

@@ -35,7 +35,7 @@ func plain(b *testing.B, addr string, compact bool) func() func(uint64) error {
 		}
 		c := benchthrift.NewBenchClientFactory(tr, pf)
 		return func(id uint64) error {
-			rep, err := c.Unary(ctx, &benchthrift.Call{ID: int64(id), Payload: payload, Checksum: sum})
+			rep, err := c.Unary(ctx, &benchthrift.Call{ID: int64(id), Payload: payload, Checksum: sum, SentUnixNano: driverstest.SentNow()})
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ func BenchmarkVsPlain(b *testing.B) {
 		b.Run(v, func(b *testing.B) {
 			tr := driverstest.Configure(b, thrift.New(), drivers.Config{Variant: v})
 			srv := driverstest.Serve(b, tr, drivers.Place{})
-			versus(b, tr, srv.Addr(), plain(b, srv.Addr(), v == "compact"))
+			driverstest.Versus(b, tr, srv.Addr(), plain(b, srv.Addr(), v == "compact"))
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/perf/benchmath"
 
 	"github.com/rpcbench/rpcbench/drivers"
 	"github.com/rpcbench/rpcbench/internal/runner"
@@ -17,7 +18,8 @@ import (
 
 // PlainLoop runs calls calls from c goroutines, each calling the function
 // mk returns for it (a minimal loop written directly with the driver's
-// library), and returns their p50 (ns) and calls/s.
+// library), and returns their p50 (ns) and calls/s. The ids it passes are
+// BenchID's, as long as the runner's.
 func PlainLoop(b *testing.B, c, calls int, mk func() func(id uint64) error) (p50, rate float64) {
 	b.Helper()
 	hs := make([]*hdrhistogram.Histogram, c)
@@ -36,7 +38,7 @@ func PlainLoop(b *testing.B, c, calls int, mk func() func(id uint64) error) (p50
 			defer wg.Done()
 			for i := 0; i < per; i++ {
 				t0 := time.Now()
-				if err := fns[w](uint64(w*per + i + 1)); err != nil {
+				if err := fns[w](BenchID(w, i)); err != nil {
 					errs <- err
 					return
 				}
@@ -56,6 +58,17 @@ func PlainLoop(b *testing.B, c, calls int, mk func() func(id uint64) error) (p50
 	return float64(hs[0].ValueAtQuantile(50)), float64(per*c) / secs
 }
 
+// BenchID is the id the runner gives call i of its caller w (the caller's
+// number from bit 40 up): a plain loop's ids are as long as the driver's
+// calls' (JSON and Thrift's varints write them in more bytes than small
+// numbers).
+func BenchID(w, i int) uint64 { return uint64(w+1)<<40 | uint64(i+1) }
+
+// SentNow is the sent_unix_nano a plain loop's call carries: the runner's
+// calls carry their send time (and the responder then returns queued_ns),
+// so a plain loop that leaves it out moves a smaller message both ways.
+func SentNow() int64 { return time.Now().UnixNano() }
+
 // BenchPayload is the n-byte payload DriverCell's calls carry (the
 // runner's, from load seed 0): a plain loop that sends the same bytes does
 // the same work where a library compresses (Triple and Connect gzip
@@ -69,12 +82,11 @@ func BenchPayload(n int) []byte {
 	return p
 }
 
-// DriverCell runs calls calls of 64 bytes through the driver at
+// DriverCell runs calls calls of 64 bytes through the driver's client at
 // concurrency c with the full harness (runner.RunCell) and returns the p50
 // (ns, corrected for coordinated omission) and calls/s.
-func DriverCell(b *testing.B, tr drivers.Transport, addr string, c int, calls int64) (p50, rate float64) {
+func DriverCell(b *testing.B, client drivers.Client, c int, calls int64) (p50, rate float64) {
 	b.Helper()
-	client := Dial(b, tr, addr)
 	m, err := runner.RunCell(context.Background(), client, runner.Load{Payload: 64, Concurrency: c, Calls: calls, Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -88,33 +100,73 @@ func DriverCell(b *testing.B, tr drivers.Transport, addr string, c int, calls in
 // Versus reports, in one run against the responder at addr, the p50 at
 // concurrency 1 and the throughput at 64 of the plain loop (mk, see
 // PlainLoop) and of the driver (DriverCell), and their ratios (targets:
-// p50-ratio ≤ 1.2, rate-ratio ≥ 1). Both sides are warmed up first.
+// p50-ratio ≤ 1.2, rate-ratio ≥ 1), over VersusRoundsDefault alternating
+// rounds (VersusRounds). Both sides are warmed up first.
 func Versus(b *testing.B, tr drivers.Transport, addr string, mk func() func(id uint64) error) {
 	b.Helper()
-	VersusRounds(b, tr, addr, mk, 1)
+	VersusRounds(b, tr, addr, mk, VersusRoundsDefault)
 }
+
+// VersusRoundsDefault is how many rounds Versus runs: one round's
+// throughput ratio moved by ±5-15% from run to run on the shared 2-core
+// machine this was built on, and a best-of-three ratio landed on either
+// side of 1 for sides equal within that noise; ten paired rounds give the
+// median ratio a 95% interval a few per cent wide.
+const VersusRoundsDefault = 10
+
+// pairedRounds is the fewest rounds whose median has a finite 95%
+// confidence interval.
+const pairedRounds = 6
 
 // VersusRounds is Versus with the two sides alternating for rounds
 // rounds, each side keeping its best round (the lowest p50, the highest
 // throughput), so that a burst of load from elsewhere on a shared machine
 // does not decide the ratio. One round is Versus.
+//
+// With pairedRounds rounds or more it also reports each ratio per round
+// (driver over the plain loop that ran just before it) as a median with
+// its 95% confidence interval (golang.org/x/perf/benchmath, no
+// distribution assumed): where the two sides are equal within the
+// machine's noise, the best rounds' ratio lands on either side of 1 from
+// run to run, and the interval says whether a difference is there at all.
 func VersusRounds(b *testing.B, tr drivers.Transport, addr string, mk func() func(id uint64) error, rounds int) {
 	b.Helper()
 	n := max(b.N, 3000)
+	// One client each, warmed up at both concurrencies before the first
+	// round: an HTTP/1.1 client opens a connection per caller, and a
+	// cell that dialled them inside its window would be charged for it.
+	client := Dial(b, tr, addr)
+	warm := 64 * max(n/64, 100)
 	PlainLoop(b, 1, 1000, mk)
-	DriverCell(b, tr, addr, 1, 1000)
+	PlainLoop(b, 64, warm, mk)
+	DriverCell(b, client, 1, 1000)
+	DriverCell(b, client, 64, int64(warm))
 	b.ResetTimer()
 	pp, dp := math.Inf(1), math.Inf(1)
 	var pr, dr float64
+	var p50s, rates []float64
 	for range max(rounds, 1) {
 		p, _ := PlainLoop(b, 1, n, mk)
-		d, _ := DriverCell(b, tr, addr, 1, int64(n))
+		d, _ := DriverCell(b, client, 1, int64(n))
 		pp, dp = min(pp, p), min(dp, d)
-		_, p = PlainLoop(b, 64, 64*max(n/64, 100), mk)
-		_, d = DriverCell(b, tr, addr, 64, int64(64*max(n/64, 100)))
+		p50s = append(p50s, d/p)
+		_, p = PlainLoop(b, 64, warm, mk)
+		_, d = DriverCell(b, client, 64, int64(warm))
 		pr, dr = max(pr, p), max(dr, d)
+		rates = append(rates, d/p)
 	}
 	b.StopTimer()
+	if rounds >= pairedRounds {
+		for _, r := range []struct {
+			name string
+			v    []float64
+		}{{"p50-ratio", p50s}, {"rate-ratio", rates}} {
+			s := benchmath.AssumeNothing.Summary(benchmath.NewSample(r.v, &benchmath.DefaultThresholds), 0.95)
+			b.ReportMetric(s.Center, r.name+"-median")
+			b.ReportMetric(s.Lo, r.name+"-lo95")
+			b.ReportMetric(s.Hi, r.name+"-hi95")
+		}
+	}
 	b.ReportMetric(pp, "plain-p50-ns")
 	b.ReportMetric(dp, "driver-p50-ns")
 	b.ReportMetric(dp/pp, "p50-ratio")

@@ -246,7 +246,7 @@ func TestInterrupted(t *testing.T) {
 // a valid reply), so everything timed is pacing, encoding, verification and
 // recording.
 func BenchmarkHarness(b *testing.B) {
-	for _, c := range []int{1, 2} {
+	for _, c := range []int{1, 2, 64} {
 		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
