@@ -264,8 +264,7 @@ func (cl *client) NewCaller() (drivers.Caller, error) {
 	cl.mu.Unlock()
 	c := &caller{cl: cl, i: i, expired: make(chan uint64, 1), done: make(chan *rpc.Call, 1), reply: new(Call)}
 	c.conn.Store(cn)
-	c.timer = time.AfterFunc(time.Hour, c.expire)
-	c.timer.Stop()
+	c.wd = drivers.NewWatchdog(c.expire)
 	return c, nil
 }
 
@@ -283,12 +282,12 @@ type caller struct {
 	cl   *client
 	i    int // the client's connection this caller uses
 	conn atomic.Pointer[conn]
-	// timer fires at the deadline of call gen: it closes the connection
-	// if the caller is still inside Client.Go (net/rpc writes the request
+	// wd expires call gen at its deadline: it closes the connection if
+	// the caller is still inside Client.Go (net/rpc writes the request
 	// there, and a peer that stopped reading blocks the write), and tells
-	// the waiting caller.
-	timer   *time.Timer
-	gen     atomic.Uint64
+	// the waiting caller. fired is the last call it expired.
+	wd      *drivers.Watchdog
+	fired   atomic.Uint64
 	sending atomic.Bool
 	expired chan uint64
 	args    Call
@@ -299,8 +298,8 @@ type caller struct {
 	reply *Call
 }
 
-func (cl *caller) expire() {
-	g := cl.gen.Load()
+func (cl *caller) expire(g uint64) {
+	cl.fired.Store(g)
 	if c := cl.conn.Load(); cl.sending.Load() {
 		c.dead.Store(true)
 		c.nc.Close()
@@ -327,18 +326,15 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 		return nil, fmt.Errorf("netrpc: request: %w", err)
 	}
 	*cl.reply = Call{}
-	g := cl.gen.Add(1)
 	select {
-	case <-cl.expired: // a timer that fired as the last call returned
+	case <-cl.expired: // a watchdog that fired as the last call returned
 	default:
 	}
-	wait := time.Until(deadline)
-	if wait <= 0 {
-		wait = 1
-	}
+	wait := max(time.Until(deadline), 1)
 	done, reply := cl.done, cl.reply
 	var inGo *atomic.Bool
-	cl.timer.Reset(wait)
+	g := cl.wd.Begin(deadline)
+	defer cl.wd.End()
 	if len(req) > AsyncAbove {
 		// Encoding a large request takes long enough (1 MiB as JSON:
 		// hundreds of milliseconds under the race detector) to hold
@@ -361,7 +357,7 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	for {
 		select {
 		case call = <-done:
-			if !cl.timer.Stop() && c.dead.Load() && call.Error != nil {
+			if cl.fired.Load() == g && c.dead.Load() && call.Error != nil {
 				return nil, fmt.Errorf("netrpc: %w after %v: the request could not be written in time (the peer stopped reading)", drivers.ErrTimeout, wait)
 			}
 		case e := <-cl.expired:
@@ -376,7 +372,6 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 			cl.abandon()
 			return nil, fmt.Errorf("netrpc: %w after %v", drivers.ErrTimeout, wait)
 		case <-ctx.Done():
-			cl.timer.Stop()
 			if inGo != nil && inGo.Load() {
 				c.dead.Store(true)
 				c.nc.Close()

@@ -207,7 +207,14 @@ func (cl *client) NewCaller() (drivers.Caller, error) {
 	i := int(cl.next.Add(1)-1) % len(cl.lastTry)
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	return &caller{cl: cl, i: i, c: cl.conns[i]}, nil
+	c := &caller{cl: cl, i: i, c: cl.conns[i], done: make(chan *rpcxclient.Call, 1), expired: make(chan uint64, 1)}
+	c.wd = drivers.NewWatchdog(func(g uint64) {
+		select {
+		case c.expired <- g:
+		default:
+		}
+	})
+	return c, nil
 }
 
 func (cl *client) Close() error {
@@ -221,10 +228,12 @@ func (cl *client) Close() error {
 }
 
 type caller struct {
-	cl    *client
-	i     int // the client's connection this caller uses
-	c     *rpcxclient.Client
-	timer *time.Timer
+	cl *client
+	i  int // the client's connection this caller uses
+	c  *rpcxclient.Client
+	// wd sends a call's number on expired at its deadline.
+	wd      *drivers.Watchdog
+	expired chan uint64
 	// done is reused while every call of this caller has had its reply;
 	// a call given up on may still be answered into it, so the next call
 	// gets a new one.
@@ -235,10 +244,6 @@ type caller struct {
 // context, reads the sequence number its send goroutine writes without
 // synchronisation (a data race in rpcx v1.9.1, client.go:329 against :542).
 func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
-	if c.timer == nil {
-		c.timer = time.NewTimer(time.Hour)
-		c.done = make(chan *rpcxclient.Call, 1)
-	}
 	if c.c.IsShutdown() || c.c.IsClosing() {
 		// lost: dial it again (a restarted responder is there), or fail
 		// at once with nothing sent
@@ -248,11 +253,13 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 		}
 		c.c = nc
 	}
-	wait := time.Until(deadline)
-	if wait <= 0 {
-		wait = 1
+	wait := max(time.Until(deadline), 1)
+	select {
+	case <-c.expired: // a watchdog that fired as the last call returned
+	default:
 	}
-	c.timer.Reset(wait)
+	g := c.wd.Begin(deadline)
+	defer c.wd.End()
 	var reply []byte
 	// rpcx writes the request from a goroutine of its own, which may
 	// still hold it after a call that timed out has returned: it gets a
@@ -265,16 +272,17 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 			// can complete a call after it was given up) is not this one:
 			// reading this call's Error before its own completion races
 			// with rpcx's write of it
-		case <-c.timer.C:
+		case e := <-c.expired:
+			if e != g {
+				continue
+			}
 			c.done = make(chan *rpcxclient.Call, 1)
 			return nil, fmt.Errorf("rpcx: %w after %v", drivers.ErrTimeout, wait)
 		case <-ctx.Done():
-			c.timer.Stop()
 			c.done = make(chan *rpcxclient.Call, 1)
 			return nil, ctx.Err()
 		}
 	}
-	c.timer.Stop()
 	// A reply is never empty (it is an encoded wire.Call), so an empty one
 	// is a failed call. Its Error is not read: on a lost connection rpcx
 	// v1.9.1 completes a call twice, once from its reader's shutdown and
