@@ -40,7 +40,7 @@ func (m *model) hops() []hopRow {
 		if err != nil {
 			continue
 		}
-		key := fmt.Sprintf("%d|%s|%s|%s|%d|%s|%s", r.run, r.driver, r.variant, optionsString(rest), r.payload, formatLoad(r.mode, r.concurrency, r.rate), r.service)
+		key := fmt.Sprintf("%d|%s|%s|%s|%d|%s|%s", r.run, r.driver, r.variant, OptionsString(rest), r.payload, formatLoad(r.mode, r.concurrency, r.rate), r.service)
 		g := groups[key]
 		if g == nil {
 			lbl := driverLabel(r.driver, r.variant) + optionsSuffix(rest) + " · " + formatBytes(r.payload) + " · " + formatLoad(r.mode, r.concurrency, r.rate)

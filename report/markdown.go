@@ -75,7 +75,11 @@ func Markdown(w io.Writer, runs []*results.Run) error {
 		case r.busy:
 			drv += " ⚠ busy machine"
 		}
-		cells := []string{drv, r.variant}
+		variant := r.variant
+		if r.shownOpts != "" {
+			variant += " [" + r.shownOpts + "]"
+		}
+		cells := []string{drv, variant}
 		if m.multiRun() {
 			cells = append(cells, r.runLabel)
 		}

@@ -39,6 +39,9 @@ type row struct {
 	key      string
 	config   string // identifies the line across load points: run, driver, variant, options
 	label    string // what a reader sees for the config
+	// shownOpts are the options label shows: set where the same driver
+	// and variant ran with different options
+	shownOpts string
 
 	driver, kind, variant string
 	options               map[string]string
@@ -342,7 +345,8 @@ func driverLabel(driver, variant string) string {
 	return driver + "/" + variant
 }
 
-func optionsString(o map[string]string) string {
+// OptionsString is options as "k=v k=v", keys sorted ("" for none).
+func OptionsString(o map[string]string) string {
 	if len(o) == 0 {
 		return ""
 	}
@@ -374,10 +378,10 @@ func (m *model) assignConfigs() {
 		if base[l] == nil {
 			base[l] = map[string]bool{}
 		}
-		base[l][optionsString(r.options)] = true
+		base[l][OptionsString(r.options)] = true
 	}
 	for _, r := range m.rows {
-		opts := optionsString(r.options)
+		opts := OptionsString(r.options)
 		l := driverLabel(r.driver, r.variant)
 		if multiRun {
 			l += " (" + r.runLabel + ")"
@@ -385,6 +389,7 @@ func (m *model) assignConfigs() {
 		label := l
 		if len(base[l]) > 1 && opts != "" {
 			label = l + " [" + opts + "]"
+			r.shownOpts = opts
 		}
 		id := ident{strconv.Itoa(r.run), driverLabel(r.driver, r.variant), opts}
 		cfg, ok := ids[id]

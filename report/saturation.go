@@ -70,7 +70,7 @@ func (m *model) saturation() []satRow {
 }
 
 func optionsSuffix(o map[string]string) string {
-	if s := optionsString(o); s != "" {
+	if s := OptionsString(o); s != "" {
 		return " " + s
 	}
 	return ""

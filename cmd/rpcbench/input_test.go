@@ -282,3 +282,28 @@ func TestSameWorkloadSameKey(t *testing.T) {
 	r := runBin(t, "compare", plain, other)
 	wantBadInput(t, r, "no cell in common", "")
 }
+
+// TestOptionsTellUnitsApart: one driver and variant run with two sets of
+// options: the console table and the Markdown summary name each unit's
+// options, so that their rows can be told apart.
+func TestOptionsTellUnitsApart(t *testing.T) {
+	dir := t.TempDir()
+	scen := filepath.Join(dir, "two.yaml")
+	os.WriteFile(scen, []byte("name: two\ndrivers:\n  - name: tcp\n    options: {connections: 1}\n  - name: tcp\n    options: {connections: 3}\npayloads: [64]\nconcurrency: [1]\nduration: 200ms\nwarmup: 50ms\n"), 0o644)
+	r := runBin(t, "run", "--scenario", scen, "--settle", "0s", "--out", dir)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	md, err := os.ReadFile(filepath.Join(filepath.Dir(driverstest.ResultsFile(t, dir)), "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{"connections=1", "connections=3"} {
+		if !strings.Contains(r.stdout, "mux ["+o+"]") {
+			t.Errorf("the console table does not name %s:\n%s", o, r.stdout)
+		}
+		if !strings.Contains(string(md), `mux \[`+o+`\]`) {
+			t.Errorf("summary.md does not name %s:\n%s", o, md)
+		}
+	}
+}

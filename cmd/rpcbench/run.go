@@ -18,6 +18,7 @@ import (
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/env"
 	"github.com/rpcbench/rpcbench/internal/runner"
+	"github.com/rpcbench/rpcbench/report"
 	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
 )
@@ -290,8 +291,21 @@ func writeOutputs(dir string, run *results.Run) error {
 func printSummary(w io.Writer, run *results.Run) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "driver\tvariant\tpayload\tload\tp50\tp99\tp99.9\tcalls/s\terrors\t")
+	// options are shown where one driver and variant ran with several
+	opts := map[string]map[string]bool{}
+	for _, c := range run.Cells {
+		k := c.Driver + "/" + c.Variant
+		if opts[k] == nil {
+			opts[k] = map[string]bool{}
+		}
+		opts[k][report.OptionsString(c.Options)] = true
+	}
 	var notes []string
 	for _, c := range run.Cells {
+		variant := c.Variant
+		if o := report.OptionsString(c.Options); len(opts[c.Driver+"/"+c.Variant]) > 1 && o != "" {
+			variant += " [" + o + "]"
+		}
 		errs := fmt.Sprint(c.Counts.Failed() + c.Counts.Overflow)
 		if n := c.Counts.Failed() + c.Counts.Overflow; n > 0 {
 			errs = fmt.Sprintf("%d (%.2f%%)", n, 100*c.ErrorRate)
@@ -305,14 +319,14 @@ func printSummary(w io.Writer, run *results.Run) {
 		if c.Unsettled {
 			errs += " unsettled"
 		}
-		label := fmt.Sprintf("%s/%s %s", c.Driver, c.Variant, loadLabel(c))
+		label := fmt.Sprintf("%s/%s %s", c.Driver, variant, loadLabel(c))
 		for _, e := range c.Errors {
 			notes = append(notes, fmt.Sprintf("%s: %d× %s", label, e.Count, e.Message))
 		}
 		for _, w := range c.Warnings {
 			notes = append(notes, label+": "+w)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%dB\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n", c.Driver, c.Variant, c.Payload, loadLabel(c),
+		fmt.Fprintf(tw, "%s\t%s\t%dB\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n", c.Driver, variant, c.Payload, loadLabel(c),
 			fmtUS(c.Latency.P50), fmtUS(c.Latency.P99), fmtUS(c.Latency.P999), c.Throughput, errs)
 	}
 	tw.Flush()
