@@ -99,7 +99,7 @@ func benchName(c *results.Cell) string {
 		variant = "default"
 	}
 	part("variant", variant)
-	if o := OptionsString(c.Options); o != "" {
+	if o := results.OptionsString(c.Options); o != "" {
 		part("options", o)
 	}
 	part("payload", strconv.Itoa(c.Payload))

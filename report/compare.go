@@ -362,7 +362,7 @@ func metricOrder(m string) int {
 
 func cellLabel(r *row, service bool) string {
 	s := driverLabel(r.driver, r.variant)
-	if o := OptionsString(r.options); o != "" {
+	if o := results.OptionsString(r.options); o != "" {
 		s += " [" + o + "]"
 	}
 	s += " · " + formatBytes(r.payload) + " · " + formatLoad(r.mode, r.concurrency, r.rate)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rpcbench/rpcbench/results"
 )
 
 // hopRow is one cell configuration measured at several one-way delays:
@@ -40,7 +42,7 @@ func (m *model) hops() []hopRow {
 		if err != nil {
 			continue
 		}
-		key := fmt.Sprintf("%d|%s|%s|%s|%d|%s|%s", r.run, r.driver, r.variant, OptionsString(rest), r.payload, formatLoad(r.mode, r.concurrency, r.rate), r.service)
+		key := fmt.Sprintf("%d|%s|%s|%s|%d|%s|%s", r.run, r.driver, r.variant, results.OptionsString(rest), r.payload, formatLoad(r.mode, r.concurrency, r.rate), r.service)
 		g := groups[key]
 		if g == nil {
 			lbl := driverLabel(r.driver, r.variant) + optionsSuffix(rest) + " · " + formatBytes(r.payload) + " · " + formatLoad(r.mode, r.concurrency, r.rate)

@@ -562,7 +562,7 @@ func runViewOf(label string, run *results.Run) runView {
 		if len(d.Variants) > 0 {
 			x += " (" + strings.Join(d.Variants, ", ") + ")"
 		}
-		if o := OptionsString(d.Options); o != "" {
+		if o := results.OptionsString(d.Options); o != "" {
 			x += " [" + o + "]"
 		}
 		if d.Duration != "" {

@@ -345,23 +345,6 @@ func driverLabel(driver, variant string) string {
 	return driver + "/" + variant
 }
 
-// OptionsString is options as "k=v k=v", keys sorted ("" for none).
-func OptionsString(o map[string]string) string {
-	if len(o) == 0 {
-		return ""
-	}
-	keys := make([]string, 0, len(o))
-	for k := range o {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + o[k]
-	}
-	return strings.Join(parts, ",")
-}
-
 // assignConfigs gives each row the line it belongs to across load points
 // and a label that tells the lines apart.
 func (m *model) assignConfigs() {
@@ -378,10 +361,10 @@ func (m *model) assignConfigs() {
 		if base[l] == nil {
 			base[l] = map[string]bool{}
 		}
-		base[l][OptionsString(r.options)] = true
+		base[l][results.OptionsString(r.options)] = true
 	}
 	for _, r := range m.rows {
-		opts := OptionsString(r.options)
+		opts := results.OptionsString(r.options)
 		l := driverLabel(r.driver, r.variant)
 		if multiRun {
 			l += " (" + r.runLabel + ")"

@@ -290,7 +290,7 @@ func (m *model) driverNames(rows []*row) []string {
 				continue
 			}
 			n := driverLabel(r.driver, r.variant)
-			if o := OptionsString(r.options); o != "" && strings.Contains(r.label, "[") {
+			if o := results.OptionsString(r.options); o != "" && strings.Contains(r.label, "[") {
 				n += " [" + o + "]"
 			}
 			if !seen[n] {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html/template"
 	"strconv"
+
+	"github.com/rpcbench/rpcbench/results"
 )
 
 // satRow is one driver variant's saturation, for the reports.
@@ -70,7 +72,7 @@ func (m *model) saturation() []satRow {
 }
 
 func optionsSuffix(o map[string]string) string {
-	if s := OptionsString(o); s != "" {
+	if s := results.OptionsString(o); s != "" {
 		return " " + s
 	}
 	return ""

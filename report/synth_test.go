@@ -44,7 +44,7 @@ func (s spec) key() string {
 	if svc == "" {
 		svc = "0"
 	}
-	return fmt.Sprintf("%s/%s/%s/%d/%s/%s", s.driver, s.variant, OptionsString(s.options), s.payload, load, svc)
+	return fmt.Sprintf("%s/%s/%s/%d/%s/%s", s.driver, s.variant, results.OptionsString(s.options), s.payload, load, svc)
 }
 
 // synthCell draws one repetition of s from rng.

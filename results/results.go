@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -521,4 +524,49 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// OptionsString is options as "k=v,k=v", keys sorted ("" for none).
+func OptionsString(o map[string]string) string {
+	parts := make([]string, 0, len(o))
+	for _, k := range slices.Sorted(maps.Keys(o)) {
+		parts = append(parts, k+"="+o[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+// UnitID names a unit of a run: a driver variant with its options.
+type UnitID struct {
+	Driver, Variant string
+	Options         map[string]string
+}
+
+// Optioned returns the "driver/variant"s that appear among units with
+// more than one set of options: their labels need the options.
+func Optioned(units []UnitID) map[string]bool {
+	seen := map[string]map[string]bool{}
+	for _, u := range units {
+		k := u.Driver + "/" + u.Variant
+		if seen[k] == nil {
+			seen[k] = map[string]bool{}
+		}
+		seen[k][OptionsString(u.Options)] = true
+	}
+	out := map[string]bool{}
+	for k, s := range seen {
+		if len(s) > 1 {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// Label is "driver/variant", with the options in brackets when optioned
+// (Optioned) says the run has this driver and variant with other options.
+func (u UnitID) Label(optioned map[string]bool) string {
+	l := u.Driver + "/" + u.Variant
+	if o := OptionsString(u.Options); optioned[l] && o != "" {
+		l += " [" + o + "]"
+	}
+	return l
 }

@@ -285,7 +285,7 @@ func TestSameWorkloadSameKey(t *testing.T) {
 
 // TestOptionsTellUnitsApart: one driver and variant run with two sets of
 // options: the console table and the Markdown summary name each unit's
-// options, so that their rows can be told apart.
+// options, and so do the progress lines, so that they can be told apart.
 func TestOptionsTellUnitsApart(t *testing.T) {
 	dir := t.TempDir()
 	scen := filepath.Join(dir, "two.yaml")
@@ -301,6 +301,9 @@ func TestOptionsTellUnitsApart(t *testing.T) {
 	for _, o := range []string{"connections=1", "connections=3"} {
 		if !strings.Contains(r.stdout, "mux ["+o+"]") {
 			t.Errorf("the console table does not name %s:\n%s", o, r.stdout)
+		}
+		if !strings.Contains(r.stderr, "tcp/mux ["+o+"] 64B") {
+			t.Errorf("the progress lines do not name %s:\n%s", o, r.stderr)
 		}
 		if !strings.Contains(string(md), `mux \[`+o+`\]`) {
 			t.Errorf("summary.md does not name %s:\n%s", o, md)

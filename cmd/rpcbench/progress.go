@@ -17,15 +17,18 @@ import (
 // progress shows a run on stderr: a progress bar per cell on a terminal,
 // plain lines otherwise (CI logs, pipes).
 type progress struct {
-	mu      sync.Mutex
-	w       io.Writer
-	tty     bool
-	quiet   bool
-	start   time.Time
-	bar     *progressbar.ProgressBar
-	label   string
-	total   time.Duration
-	lastOut time.Time
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	quiet bool
+	start time.Time
+	bar   *progressbar.ProgressBar
+	label string
+	total time.Duration
+	// optioned: the driver variants the run has with several sets of
+	// options (runner.Optioned), whose labels name them
+	optioned map[string]bool
+	lastOut  time.Time
 }
 
 func newProgress(w io.Writer, quiet bool) *progress {
@@ -46,7 +49,8 @@ func (p *progress) CellStart(index, total int, c *results.Cell, load runner.Load
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.label = fmt.Sprintf("[%d/%d] %s/%s %dB %s", index, total, c.Driver, c.Variant, c.Payload, loadLabel(*c))
+	id := results.UnitID{Driver: c.Driver, Variant: c.Variant, Options: c.Options}
+	p.label = fmt.Sprintf("[%d/%d] %s %dB %s", index, total, id.Label(p.optioned), c.Payload, loadLabel(*c))
 	p.total = load.Warmup + load.Duration
 	if !p.tty {
 		what := fmt.Sprintf("%v + %v warm-up", load.Duration, load.Warmup)

@@ -18,7 +18,6 @@ import (
 	"github.com/rpcbench/rpcbench/internal/broker"
 	"github.com/rpcbench/rpcbench/internal/env"
 	"github.com/rpcbench/rpcbench/internal/runner"
-	"github.com/rpcbench/rpcbench/report"
 	"github.com/rpcbench/rpcbench/results"
 	"github.com/rpcbench/rpcbench/scenarios"
 )
@@ -211,6 +210,7 @@ func runRun(ctx context.Context, f runFlags, stdout, stderr io.Writer) (err erro
 	}
 
 	obs := newProgress(stderr, f.quiet)
+	obs.optioned = runner.Optioned(units)
 	fmt.Fprintf(stderr, "rpcbench %s: scenario %s, %d cells, writing %s\n", env.Version, sc.Name, cellCount(sc, units, f.sweep), dir)
 	out, runErr := runner.Run(ctx, runner.Plan{
 		Scenario:       sc,
@@ -292,20 +292,14 @@ func printSummary(w io.Writer, run *results.Run) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "driver\tvariant\tpayload\tload\tp50\tp99\tp99.9\tcalls/s\terrors\t")
 	// options are shown where one driver and variant ran with several
-	opts := map[string]map[string]bool{}
-	for _, c := range run.Cells {
-		k := c.Driver + "/" + c.Variant
-		if opts[k] == nil {
-			opts[k] = map[string]bool{}
-		}
-		opts[k][report.OptionsString(c.Options)] = true
+	ids := make([]results.UnitID, len(run.Cells))
+	for i, c := range run.Cells {
+		ids[i] = results.UnitID{Driver: c.Driver, Variant: c.Variant, Options: c.Options}
 	}
+	optioned := results.Optioned(ids)
 	var notes []string
-	for _, c := range run.Cells {
-		variant := c.Variant
-		if o := report.OptionsString(c.Options); len(opts[c.Driver+"/"+c.Variant]) > 1 && o != "" {
-			variant += " [" + o + "]"
-		}
+	for i, c := range run.Cells {
+		variant := strings.TrimPrefix(ids[i].Label(optioned), c.Driver+"/")
 		errs := fmt.Sprint(c.Counts.Failed() + c.Counts.Overflow)
 		if n := c.Counts.Failed() + c.Counts.Overflow; n > 0 {
 			errs = fmt.Sprintf("%d (%.2f%%)", n, 100*c.ErrorRate)

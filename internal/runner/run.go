@@ -36,6 +36,22 @@ type Unit struct {
 // Config is the unit's effective configuration.
 func (u Unit) Config() drivers.Config { return u.Transport.Config() }
 
+// ID names the unit.
+func (u Unit) ID() results.UnitID {
+	cfg := u.Config()
+	return results.UnitID{Driver: u.Driver.Spec().Name, Variant: cfg.Variant, Options: cfg.Options}
+}
+
+// Optioned is results.Optioned of the units: the driver variants that
+// appear with more than one set of options, whose labels name them.
+func Optioned(units []Unit) map[string]bool {
+	ids := make([]results.UnitID, len(units))
+	for i, u := range units {
+		ids[i] = u.ID()
+	}
+	return results.Optioned(ids)
+}
+
 // Resolve checks every driver, variant and option a scenario names against
 // the registry, and expands drivers without variants to all of theirs.
 // Errors name the scenario file and line.
@@ -582,7 +598,7 @@ func settle(ctx context.Context, p Plan, u Unit, addr string, load Load) results
 	case w.Note == "":
 		w.Note = fmt.Sprintf("did not settle within the %v cap", limit)
 	}
-	p.Observer.Note(fmt.Sprintf("%s/%s: %s", spec.Name, cfg.Variant, w.Note))
+	p.Observer.Note(fmt.Sprintf("%s: %s", u.ID().Label(Optioned(p.Units)), w.Note))
 	return w
 }
 
