@@ -490,19 +490,7 @@ func StompProbe(ctx context.Context, addr, login, passcode string) (string, erro
 // StartOptions.Dir).
 func (p *amqProc) stop(ctx context.Context) error {
 	p.once.Do(func() {
-		pid := p.cmd.Process.Pid
-		syscall.Kill(-pid, syscall.SIGCONT)
-		syscall.Kill(-pid, syscall.SIGTERM)
-		grace := time.NewTimer(5 * time.Second)
-		defer grace.Stop()
-		select {
-		case <-p.exited:
-		case <-grace.C:
-		case <-ctx.Done():
-		}
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-p.exited
-		waitGroupGone(pid, 10*time.Second)
+		stopGroup(ctx, p.cmd.Process.Pid, p.exited, 5*time.Second)
 		p.out.close()
 		if p.keepLogs {
 			p.stopErr = errors.Join(os.RemoveAll(filepath.Join(p.dir, "data")), os.RemoveAll(filepath.Join(p.dir, "tmp")))

@@ -246,30 +246,7 @@ func findKafkaHome() (string, error) {
 		_, err := os.Stat(filepath.Join(dir, "lib", "kafka_2.13-"+KafkaVersion+".jar"))
 		return err == nil
 	}
-	if d := os.Getenv("RPCBENCH_KAFKA_HOME"); d != "" {
-		if ok(d) {
-			return d, nil
-		}
-		return "", fmt.Errorf("kafka: RPCBENCH_KAFKA_HOME=%s has no run.sh and lib/kafka_2.13-%s.jar", d, KafkaVersion)
-	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
-	}
-	for _, s := range starts {
-		for dir := s; ; dir = filepath.Dir(dir) {
-			if cand := filepath.Join(dir, "docker", "kafka"); ok(cand) {
-				return cand, nil
-			}
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	return "", errors.New("kafka: no docker/kafka/lib with the jars; run `make brokers`")
+	return findHome("kafka", "RPCBENCH_KAFKA_HOME", "kafka_2.13-"+KafkaVersion+".jar", ok)
 }
 
 // kafkaJVMDetails reads the lines run.sh prints about the JVM.
@@ -474,19 +451,7 @@ func startKafkaProcessOnce(ctx context.Context, opts StartOptions, home string, 
 // when it lives in StartOptions.Dir).
 func (p *kafkaProc) stop(ctx context.Context) error {
 	p.once.Do(func() {
-		pid := p.cmd.Process.Pid
-		syscall.Kill(-pid, syscall.SIGCONT)
-		syscall.Kill(-pid, syscall.SIGTERM)
-		grace := time.NewTimer(5 * time.Second)
-		defer grace.Stop()
-		select {
-		case <-p.exited:
-		case <-grace.C:
-		case <-ctx.Done():
-		}
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-p.exited
-		waitGroupGone(pid, 10*time.Second)
+		stopGroup(ctx, p.cmd.Process.Pid, p.exited, 5*time.Second)
 		p.out.close()
 		if p.keepLogs {
 			p.stopErr = os.RemoveAll(filepath.Join(p.dir, "data"))

@@ -30,30 +30,7 @@ func findRocketMQHome() (string, error) {
 		jars, _ := filepath.Glob(filepath.Join(dir, "lib", "rocketmq-broker-"+RocketMQVersion+".jar"))
 		return len(jars) > 0
 	}
-	if d := os.Getenv("RPCBENCH_ROCKETMQ_HOME"); d != "" {
-		if ok(d) {
-			return d, nil
-		}
-		return "", fmt.Errorf("rocketmq: RPCBENCH_ROCKETMQ_HOME=%s has no run.sh and lib/rocketmq-broker-%s.jar", d, RocketMQVersion)
-	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
-	}
-	for _, s := range starts {
-		for dir := s; ; dir = filepath.Dir(dir) {
-			if cand := filepath.Join(dir, "docker", "rocketmq"); ok(cand) {
-				return cand, nil
-			}
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	return "", errors.New("rocketmq: no docker/rocketmq/lib with the jars; run `make brokers`")
+	return findHome("rocketmq", "RPCBENCH_ROCKETMQ_HOME", "rocketmq-broker-"+RocketMQVersion+".jar", ok)
 }
 
 // rocketProc is the process group run.sh started (broker, and the name
@@ -191,37 +168,13 @@ func (p *rocketProc) kill() error {
 	return nil
 }
 
-// waitGroupGone waits until no process of group pgid is left (the name
-// server, a child of the broker, is reaped by init after the broker dies).
-func waitGroupGone(pgid int, max time.Duration) {
-	end := time.Now().Add(max)
-	for time.Now().Before(end) {
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // stop ends the process group (SIGTERM, SIGKILL after 2 s), then removes
 // the run directory (keeping the logs when it lives in StartOptions.Dir).
 func (p *rocketProc) stop(ctx context.Context) error {
 	p.once.Do(func() {
-		pid := p.cmd.Process.Pid
-		syscall.Kill(-pid, syscall.SIGCONT)
-		syscall.Kill(-pid, syscall.SIGTERM)
-		grace := time.NewTimer(2 * time.Second)
-		defer grace.Stop()
-		select {
-		case <-p.exited:
-		case <-grace.C:
-		case <-ctx.Done():
-		}
-		// The name server is the broker's child in the same group: make
-		// sure nothing of the group is left.
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-p.exited
-		waitGroupGone(pid, 10*time.Second)
+		// The name server is the broker's child in the same group:
+		// nothing of the group is left.
+		stopGroup(ctx, p.cmd.Process.Pid, p.exited, 2*time.Second)
 		p.out.close()
 		if p.keepLogs {
 			p.stopErr = os.RemoveAll(filepath.Join(p.dir, "store"))
