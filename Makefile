@@ -10,7 +10,7 @@ BIN := bin/rpcbench
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
-.PHONY: build run brokers run-check test test-deps test-build unit bench bench-rocketmq-patched proto images thrift fuzz vet clean
+.PHONY: build run brokers run-check test test-deps test-build unit bench bench-smoke bench-rocketmq-patched proto images thrift fuzz vet clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/rpcbench
@@ -70,6 +70,7 @@ test:
 	@# at once on 2 cores (under -race) made calls 185 ms late.
 	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -p 1 -race -count=1 -timeout 45m $(TESTFLAGS) $(RACE_PKGS)
 	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -p 1 -count=1 -timeout 30m $(TESTFLAGS) $(NORACE)
+	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) fuzz
 
 # test-build compiles, with both cores, every package the tests need (the
@@ -90,6 +91,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./scenarios
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s ./results
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHistogram$$' -fuzztime 10s ./results
+
+# bench-smoke: each direct driver's benchmark against its library's loop,
+# once with a few calls (-short): that the benchmarks run, not what they
+# measure (`make bench` measures).
+VSPLAIN_PKGS := ./drivers/connect ./drivers/http ./drivers/netrpc ./drivers/thrift ./drivers/rpcx ./drivers/dubbo ./drivers/gozero
+bench-smoke:
+	$(GO) test -short -count=1 -run '^$$' -bench VsPlain -benchtime 1x $(VSPLAIN_PKGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./internal/wire ./drivers/... ./report

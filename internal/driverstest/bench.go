@@ -167,11 +167,15 @@ const pairedRounds = 6
 func VersusRounds(b *testing.B, tr drivers.Transport, addr string, mk func() func(id uint64) error, rounds int) {
 	b.Helper()
 	n := max(b.N, 3000)
+	warm := 64 * max(n/64, 100)
+	if testing.Short() {
+		// a smoke run (make test): that it runs, not what it measures
+		n, warm, rounds = 200, 640, 1
+	}
 	// One client each, warmed up at both concurrencies before the first
 	// round: an HTTP/1.1 client opens a connection per caller, and a
 	// cell that dialled them inside its window would be charged for it.
 	client := Dial(b, tr, addr)
-	warm := 64 * max(n/64, 100)
 	PlainLoop(b, 1, 1000, mk)
 	PlainLoop(b, 64, warm, mk)
 	DriverCell(b, client, 1, 1000)
@@ -194,6 +198,9 @@ func VersusRounds(b *testing.B, tr drivers.Transport, addr string, mk func() fun
 		callers = append(callers, c/p)
 	}
 	b.StopTimer()
+	if testing.Short() {
+		return // a few calls' figures would only mislead
+	}
 	if rounds >= pairedRounds {
 		for _, r := range []struct {
 			name string
