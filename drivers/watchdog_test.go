@@ -17,7 +17,6 @@ func TestWatchdog(t *testing.T) {
 	}
 	hits := make(chan hit, 16)
 	w := NewWatchdog(func(gen uint64) { hits <- hit{gen, time.Now()} })
-	defer w.Stop()
 
 	// calls that end before their deadlines: none expires, though the
 	// timer armed for the first fires during the later ones
@@ -76,7 +75,6 @@ func TestWatchdogRace(t *testing.T) {
 					wrong.Add(1)
 				}
 			})
-			defer w.Stop()
 			for range 300 {
 				n := cur.Add(1) // the number Begin gives this call
 				if g := w.Begin(time.Now().Add(50 * time.Microsecond)); g != n {

@@ -564,9 +564,13 @@ func Optioned(units []UnitID) map[string]bool {
 // Label is "driver/variant", with the options in brackets when optioned
 // (Optioned) says the run has this driver and variant with other options.
 func (u UnitID) Label(optioned map[string]bool) string {
-	l := u.Driver + "/" + u.Variant
-	if o := OptionsString(u.Options); optioned[l] && o != "" {
-		l += " [" + o + "]"
+	return u.Driver + "/" + u.VariantLabel(optioned)
+}
+
+// VariantLabel is Label without the driver.
+func (u UnitID) VariantLabel(optioned map[string]bool) string {
+	if o := OptionsString(u.Options); optioned[u.Driver+"/"+u.Variant] && o != "" {
+		return u.Variant + " [" + o + "]"
 	}
-	return l
+	return u.Variant
 }

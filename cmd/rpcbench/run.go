@@ -299,7 +299,7 @@ func printSummary(w io.Writer, run *results.Run) {
 	optioned := results.Optioned(ids)
 	var notes []string
 	for i, c := range run.Cells {
-		variant := strings.TrimPrefix(ids[i].Label(optioned), c.Driver+"/")
+		variant := ids[i].VariantLabel(optioned)
 		errs := fmt.Sprint(c.Counts.Failed() + c.Counts.Overflow)
 		if n := c.Counts.Failed() + c.Counts.Overflow; n > 0 {
 			errs = fmt.Sprintf("%d (%.2f%%)", n, 100*c.ErrorRate)

@@ -862,13 +862,13 @@ func (w *worker) pace(ctx context.Context) bool {
 		// up to 3 ms (and was 1 ms late between 5,000 and 20,000/s,
 		// where its spin was capped). Spinning whole intervals took a
 		// core of two from what it measured: old and new binaries
-		// alternating, at 2,000 calls/s the p99 fell from 3.6 to
-		// 0.8-2.5 ms (tcp), 5-6 to 1.3-2.5 ms (NATS core) and 4.8 to
-		// 2.9-3.8 ms (grpc). The p50 rose by 30-100 µs: a process that
-		// idles between calls pays this VM's wake-up on each reply, as
-		// a real client does; the spin had hidden it. At 7,000/s the
-		// generator's lateness p99 fell from 1,035 µs to 56-103 (tcp),
-		// 900 to 122-146 (NATS core) and 800 to 346-378 (grpc).
+		// alternating, at 2,000 calls/s the p99 fell from 3.4-4.4 to
+		// 0.19-0.24 ms (tcp), 4.3-6.8 to 0.55 ms (NATS core) and
+		// 4.3-5.9 to 0.66-0.96 ms (grpc). The p50 rose by 15-110 µs: a
+		// process that idles between calls pays this VM's wake-up on
+		// each reply, as a real client does; the spin had hidden it. At
+		// 7,000/s the generator's lateness p99 fell from about 1 ms to
+		// 50-151 µs (tcp), 104-229 (NATS core) and 346-600 (grpc).
 		w.waiter = clock.NewWaiter(s.start)
 		if time.Duration(s.interval) > preciseMinInterval {
 			w.waiter = clock.NewPreciseWaiter(s.start)
