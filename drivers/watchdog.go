@@ -1,6 +1,7 @@
 package drivers
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -27,10 +28,44 @@ type Watchdog struct {
 	due    time.Time // the current call's deadline; zero between calls
 	gen    uint64    // the current call's number
 	expire func(gen uint64)
+
+	// the context Watch follows (owned by the caller's goroutine)
+	ctx  context.Context
+	stop func() bool
+}
+
+// Watch makes the watchdog expire the current call at once when ctx is
+// cancelled, as at its deadline (ctx.Err() then tells the two apart), so
+// that a caller waits on one channel, not a select over its reply, its
+// deadline and its context. Called before each Begin, it registers with
+// ctx only when ctx differs from the last call's (a caller normally gets
+// the same context for every call of a cell). A caller that finds ctx
+// done after Begin returns at once: a cancellation between Watch and
+// Begin found no call to expire.
+func (w *Watchdog) Watch(ctx context.Context) {
+	if ctx == w.ctx {
+		return
+	}
+	if w.stop != nil {
+		w.stop()
+	}
+	w.ctx, w.stop = ctx, context.AfterFunc(ctx, w.interrupt)
+}
+
+// interrupt expires the current call, if there is one.
+func (w *Watchdog) interrupt() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.due.IsZero() {
+		return
+	}
+	w.due = time.Time{}
+	w.expire(w.gen)
 }
 
 // NewWatchdog returns a watchdog that calls expire(gen) once when call gen
-// is still running at its deadline. expire runs with the watchdog's lock
+// is still running at its deadline, or when the context given to Watch is
+// cancelled while call gen runs (at most once per call). expire runs with the watchdog's lock
 // held, so that call gen cannot end and the next begin while it runs: it
 // must be quick (cancel a context, close a connection, a non-blocking
 // send) and must not call Begin or End.
@@ -42,6 +77,7 @@ func NewWatchdog(expire func(gen uint64)) *Watchdog {
 }
 
 // Begin starts a call with the given deadline and returns its number.
+// The caller's goroutine calls Watch, Begin and End, one call at a time.
 func (w *Watchdog) Begin(deadline time.Time) uint64 {
 	w.mu.Lock()
 	w.gen++

@@ -1,6 +1,7 @@
 package drivers
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,4 +92,53 @@ func TestWatchdogRace(t *testing.T) {
 	if n := wrong.Load(); n > 0 {
 		t.Fatalf("%d expiries named a call that was not running", n)
 	}
+}
+
+// TestWatchdogWatch: a cancelled context expires the running call at once
+// and only that one; a context cancelled between calls expires nothing;
+// a context replaced by another no longer counts.
+func TestWatchdogWatch(t *testing.T) {
+	hits := make(chan uint64, 4)
+	w := NewWatchdog(func(gen uint64) { hits <- gen })
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case g := <-hits:
+			t.Fatalf("%s: call %d expired", what, g)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	// replaced: cancelling the first context after the caller moved on
+	// to another expires nothing
+	old, cancelOld := context.WithCancel(context.Background())
+	w.Watch(old)
+	w.Begin(time.Now().Add(time.Hour))
+	w.End()
+	ctx, cancel := context.WithCancel(context.Background())
+	w.Watch(ctx)
+	g := w.Begin(time.Now().Add(time.Hour))
+	cancelOld()
+	quiet("a context no longer watched was cancelled")
+
+	// cancelled during a call: that call expires, at once, once
+	cancel()
+	select {
+	case h := <-hits:
+		if h != g {
+			t.Fatalf("cancelling expired call %d, want the running call %d", h, g)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a call whose context was cancelled was not expired")
+	}
+	w.End()
+	quiet("after the cancelled call ended")
+
+	// cancelled between calls: nothing to expire
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	w.Watch(ctx2)
+	w.Begin(time.Now().Add(time.Hour))
+	w.End()
+	cancel2()
+	quiet("a context cancelled between calls")
 }

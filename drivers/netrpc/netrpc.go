@@ -262,7 +262,7 @@ func (cl *client) NewCaller() (drivers.Caller, error) {
 	cl.mu.Lock()
 	cn := cl.conns[i]
 	cl.mu.Unlock()
-	c := &caller{cl: cl, i: i, expired: make(chan uint64, 1), done: make(chan *rpc.Call, 1), reply: new(Call)}
+	c := &caller{cl: cl, i: i, done: make(chan *rpc.Call, doneCap), reply: new(Call)}
 	c.conn.Store(cn)
 	c.wd = drivers.NewWatchdog(c.expire)
 	return c, nil
@@ -282,21 +282,27 @@ type caller struct {
 	cl   *client
 	i    int // the client's connection this caller uses
 	conn atomic.Pointer[conn]
-	// wd expires call gen at its deadline: it closes the connection if
-	// the caller is still inside Client.Go (net/rpc writes the request
-	// there, and a peer that stopped reading blocks the write), and tells
-	// the waiting caller. fired is the last call it expired.
+	// wd expires call gen at its deadline or when its context is
+	// cancelled: it closes the connection if the caller is still inside
+	// Client.Go (net/rpc writes the request there, and a peer that
+	// stopped reading blocks the write), and wakes the waiting caller
+	// with a wake-up on done. fired is the last call it expired.
 	wd      *drivers.Watchdog
 	fired   atomic.Uint64
 	sending atomic.Bool
-	expired chan uint64
 	args    Call
-	// done and reply are reused while every call of this caller has
-	// returned its reply; a call given up on may still be answered
-	// into them, so the next call gets new ones.
+	// done receives net/rpc's completion of the call and the watchdog's
+	// wake-up (a Call with no ServiceMethod, Args the call's number): the
+	// caller waits on one channel, which costs a call less than a select
+	// over three. It holds both. done and reply are reused while every
+	// call of this caller has returned its reply; a call given up on may
+	// still be answered into them, so the next call gets new ones.
 	done  chan *rpc.Call
 	reply *Call
 }
+
+// doneCap: a call's completion and one wake-up.
+const doneCap = 2
 
 func (cl *caller) expire(g uint64) {
 	cl.fired.Store(g)
@@ -305,7 +311,7 @@ func (cl *caller) expire(g uint64) {
 		c.nc.Close()
 	}
 	select {
-	case cl.expired <- g:
+	case cl.done <- &rpc.Call{Args: g}:
 	default:
 	}
 }
@@ -327,14 +333,18 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	}
 	*cl.reply = Call{}
 	select {
-	case <-cl.expired: // a watchdog that fired as the last call returned
+	case <-cl.done: // a wake-up from a watchdog that fired as the last call returned
 	default:
 	}
 	wait := max(time.Until(deadline), 1)
 	done, reply := cl.done, cl.reply
 	var inGo *atomic.Bool
+	cl.wd.Watch(ctx)
 	g := cl.wd.Begin(deadline)
 	defer cl.wd.End()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if len(req) > AsyncAbove {
 		// Encoding a large request takes long enough (1 MiB as JSON:
 		// hundreds of milliseconds under the race detector) to hold
@@ -355,31 +365,27 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 	}
 	var call *rpc.Call
 	for {
-		select {
-		case call = <-done:
+		call = <-done
+		if call.ServiceMethod != "" {
+			// net/rpc's completion
 			if cl.fired.Load() == g && c.dead.Load() && call.Error != nil {
 				return nil, fmt.Errorf("netrpc: %w after %v: the request could not be written in time (the peer stopped reading)", drivers.ErrTimeout, wait)
 			}
-		case e := <-cl.expired:
-			if e != g {
-				continue
-			}
-			if inGo != nil && inGo.Load() {
-				// still encoding or writing: half a request may follow
-				c.dead.Store(true)
-				c.nc.Close()
-			}
-			cl.abandon()
-			return nil, fmt.Errorf("netrpc: %w after %v", drivers.ErrTimeout, wait)
-		case <-ctx.Done():
-			if inGo != nil && inGo.Load() {
-				c.dead.Store(true)
-				c.nc.Close()
-			}
-			cl.abandon()
-			return nil, ctx.Err()
+			break
 		}
-		break
+		if call.Args.(uint64) != g {
+			continue // a wake-up for an earlier call
+		}
+		if inGo != nil && inGo.Load() {
+			// still encoding or writing: half a request may follow
+			c.dead.Store(true)
+			c.nc.Close()
+		}
+		cl.abandon()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("netrpc: %w after %v", drivers.ErrTimeout, wait)
 	}
 	if err := call.Error; err != nil {
 		var se rpc.ServerError
@@ -399,6 +405,6 @@ func (cl *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte)
 }
 
 func (cl *caller) abandon() {
-	cl.done = make(chan *rpc.Call, 1)
+	cl.done = make(chan *rpc.Call, doneCap)
 	cl.reply = new(Call)
 }

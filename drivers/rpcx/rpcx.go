@@ -142,7 +142,7 @@ type client struct {
 	next atomic.Uint32
 
 	mu     sync.Mutex // guards conns, lastTry, closed
-	conns  []*rpcxclient.Client
+	conns  []*conn
 	closed bool
 	// lastTry is when each connection was last redialled: a lost one is
 	// redialled on a call at most once per redialInterval.
@@ -153,9 +153,36 @@ type client struct {
 // not sent.
 const redialInterval = 100 * time.Millisecond
 
-// redial replaces connection i, found shut down as old, with a new one
-// (or returns the one another caller already put in its place).
-func (cl *client) redial(i int, old *rpcxclient.Client) (*rpcxclient.Client, error) {
+// conn is one rpcx client (one connection) and whether it is lost.
+type conn struct {
+	c *rpcxclient.Client
+	// lost is set by rpcx (ClientConnectionClose) just before it marks
+	// the client shut down or closing: a caller reads it with one atomic
+	// load, where Client.IsShutdown and IsClosing take the client's
+	// mutex, which its reader and every request's sender also take.
+	lost atomic.Bool
+}
+
+// ClientConnectionClose is rpcx's connection-close plugin hook.
+func (cn *conn) ClientConnectionClose(net.Conn) error {
+	cn.lost.Store(true)
+	return nil
+}
+
+// connect dials one rpcx client to addr.
+func connect(addr string, o rpcxclient.Option) (*conn, error) {
+	cn := &conn{c: rpcxclient.NewClient(o)}
+	cn.c.Plugins = rpcxclient.NewPluginContainer()
+	cn.c.Plugins.Add(cn)
+	if err := cn.c.Connect("tcp", addr); err != nil {
+		return nil, err
+	}
+	return cn, nil
+}
+
+// redial replaces connection i, found lost as old, with a new one (or
+// returns the one another caller already put in its place).
+func (cl *client) redial(i int, old *conn) (*conn, error) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed {
@@ -170,11 +197,11 @@ func (cl *client) redial(i int, old *rpcxclient.Client) (*rpcxclient.Client, err
 	cl.lastTry[i] = time.Now()
 	o := Option()
 	o.ConnectTimeout = time.Second
-	c := rpcxclient.NewClient(o)
-	if err := c.Connect("tcp", cl.addr); err != nil {
+	c, err := connect(cl.addr, o)
+	if err != nil {
 		return nil, fmt.Errorf("rpcx: connection lost, redial: %w", err)
 	}
-	old.Close()
+	old.c.Close()
 	cl.conns[i] = c
 	return c, nil
 }
@@ -193,8 +220,8 @@ func Option() rpcxclient.Option {
 func (t *Transport) Dial(ctx context.Context, addr string) (drivers.Client, error) {
 	cl := &client{addr: addr, lastTry: make([]time.Time, t.connections)}
 	for i := 0; i < t.connections; i++ {
-		c := rpcxclient.NewClient(Option())
-		if err := c.Connect("tcp", addr); err != nil {
+		c, err := connect(addr, Option())
+		if err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("rpcx: dial %s: %w", addr, err)
 		}
@@ -207,10 +234,10 @@ func (cl *client) NewCaller() (drivers.Caller, error) {
 	i := int(cl.next.Add(1)-1) % len(cl.lastTry)
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	c := &caller{cl: cl, i: i, c: cl.conns[i], done: make(chan *rpcxclient.Call, 1), expired: make(chan uint64, 1)}
+	c := &caller{cl: cl, i: i, cn: cl.conns[i], done: make(chan *rpcxclient.Call, doneCap)}
 	c.wd = drivers.NewWatchdog(func(g uint64) {
 		select {
-		case c.expired <- g:
+		case c.done <- &rpcxclient.Call{Args: g}:
 		default:
 		}
 	})
@@ -222,7 +249,7 @@ func (cl *client) Close() error {
 	defer cl.mu.Unlock()
 	cl.closed = true
 	for _, c := range cl.conns {
-		c.Close()
+		c.c.Close()
 	}
 	return nil
 }
@@ -230,58 +257,71 @@ func (cl *client) Close() error {
 type caller struct {
 	cl *client
 	i  int // the client's connection this caller uses
-	c  *rpcxclient.Client
-	// wd sends a call's number on expired at its deadline.
-	wd      *drivers.Watchdog
-	expired chan uint64
-	// done is reused while every call of this caller has had its reply;
-	// a call given up on may still be answered into it, so the next call
+	cn *conn
+	// wd wakes the caller with a Call of no ServicePath on done, Args
+	// the call's number, when the call passes its deadline or its
+	// context is cancelled.
+	wd *drivers.Watchdog
+	// done receives rpcx's completion of the call and the watchdog's
+	// wake-up: the caller waits on one channel, which costs a call less
+	// than a select over three. It is reused while every call of this
+	// caller has returned normally; after a call given up on or failed
+	// (rpcx may still complete it, or complete it twice), the next call
 	// gets a new one.
 	done chan *rpcxclient.Call
 }
+
+// doneCap: a call's completion and one wake-up.
+const doneCap = 2
 
 // Call uses Client.Go and waits itself: Client.Call, given up on by its
 // context, reads the sequence number its send goroutine writes without
 // synchronisation (a data race in rpcx v1.9.1, client.go:329 against :542).
 func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) ([]byte, error) {
-	if c.c.IsShutdown() || c.c.IsClosing() {
+	if c.cn.lost.Load() {
 		// lost: dial it again (a restarted responder is there), or fail
 		// at once with nothing sent
-		nc, err := c.cl.redial(c.i, c.c)
+		nc, err := c.cl.redial(c.i, c.cn)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", drivers.ErrNotSent, err)
 		}
-		c.c = nc
+		c.cn = nc
 	}
 	wait := max(time.Until(deadline), 1)
 	select {
-	case <-c.expired: // a watchdog that fired as the last call returned
+	case <-c.done: // a wake-up from a watchdog that fired as the last call returned
 	default:
 	}
+	c.wd.Watch(ctx)
 	g := c.wd.Begin(deadline)
-	defer c.wd.End()
+	if ctx.Err() != nil {
+		c.wd.End()
+		return nil, ctx.Err()
+	}
 	var reply []byte
 	// rpcx writes the request from a goroutine of its own, which may
 	// still hold it after a call that timed out has returned: it gets a
 	// copy, not the caller's buffer.
-	call := c.c.Go(ctx, Service, Method, append([]byte(nil), req...), &reply, c.done)
-	for got := (*rpcxclient.Call)(nil); got != call; {
-		select {
-		case got = <-call.Done:
-			// a late completion of an earlier call on this channel (rpcx
-			// can complete a call after it was given up) is not this one:
-			// reading this call's Error before its own completion races
-			// with rpcx's write of it
-		case e := <-c.expired:
-			if e != g {
-				continue
-			}
-			c.done = make(chan *rpcxclient.Call, 1)
-			return nil, fmt.Errorf("rpcx: %w after %v", drivers.ErrTimeout, wait)
-		case <-ctx.Done():
-			c.done = make(chan *rpcxclient.Call, 1)
-			return nil, ctx.Err()
+	call := c.cn.c.Go(ctx, Service, Method, append([]byte(nil), req...), &reply, c.done)
+	woken := false
+	for !woken {
+		got := <-c.done
+		if got == call {
+			break
 		}
+		// a wake-up for an earlier call is passed over (reading this
+		// call's Error before its own completion would race with rpcx's
+		// write of it)
+		woken = got.ServicePath == "" && got.Args.(uint64) == g
+	}
+	// after End the watchdog no longer touches done
+	c.wd.End()
+	if woken {
+		c.done = make(chan *rpcxclient.Call, doneCap)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("rpcx: %w after %v", drivers.ErrTimeout, wait)
 	}
 	// A reply is never empty (it is an encoded wire.Call), so an empty one
 	// is a failed call. Its Error is not read: on a lost connection rpcx
@@ -290,6 +330,7 @@ func (c *caller) Call(ctx context.Context, deadline time.Time, req, buf []byte) 
 	// which writes Error after the first completion was delivered here
 	// (a data race, TestResponderGone under -race).
 	if len(reply) == 0 {
+		c.done = make(chan *rpcxclient.Call, doneCap) // the second completion goes there
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
