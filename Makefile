@@ -10,7 +10,7 @@ BIN := bin/rpcbench
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := 127.0.0.1
 
-.PHONY: build run brokers run-check test test-deps test-build unit bench bench-smoke bench-rocketmq-patched proto images thrift fuzz vet clean
+.PHONY: build run brokers run-check test test-deps test-build unit bench bench-vs bench-smoke bench-rocketmq-patched proto images thrift fuzz vet clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/rpcbench
@@ -94,13 +94,20 @@ fuzz:
 
 # bench-smoke: each direct driver's benchmark against its library's loop,
 # once with a few calls (-short): that the benchmarks run, not what they
-# measure (`make bench` measures).
+# measure (`make bench-vs` measures).
 VSPLAIN_PKGS := ./drivers/connect ./drivers/http ./drivers/netrpc ./drivers/thrift ./drivers/rpcx ./drivers/dubbo ./drivers/gozero
-bench-smoke:
-	$(GO) test -short -count=1 -run '^$$' -bench VsPlain -benchtime 1x $(VSPLAIN_PKGS)
+bench-smoke: build
+	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -short -count=1 -run '^$$' -bench VsPlain -benchtime 1x $(VSPLAIN_PKGS)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./internal/wire ./drivers/... ./report
+# bench-vs: each direct driver against its library's minimal loop, ten
+# paired rounds each (README: "Each direct driver against its library's
+# own minimal loop"), each against a responder in a process of its own
+# (rpcbench serve); about 10 minutes.
+bench-vs: build
+	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -run '^$$' -bench VsPlain -benchtime 3000x $(VSPLAIN_PKGS)
+
+bench: build
+	RPCBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/runner ./internal/wire ./drivers/... ./report
 
 # The rocketmq benchmarks against rocketmq-client-go with two performance
 # defects patched (drivers/rocketmq/testdata/clientpatch): what those defects cost.

@@ -53,9 +53,10 @@ func BenchmarkVsPlain(b *testing.B) {
 		{"grpcweb", []connectlib.ClientOption{connectlib.WithGRPCWeb()}},
 	} {
 		b.Run(c.variant, func(b *testing.B) {
-			tr := driverstest.Configure(b, connect.New(), drivers.Config{Variant: c.variant})
-			srv := driverstest.Serve(b, tr, drivers.Place{})
-			driverstest.Versus(b, tr, srv.Addr(), plain(srv.Addr(), c.opts...))
+			cfg := drivers.Config{Variant: c.variant}
+			tr := driverstest.Configure(b, connect.New(), cfg)
+			addr := driverstest.ServeApart(b, "connect", cfg)
+			driverstest.Versus(b, tr, addr, plain(addr, c.opts...))
 		})
 	}
 }

@@ -93,3 +93,7 @@ func TestOneResponderEveryVariant(t *testing.T) {
 		})
 	}
 }
+
+func TestResponderBack(t *testing.T) {
+	driverstest.ResponderBack(t, driverstest.Configure(t, connect.New(), drivers.Config{}))
+}

@@ -43,7 +43,8 @@ func plain(addr string) func() func(uint64) error {
 // BenchmarkVsPlain: the driver against a plain Triple client, one server,
 // one run (driverstest.Versus).
 func BenchmarkVsPlain(b *testing.B) {
-	tr := driverstest.Configure(b, dubbo.New(), drivers.Config{Variant: dubbo.VariantTriple})
-	srv := driverstest.Serve(b, tr, drivers.Place{})
-	driverstest.Versus(b, tr, srv.Addr(), plain(srv.Addr()))
+	cfg := drivers.Config{Variant: dubbo.VariantTriple}
+	tr := driverstest.Configure(b, dubbo.New(), cfg)
+	addr := driverstest.ServeApart(b, "dubbo", cfg)
+	driverstest.Versus(b, tr, addr, plain(addr))
 }

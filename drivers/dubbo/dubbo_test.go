@@ -148,3 +148,7 @@ func TestLinksWithConnect(t *testing.T) {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
+
+func TestResponderBack(t *testing.T) {
+	driverstest.ResponderBack(t, driverstest.Configure(t, dubbo.New(), drivers.Config{}))
+}

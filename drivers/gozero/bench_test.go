@@ -59,9 +59,10 @@ func plain(b *testing.B, tr *gozero.Transport, addr string) func() func(uint64) 
 func BenchmarkVsPlain(b *testing.B) {
 	for _, v := range []string{gozero.VariantMiddleware, gozero.VariantNoMiddleware} {
 		b.Run(v, func(b *testing.B) {
-			tr := driverstest.Configure(b, gozero.New(), drivers.Config{Variant: v})
-			srv := driverstest.Serve(b, tr, drivers.Place{})
-			driverstest.Versus(b, tr, srv.Addr(), plain(b, tr.(*gozero.Transport), srv.Addr()))
+			cfg := drivers.Config{Variant: v}
+			tr := driverstest.Configure(b, gozero.New(), cfg)
+			addr := driverstest.ServeApart(b, "gozero", cfg)
+			driverstest.Versus(b, tr, addr, plain(b, tr.(*gozero.Transport), addr))
 		})
 	}
 }

@@ -114,3 +114,14 @@ func TestMiddlewareConf(t *testing.T) {
 		t.Fatalf("no-middleware variant: server %+v client %+v", sOff, cOff)
 	}
 }
+
+// TestResponderBack: both variants; with the middleware, go-zero's
+// client breaker rejects some calls for a while after the responder is
+// back (it opened on the failures while it was gone).
+func TestResponderBack(t *testing.T) {
+	for _, v := range []string{"middleware", "no-middleware"} {
+		t.Run(v, func(t *testing.T) {
+			driverstest.ResponderBack(t, driverstest.Configure(t, gozero.New(), drivers.Config{Variant: v}))
+		})
+	}
+}

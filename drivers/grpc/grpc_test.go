@@ -48,3 +48,7 @@ func TestSilentPeer(t *testing.T) {
 		})
 	}
 }
+
+func TestResponderBack(t *testing.T) {
+	driverstest.ResponderBack(t, driverstest.Configure(t, grpc.New(), drivers.Config{}))
+}

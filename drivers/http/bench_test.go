@@ -68,9 +68,10 @@ func plain(addr string, asJSON bool) func() func(uint64) error {
 func BenchmarkVsPlain(b *testing.B) {
 	for _, v := range []string{"json", "binary"} {
 		b.Run(v, func(b *testing.B) {
-			tr := driverstest.Configure(b, http.New(), drivers.Config{Variant: v})
-			srv := driverstest.Serve(b, tr, drivers.Place{})
-			driverstest.Versus(b, tr, srv.Addr(), plain(srv.Addr(), v == "json"))
+			cfg := drivers.Config{Variant: v}
+			tr := driverstest.Configure(b, http.New(), cfg)
+			addr := driverstest.ServeApart(b, "http", cfg)
+			driverstest.Versus(b, tr, addr, plain(addr, v == "json"))
 		})
 	}
 }

@@ -109,3 +109,7 @@ func TestWriteJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestResponderBack(t *testing.T) {
+	driverstest.ResponderBack(t, driverstest.Configure(t, http.New(), drivers.Config{}))
+}

@@ -46,9 +46,10 @@ func plain(b *testing.B, addr string, asJSON bool) func() func(uint64) error {
 func BenchmarkVsPlain(b *testing.B) {
 	for _, v := range []string{"gob", "jsonrpc"} {
 		b.Run(v, func(b *testing.B) {
-			tr := driverstest.Configure(b, netrpc.New(), drivers.Config{Variant: v})
-			srv := driverstest.Serve(b, tr, drivers.Place{})
-			driverstest.Versus(b, tr, srv.Addr(), plain(b, srv.Addr(), v == "jsonrpc"))
+			cfg := drivers.Config{Variant: v}
+			tr := driverstest.Configure(b, netrpc.New(), cfg)
+			addr := driverstest.ServeApart(b, "netrpc", cfg)
+			driverstest.Versus(b, tr, addr, plain(b, addr, v == "jsonrpc"))
 		})
 	}
 }

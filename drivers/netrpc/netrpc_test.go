@@ -70,3 +70,7 @@ func TestOneResponderEveryVariant(t *testing.T) {
 		})
 	}
 }
+
+func TestResponderBack(t *testing.T) {
+	driverstest.ResponderBack(t, driverstest.Configure(t, netrpc.New(), drivers.Config{}))
+}

@@ -41,7 +41,8 @@ func plain(b *testing.B, addr string) func() func(uint64) error {
 
 // BenchmarkVsPlain: the driver against the plain loop, one server.
 func BenchmarkVsPlain(b *testing.B) {
-	tr := driverstest.Configure(b, rpcx.New(), drivers.Config{})
-	srv := driverstest.Serve(b, tr, drivers.Place{})
-	driverstest.Versus(b, tr, srv.Addr(), plain(b, srv.Addr()))
+	cfg := drivers.Config{}
+	tr := driverstest.Configure(b, rpcx.New(), cfg)
+	addr := driverstest.ServeApart(b, "rpcx", cfg)
+	driverstest.Versus(b, tr, addr, plain(b, addr))
 }

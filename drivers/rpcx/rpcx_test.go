@@ -38,3 +38,7 @@ func TestConfigure(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestResponderBack(t *testing.T) {
+	driverstest.ResponderBack(t, driverstest.Configure(t, rpcx.New(), drivers.Config{}))
+}

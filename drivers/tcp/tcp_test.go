@@ -60,3 +60,7 @@ func TestStalled(t *testing.T) {
 func TestSilentPeer(t *testing.T) {
 	driverstest.SilentPeer(t, driverstest.Configure(t, tcp.New(), drivers.Config{}), drivers.Place{})
 }
+
+func TestResponderBack(t *testing.T) {
+	driverstest.ResponderBack(t, driverstest.Configure(t, tcp.New(), drivers.Config{}))
+}

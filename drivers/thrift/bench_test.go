@@ -51,9 +51,10 @@ func plain(b *testing.B, addr string, compact bool) func() func(uint64) error {
 func BenchmarkVsPlain(b *testing.B) {
 	for _, v := range []string{"binary", "compact"} {
 		b.Run(v, func(b *testing.B) {
-			tr := driverstest.Configure(b, thrift.New(), drivers.Config{Variant: v})
-			srv := driverstest.Serve(b, tr, drivers.Place{})
-			driverstest.Versus(b, tr, srv.Addr(), plain(b, srv.Addr(), v == "compact"))
+			cfg := drivers.Config{Variant: v}
+			tr := driverstest.Configure(b, thrift.New(), cfg)
+			addr := driverstest.ServeApart(b, "thrift", cfg)
+			driverstest.Versus(b, tr, addr, plain(b, addr, v == "compact"))
 		})
 	}
 }

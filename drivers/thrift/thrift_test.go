@@ -76,3 +76,7 @@ func TestOneResponderEveryVariant(t *testing.T) {
 		})
 	}
 }
+
+func TestResponderBack(t *testing.T) {
+	driverstest.ResponderBack(t, driverstest.Configure(t, thrift.New(), drivers.Config{}))
+}

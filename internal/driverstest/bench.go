@@ -168,11 +168,12 @@ const pairedRounds = 6
 func VersusRounds(b *testing.B, tr drivers.Transport, addr string, mk func() func(id uint64) error, rounds int) {
 	b.Helper()
 	n := max(b.N, 3000)
-	// calls at 64: about half a second here, so that what a cell costs
-	// apart from its calls (64 goroutines started and a tail of the last
-	// calls; for the driver, its histograms) weighs under 1%; at 6,400 a
-	// cell, that was a few per cent, all of it charged to the driver
-	many := 64 * max(n/64, 1000)
+	// calls at 64: enough for half a second at the loop's rate (and at
+	// least n), so that what a cell costs apart from its calls (64
+	// goroutines started and a tail of the last calls; for the driver,
+	// its histograms) weighs under 1%; at 6,400 calls a cell (60 ms for
+	// net/rpc), that was a few per cent, all of it charged to the driver
+	many := 64 * max(n/64, 100)
 	if testing.Short() {
 		// a smoke run (make test): that it runs, not what it measures
 		n, many, rounds = 200, 640, 1
@@ -182,7 +183,9 @@ func VersusRounds(b *testing.B, tr drivers.Transport, addr string, mk func() fun
 	// cell that dialled them inside its window would be charged for it.
 	client := Dial(b, tr, addr)
 	PlainLoop(b, 1, 1000, mk)
-	PlainLoop(b, 64, many, mk)
+	if _, rate := PlainLoop(b, 64, many, mk); !testing.Short() {
+		many = 64 * max(many/64, int(rate/2/64))
+	}
 	DriverCell(b, client, 1, 1000)
 	DriverCell(b, client, 64, int64(many))
 	b.ResetTimer()

@@ -379,3 +379,44 @@ func ReplyPayloadFor(n int) uint32 {
 		}
 	}
 }
+
+// ResponderBack checks that a client whose responder stopped and started
+// again at the same address (a restarted process: a fault run's restart)
+// makes calls that succeed again, without being dialled again: a driver
+// must notice the lost connection and redial.
+func ResponderBack(t *testing.T, tr drivers.Transport) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := tr.Serve(ctx, drivers.Place{}, wire.Respond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr()
+	client := Dial(t, tr, addr)
+	AllOK(t, Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 50}), 50)
+	srv.Close()
+	m := Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Duration: 300 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	if m.Counts.OK != 0 {
+		t.Fatalf("calls succeeded with the responder stopped: %+v", m.Counts)
+	}
+	srv, err = tr.Serve(ctx, drivers.Place{Listen: addr}, wire.Respond)
+	if err != nil {
+		t.Fatalf("serve again at %s: %v", addr, err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	// calls may fail until each connection has been found lost and
+	// redialled (and, behind a circuit breaker such as go-zero's, until
+	// the breaker's window has seen enough calls succeed); then every
+	// call must succeed
+	giveUp := time.Now().Add(30 * time.Second)
+	for {
+		m = Calls(t, client, runner.Load{Payload: 64, Concurrency: 2, Calls: 50, Timeout: time.Second})
+		if m.Counts.OK == 50 {
+			return
+		}
+		if time.Now().After(giveUp) {
+			t.Fatalf("30 s after the responder came back, calls still fail: %+v, errors %v", m.Counts, m.Errors)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
