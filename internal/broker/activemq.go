@@ -140,38 +140,13 @@ func (a *ActiveMQBroker) LogTail(n int) string {
 
 // ActiveMQSource returns the source StartActiveMQ would use, or an
 // *Unavailable saying why no ActiveMQ can start here. It starts nothing.
-func ActiveMQSource(ctx context.Context) (string, error) {
-	s := os.Getenv("RPCBENCH_ACTIVEMQ_SOURCE")
-	switch s {
-	case "", SourceAuto:
-		s = chooseActiveMQSource(ctx)
-	case SourceProcess, SourceContainer:
-	default:
-		return "", fmt.Errorf("activemq: RPCBENCH_ACTIVEMQ_SOURCE=%q: want auto, container or process", s)
-	}
-	if s == SourceContainer {
-		if err := CheckEngine(ctx); err != nil {
-			return "", err
-		}
-		if !imagePresent(ctx, ActiveMQLocalImage) {
-			return "", &Unavailable{Reason: "skipped: no " + ActiveMQLocalImage + " image; run `make brokers`, or use --broker activemq=stomp://HOST:PORT"}
-		}
-		return s, nil
-	}
-	if _, err := findActiveMQHome(); err != nil {
-		return "", &Unavailable{Reason: "skipped: " + err.Error()}
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		return "", &Unavailable{Reason: "skipped: no java for the ActiveMQ process source; run `make brokers` (installs it)"}
-	}
-	return SourceProcess, nil
-}
+func ActiveMQSource(ctx context.Context) (string, error) { return activeMQSources.check(ctx) }
 
-func chooseActiveMQSource(ctx context.Context) string {
-	if CheckEngine(ctx) == nil && imagePresent(ctx, ActiveMQLocalImage) {
-		return SourceContainer
-	}
-	return SourceProcess // it reports what is missing
+// activeMQSources: auto takes the processes where the container cannot
+// run (they say what is missing).
+var activeMQSources = &jvmSources{
+	name: "activemq", title: "ActiveMQ", image: ActiveMQLocalImage, home: findActiveMQHome,
+	use: "run `make brokers`, or use --broker activemq=stomp://HOST:PORT",
 }
 
 // findActiveMQHome finds the broker's home (bin/activemq.jar):
@@ -194,16 +169,9 @@ func StartActiveMQ(ctx context.Context, opts StartOptions) (*ActiveMQBroker, err
 			return nil, fmt.Errorf("activemq: unknown broker param %q (want source)", k)
 		}
 	}
-	source := opts.Params["source"]
-	if source == "" {
-		source = os.Getenv("RPCBENCH_ACTIVEMQ_SOURCE")
-	}
-	switch source {
-	case "", SourceAuto:
-		source = chooseActiveMQSource(ctx)
-	case SourceProcess, SourceContainer:
-	default:
-		return nil, fmt.Errorf("activemq: source %q: want auto, container or process", source)
+	source, err := activeMQSources.resolve(ctx, opts.Params["source"])
+	if err != nil {
+		return nil, err
 	}
 	if source == SourceContainer {
 		return startActiveMQContainer(ctx, opts)

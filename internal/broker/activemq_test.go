@@ -152,7 +152,7 @@ func TestActiveMQContainer(t *testing.T) {
 		t.Skip(msg)
 	}
 	t.Setenv("RPCBENCH_ACTIVEMQ_SOURCE", "")
-	if got := chooseActiveMQSource(context.Background()); got != SourceContainer {
+	if got := activeMQSources.choose(context.Background()); got != SourceContainer {
 		t.Fatalf("default source %q, want container", got)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -125,16 +125,9 @@ func StartKafka(ctx context.Context, opts StartOptions) (*KafkaBroker, error) {
 			return nil, fmt.Errorf("kafka: unknown broker param %q (want source, network or keep)", k)
 		}
 	}
-	source := opts.Params["source"]
-	if source == "" {
-		source = os.Getenv("RPCBENCH_KAFKA_SOURCE")
-	}
-	switch source {
-	case "", SourceAuto:
-		source = chooseKafkaSource(ctx)
-	case SourceContainer, SourceProcess:
-	default:
-		return nil, fmt.Errorf("kafka: source %q: want auto, container or process", source)
+	source, err := kafkaSources.resolve(ctx, opts.Params["source"])
+	if err != nil {
+		return nil, err
 	}
 	switch source {
 	case SourceContainer:
@@ -145,57 +138,16 @@ func StartKafka(ctx context.Context, opts StartOptions) (*KafkaBroker, error) {
 	return nil, &Unavailable{Reason: "skipped: no Kafka here: " + source}
 }
 
-// Broker sources shared by the JVM brokers built from Maven jars.
-const (
-	SourceAuto      = "auto"
-	SourceContainer = "container"
-	SourceProcess   = "process"
-)
+var kafkaSources = &jvmSources{
+	name: "kafka", title: "Kafka", image: KafkaLocalImage, home: findKafkaHome,
+	use:     "run `make brokers` (installs Docker and builds the images), or use --broker kafka=HOST:PORT",
+	neither: "no Docker engine, and no java with the jars of docker/kafka/lib; run `make brokers` (installs Docker and builds the images), or use --broker kafka=HOST:PORT",
+}
 
 // KafkaSource returns the source StartKafka would use with no "source"
 // param, or an *Unavailable saying why no Kafka can start here. It starts
 // nothing.
-func KafkaSource(ctx context.Context) (string, error) {
-	s := os.Getenv("RPCBENCH_KAFKA_SOURCE")
-	if s == "" || s == SourceAuto {
-		s = chooseKafkaSource(ctx)
-	}
-	switch s {
-	case SourceContainer:
-		if err := CheckEngine(ctx); err != nil {
-			return "", err
-		}
-		if !imagePresent(ctx, KafkaLocalImage) {
-			return "", &Unavailable{Reason: "skipped: no " + KafkaLocalImage + " image; run `make brokers` (installs Docker and builds the images), or use --broker kafka=HOST:PORT"}
-		}
-		return s, nil
-	case SourceProcess:
-		if _, err := findKafkaHome(); err != nil {
-			return "", &Unavailable{Reason: "skipped: " + err.Error()}
-		}
-		if _, err := exec.LookPath("java"); err != nil {
-			return "", &Unavailable{Reason: "skipped: no java for the Kafka process source; run `make brokers` (installs it)"}
-		}
-		return s, nil
-	}
-	return "", &Unavailable{Reason: "skipped: no Kafka here: " + s}
-}
-
-func chooseKafkaSource(ctx context.Context) string {
-	engineErr := CheckEngine(ctx)
-	if engineErr == nil && imagePresent(ctx, KafkaLocalImage) {
-		return SourceContainer
-	}
-	if _, err := findKafkaHome(); err == nil {
-		if _, err := exec.LookPath("java"); err == nil {
-			return SourceProcess
-		}
-	}
-	if engineErr == nil {
-		return SourceContainer // it reports the missing image
-	}
-	return "no Docker engine, and no java with the jars of docker/kafka/lib; run `make brokers` (installs Docker and builds the images), or use --broker kafka=HOST:PORT"
-}
+func KafkaSource(ctx context.Context) (string, error) { return kafkaSources.check(ctx) }
 
 func kafkaEnv(port, controller int, data, bind string) map[string]string {
 	return map[string]string{

@@ -111,7 +111,7 @@ func TestKafkaProcess(t *testing.T) {
 func TestKafkaContainer(t *testing.T) {
 	requireKafkaImage(t)
 	t.Setenv("RPCBENCH_KAFKA_SOURCE", "")
-	if got := chooseKafkaSource(context.Background()); got != SourceContainer {
+	if got := kafkaSources.choose(context.Background()); got != SourceContainer {
 		t.Fatalf("default source %q, want container", got)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -44,13 +44,6 @@ const (
 	RocketMQCluster = "DefaultCluster"
 )
 
-// RocketMQ sources.
-const (
-	RocketMQSourceAuto      = "auto"
-	RocketMQSourceContainer = "container"
-	RocketMQSourceProcess   = "process"
-)
-
 // rocketMQParams are the StartOptions.Params the starter accepts.
 var rocketMQParams = map[string]string{
 	"flush":   "ASYNC_FLUSH (default) or SYNC_FLUSH: the broker's flushDiskType",
@@ -163,74 +156,29 @@ func StartRocketMQ(ctx context.Context, opts StartOptions) (*RocketMQBroker, err
 	if flush != "ASYNC_FLUSH" && flush != "SYNC_FLUSH" {
 		return nil, fmt.Errorf("rocketmq: flush=%q: want ASYNC_FLUSH or SYNC_FLUSH", flush)
 	}
-	source := opts.Params["source"]
-	if source == "" {
-		source = os.Getenv("RPCBENCH_ROCKETMQ_SOURCE")
+	source, err := rocketMQSources.resolve(ctx, opts.Params["source"])
+	if err != nil {
+		return nil, err
 	}
 	switch source {
-	case "", RocketMQSourceAuto:
-		source = chooseRocketMQSource(ctx)
-	case RocketMQSourceContainer, RocketMQSourceProcess:
-	default:
-		return nil, fmt.Errorf("rocketmq: source %q: want auto, container or process", source)
-	}
-	switch source {
-	case RocketMQSourceContainer:
+	case SourceContainer:
 		return startRocketMQContainer(ctx, opts, flush)
-	case RocketMQSourceProcess:
+	case SourceProcess:
 		return startRocketMQProcess(ctx, opts, flush)
 	}
 	return nil, &Unavailable{Reason: "skipped: no RocketMQ here: " + source}
 }
 
+var rocketMQSources = &jvmSources{
+	name: "rocketmq", title: "RocketMQ", image: RocketMQLocalImage, home: findRocketMQHome,
+	use:     "run `make brokers` (installs Docker and builds the images), or use --broker",
+	neither: "no Docker engine, and no java with the jars of docker/rocketmq/lib; run `make brokers` (installs Docker and builds the images), or use --broker rocketmq=NAMESRV_HOST:PORT",
+}
+
 // RocketMQSource returns the source StartRocketMQ would use with no
 // "source" param, or an *Unavailable saying why no RocketMQ can start here.
 // It starts nothing.
-func RocketMQSource(ctx context.Context) (string, error) {
-	s := os.Getenv("RPCBENCH_ROCKETMQ_SOURCE")
-	if s == "" || s == RocketMQSourceAuto {
-		s = chooseRocketMQSource(ctx)
-	}
-	switch s {
-	case RocketMQSourceContainer:
-		if err := CheckEngine(ctx); err != nil {
-			return "", err
-		}
-		if !imagePresent(ctx, RocketMQLocalImage) {
-			return "", &Unavailable{Reason: "skipped: no " + RocketMQLocalImage + " image; run `make brokers` (installs Docker and builds the images), or use --broker"}
-		}
-		return s, nil
-	case RocketMQSourceProcess:
-		if _, err := findRocketMQHome(); err != nil {
-			return "", &Unavailable{Reason: "skipped: " + err.Error()}
-		}
-		if _, err := exec.LookPath("java"); err != nil {
-			return "", &Unavailable{Reason: "skipped: no java for the RocketMQ process source; run `make brokers` (installs it)"}
-		}
-		return s, nil
-	}
-	return "", &Unavailable{Reason: "skipped: no RocketMQ here: " + s}
-}
-
-// chooseRocketMQSource picks the container when Docker answers and has the
-// image, else local processes when java and the jars are present; otherwise
-// it returns the reason nothing can run.
-func chooseRocketMQSource(ctx context.Context) string {
-	engineErr := CheckEngine(ctx)
-	if engineErr == nil && imagePresent(ctx, RocketMQLocalImage) {
-		return RocketMQSourceContainer
-	}
-	if _, err := findRocketMQHome(); err == nil {
-		if _, err := exec.LookPath("java"); err == nil {
-			return RocketMQSourceProcess
-		}
-	}
-	if engineErr == nil {
-		// Let the container source report the missing image.
-		return RocketMQSourceContainer
-	}
-	return "no Docker engine, and no java with the jars of docker/rocketmq/lib; run `make brokers` (installs Docker and builds the images), or use --broker rocketmq=NAMESRV_HOST:PORT"
-}
+func RocketMQSource(ctx context.Context) (string, error) { return rocketMQSources.check(ctx) }
 
 // rocketMQPorts returns a free name server port and a broker listenPort L
 // with L-2 and L+1 free too (the broker binds all three; L+1 on every

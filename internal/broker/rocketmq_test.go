@@ -62,7 +62,7 @@ func TestRocketMQParams(t *testing.T) {
 func TestRocketMQDefaultSourceIsContainer(t *testing.T) {
 	requireRocketMQImage(t)
 	t.Setenv("RPCBENCH_ROCKETMQ_SOURCE", "")
-	if got := chooseRocketMQSource(context.Background()); got != RocketMQSourceContainer {
+	if got := rocketMQSources.choose(context.Background()); got != SourceContainer {
 		t.Fatalf("default source %q, want container", got)
 	}
 }
