@@ -153,37 +153,5 @@ func TestRunBrokerKilledMidRun(t *testing.T) {
 		brokerFailed(t, err)
 	}
 	defer a.Stop(context.Background())
-	out := t.TempDir()
-	done := make(chan struct{})
-	var log string
-	var runErr error
-	go func() {
-		defer close(done)
-		log, runErr = runRpcbench(t, ctx, "run", "--drivers", "activemq:persistent", "--broker", "activemq="+a.URL,
-			"--concurrency", "4", "--duration", "6s", "--warmup", "500ms", "--broker-warmup", "0s", "--settle", "0s", "--timeout", "1s", "-q", "-o", out)
-	}()
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		if files, _ := filepath.Glob(filepath.Join(out, "*")); len(files) > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(3 * time.Second)
-	if err := a.Kill(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	if ctx.Err() != nil {
-		t.Fatalf("rpcbench run did not end after the broker was killed\n%s", log)
-	}
-	t.Logf("rpcbench run: %v", runErr)
-	res := readResult(t, out)
-	if len(res.Cells) != 1 {
-		t.Fatalf("cells: %+v\n%s", res.Cells, log)
-	}
-	c := res.Cells[0].Counts
-	if c.OK == 0 || c.Timeout+c.Transport == 0 || c.OK+c.Timeout+c.Transport != c.Started {
-		t.Fatalf("counts %+v: want successes, then timeouts or transport errors only\n%s", c, log)
-	}
+	driverstest.BrokerKilledMidRun(t, "activemq:persistent", "activemq="+a.URL, 6*time.Second, 3*time.Second, a.Kill)
 }

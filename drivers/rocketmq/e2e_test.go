@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,41 +102,5 @@ func TestRunBrokerKilledMidRun(t *testing.T) {
 		t.Skip("-short")
 	}
 	r := ownBroker(t, "async-flush")
-	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	done := make(chan struct{})
-	var log string
-	var runErr error
-	go func() {
-		defer close(done)
-		log, runErr = runRpcbench(t, ctx, "run", "--drivers", "rocketmq:async-flush", "--broker", "rocketmq="+r.URL,
-			"--concurrency", "4", "--duration", "8s", "--warmup", "500ms", "--broker-warmup", "0s", "--settle", "0s", "--timeout", "1s", "-q", "-o", out)
-	}()
-	// Kill once the cell has run for a while (the run dials first).
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		files, _ := filepath.Glob(filepath.Join(out, "*"))
-		if len(files) > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(4 * time.Second)
-	if err := r.Kill(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	if ctx.Err() != nil {
-		t.Fatalf("rpcbench run did not end after the broker was killed\n%s", log)
-	}
-	t.Logf("rpcbench run: %v", runErr)
-	res := driverstest.ReadResults(t, out)
-	if len(res.Cells) != 1 {
-		t.Fatalf("cells: %+v\n%s", res.Cells, log)
-	}
-	c := res.Cells[0].Counts
-	if c.OK == 0 || c.Timeout+c.Transport == 0 || c.OK+c.Timeout+c.Transport != c.Started {
-		t.Fatalf("counts %+v: want successes, then timeouts or transport errors only\n%s", c, log)
-	}
+	driverstest.BrokerKilledMidRun(t, "rocketmq:async-flush", "rocketmq="+r.URL, 8*time.Second, 4*time.Second, r.Kill)
 }
