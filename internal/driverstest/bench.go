@@ -148,6 +148,15 @@ const VersusRoundsDefault = 10
 // confidence interval.
 const pairedRounds = 6
 
+// inTurn runs sides, starting with side r (mod their number), each from
+// a collected heap.
+func inTurn(r int, sides ...func()) {
+	for k := range sides {
+		runtime.GC()
+		sides[(k+r)%len(sides)]()
+	}
+}
+
 // VersusRounds is Versus with the two sides alternating for rounds
 // rounds, each side keeping its best round (the lowest p50, the highest
 // throughput), so that a burst of load from elsewhere on a shared machine
@@ -199,26 +208,16 @@ func VersusRounds(b *testing.B, tr drivers.Transport, addr string, mk func() fun
 		// turns from round to round: a side that always ran first, or
 		// always after the same other, could gain or lose by it.
 		var p, d float64
-		sides := []func(){
+		inTurn(r,
 			func() { p, _ = PlainLoop(b, 1, n, mk) },
-			func() { d, _ = DriverCell(b, client, 1, int64(n)) },
-		}
-		for k := range sides {
-			runtime.GC()
-			sides[(k+r)%len(sides)]()
-		}
+			func() { d, _ = DriverCell(b, client, 1, int64(n)) })
 		pp, dp = min(pp, p), min(dp, d)
 		p50s = append(p50s, d/p)
 		var c float64
-		sides = []func(){
+		inTurn(r,
 			func() { _, p = PlainLoop(b, 64, many, mk) },
 			func() { _, d = DriverCell(b, client, 64, int64(many)) },
-			func() { _, c = PlainLoop(b, 64, many, ml) },
-		}
-		for k := range sides {
-			runtime.GC()
-			sides[(k+r)%len(sides)]()
-		}
+			func() { _, c = PlainLoop(b, 64, many, ml) })
 		pr, dr = max(pr, p), max(dr, d)
 		rates = append(rates, d/p)
 		callers = append(callers, c/p)
